@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that the build, the tests, the examples and
+# the benchmarks need. Idempotent: does nothing when they are all present.
+# Usage: deploy/install_deps.sh   (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # Toolchain and build.
+  bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
+  # Libraries.
+  libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+  # Tests and benchmarks.
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
+  libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != "installed" ]; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install_deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
