@@ -1,0 +1,32 @@
+#ifndef AUTOLRS_EXAMPLES_FASHION_MNIST_MODELS_H_
+#define AUTOLRS_EXAMPLES_FASHION_MNIST_MODELS_H_
+
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include "absl/status/statusor.h"
+
+namespace autolrs::examples {
+
+// Names accepted by MakeModel():
+//   "mlp": Flatten, Linear(784, 256), ReLU, Linear(256, 10)      (~200k params)
+//   "cnn": Conv(1->16, 3x3, pad 1), ReLU, MaxPool 2,
+//          Conv(16->32, 3x3, pad 1), ReLU, MaxPool 2,
+//          Flatten, Linear(32*7*7, 10)                            (~20k params)
+// Both take float [N, 1, 28, 28] images and return [N, 10] logits. Neither
+// uses dropout or batch norm, so train/eval mode does not change the output.
+std::vector<std::string> ModelNames();
+
+// Builds a freshly initialized model with libtorch's default initialization,
+// drawn from the global torch generator (seed it with torch::manual_seed
+// first for reproducibility). INVALID_ARGUMENT for an unknown name.
+//
+// Thread-safety: uses the global torch generator; do not call concurrently
+// with other code that draws from it if determinism matters.
+absl::StatusOr<torch::nn::Sequential> MakeModel(const std::string& name);
+
+}  // namespace autolrs::examples
+
+#endif  // AUTOLRS_EXAMPLES_FASHION_MNIST_MODELS_H_
