@@ -1,0 +1,426 @@
+#include "server/job.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "bo/optimizer.h"
+#include "forecast/forecaster.h"
+#include "server/job_config.h"
+
+namespace autolrs::server {
+namespace {
+
+constexpr int kTailWindow = 10;
+
+// SplitMix64: a well-mixed per-stage seed from the job seed.
+uint64_t StageSeed(uint64_t seed, int32_t stage) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(stage + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+v1::LossSummary Summarize(const google::protobuf::RepeatedField<double>& values) {
+  v1::LossSummary s;
+  s.set_count(values.size());
+  if (values.empty()) return s;
+  s.set_first(values[0]);
+  s.set_last(values[values.size() - 1]);
+  double min = std::numeric_limits<double>::infinity();
+  for (double v : values) {
+    if (!std::isfinite(v)) {
+      s.set_non_finite(true);
+    } else {
+      min = std::min(min, v);
+    }
+  }
+  s.set_min(std::isfinite(min) ? min : 0);
+  const int n = std::min<int>(kTailWindow, values.size());
+  double sum = 0;
+  for (int i = values.size() - n; i < values.size(); ++i) sum += values[i];
+  s.set_tail_mean(sum / n);
+  return s;
+}
+
+// Evenly spaced 1-based evaluation offsets within `steps`: every steps/points.
+std::vector<int64_t> EvalOffsets(int64_t steps, int32_t points) {
+  std::vector<int64_t> offsets;
+  for (int32_t i = 1; i <= points; ++i) {
+    const int64_t at = std::max<int64_t>(1, std::llround(static_cast<double>(steps) * i / points));
+    if (offsets.empty() || at > offsets.back()) offsets.push_back(at);
+  }
+  return offsets;
+}
+
+forecast::Method ForecastMethod(v1::Forecaster f) {
+  switch (f) {
+    case v1::FORECASTER_REFERENCE_EXPONENTIAL:
+      return forecast::Method::kReferenceExponential;
+    case v1::FORECASTER_LAST_MEAN:
+      return forecast::Method::kLastMean;
+    default:
+      return forecast::Method::kRobust;
+  }
+}
+
+bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) {
+  bo::OptimizerOptions o;
+  o.lr_min = c.lr_min();
+  o.lr_max = c.lr_max();
+  switch (c.acquisition()) {
+    case v1::ACQUISITION_EXPECTED_IMPROVEMENT:
+      o.acquisition = bo::AcquisitionKind::kExpectedImprovement;
+      break;
+    case v1::ACQUISITION_EXPLORATION:
+      o.acquisition = bo::AcquisitionKind::kExploration;
+      break;
+    default:
+      o.acquisition = bo::AcquisitionKind::kLowerConfidenceBound;
+  }
+  o.kappa = c.kappa();
+  o.choice = c.stage_choice() == v1::STAGE_CHOICE_GP_POSTERIOR_MIN
+                 ? bo::ChoiceRule::kPosteriorMinimum
+                 : bo::ChoiceRule::kLowestObserved;
+  o.seed = StageSeed(c.seed(), stage);
+  return o;
+}
+
+// The stage's optimizer, holding the stage's probes as observations
+// (diverged probes as NaN, which the optimizer turns into a penalty).
+absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::Stage& stage) {
+  std::vector<bo::Observation> observations;
+  for (const v1::Probe& p : stage.probes()) {
+    observations.push_back(
+        {p.lr(), p.diverged() ? std::numeric_limits<double>::quiet_NaN() : p.predicted_loss()});
+  }
+  return bo::Optimizer::Create(OptimizerOptionsFor(c, stage.index()), std::move(observations));
+}
+
+absl::Status Internal(absl::string_view what, const absl::Status& cause) {
+  return absl::InternalError(absl::StrCat(what, ": ", cause.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& config) {
+  absl::StatusOr<v1::JobConfig> resolved = ResolveJobConfig(config);
+  if (!resolved.ok()) return resolved.status();
+  JobState state;
+  state.set_version(0);
+  v1::Job* job = state.mutable_job();
+  job->set_job_id(std::string(job_id));
+  *job->mutable_config() = *std::move(resolved);
+  job->set_state(v1::JOB_STATE_RUNNING);
+  job->set_stage(-1);
+  state.mutable_schedule()->set_job_id(std::string(job_id));
+  Job result(std::move(state));
+  if (absl::Status s = result.Start(); !s.ok()) return s;
+  return result;
+}
+
+absl::StatusOr<Job> Job::FromState(JobState state) {
+  if (!state.job().has_config() || state.job().config().lr_max() <= 0 ||
+      state.action().action_id() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stored state of job '", state.job().job_id(), "' is incomplete"));
+  }
+  return Job(std::move(state));
+}
+
+int64_t Job::RemainingSteps() const {
+  if (config().total_steps() == 0) return std::numeric_limits<int64_t>::max();
+  return std::max<int64_t>(0, config().total_steps() - job().steps_spent());
+}
+
+void Job::Issue(v1::Action action) {
+  v1::Job* job = state_.mutable_job();
+  action.set_job_id(job->job_id());
+  action.set_action_id(job->current_action_id() + 1);
+  action.set_steps_spent(job->steps_spent());
+  job->set_current_action_id(action.action_id());
+  *state_.mutable_action() = std::move(action);
+  state_.clear_pending_reports();
+}
+
+void Job::Finish() {
+  state_.mutable_job()->set_state(v1::JOB_STATE_DONE);
+  v1::Action done;
+  done.set_phase(v1::PHASE_DONE);
+  done.set_checkpoint(v1::CHECKPOINT_OP_NONE);
+  done.set_lr(job().current_lr());
+  done.set_stage(job().stage());
+  Issue(std::move(done));
+}
+
+absl::Status Job::Start() {
+  if (config().warmup_steps() == 0) return StartStage(0);
+  v1::Schedule* schedule = state_.mutable_schedule();
+  schedule->set_warmup_steps(config().warmup_steps());
+  schedule->set_warmup_lr(config().warmup_lr());
+  v1::Action warmup;
+  warmup.set_phase(v1::PHASE_WARMUP);
+  warmup.set_checkpoint(v1::CHECKPOINT_OP_NONE);
+  warmup.set_lr(config().warmup_lr());
+  warmup.set_lr_ramp_start(0);
+  warmup.set_steps(config().warmup_steps());  // total_steps > warmup_steps
+  warmup.set_stage(-1);
+  Issue(std::move(warmup));
+  return absl::OkStatus();
+}
+
+absl::Status Job::StartStage(int32_t index) {
+  const v1::JobConfig& c = config();
+  if (RemainingSteps() == 0) {
+    Finish();
+    return absl::OkStatus();
+  }
+  const auto& stages = state_.schedule().stages();
+  int64_t tau = c.tau_initial();
+  bool reached_tau_max = false;
+  if (!stages.empty()) {
+    const int64_t previous = stages[stages.size() - 1].tau();
+    tau = previous < c.tau_max() ? std::min(previous * 2, c.tau_max()) : previous;
+    for (const v1::Stage& s : stages) reached_tau_max |= s.tau() >= c.tau_max();
+  }
+  v1::Objective objective = v1::OBJECTIVE_TRAINING_LOSS;
+  if (c.objective_switch() == v1::OBJECTIVE_SWITCH_ALWAYS_VALIDATION ||
+      (c.objective_switch() == v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX && reached_tau_max)) {
+    objective = v1::OBJECTIVE_VALIDATION_LOSS;
+  }
+
+  v1::Stage* stage = state_.mutable_schedule()->add_stages();
+  stage->set_index(index);
+  stage->set_tau(tau);
+  stage->set_tau_probe(std::max<int64_t>(1, std::llround(tau * c.probe_ratio())));
+  stage->set_objective(objective);
+  stage->set_start_steps_spent(job().steps_spent());
+  state_.mutable_job()->set_stage(index);
+
+  // Without the budget for a whole search, a later stage keeps the last LR.
+  if (index > 0 && RemainingSteps() <= stage->tau_probe() * c.probes_per_stage()) {
+    stage->set_search_skipped(true);
+    stage->set_chosen_lr(job().current_lr());
+    return IssueExploit();
+  }
+  return IssueProbe(v1::CHECKPOINT_OP_SAVE);
+}
+
+absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
+  const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), stage);
+  if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
+  absl::StatusOr<double> lr = optimizer->Ask();
+  if (!lr.ok()) return Internal("proposing a probe LR", lr.status());
+
+  v1::Action probe;
+  probe.set_phase(v1::PHASE_PROBE);
+  probe.set_checkpoint(checkpoint);
+  probe.set_lr(*lr);
+  probe.set_steps(std::min(stage.tau_probe(), RemainingSteps()));
+  probe.set_stage(stage.index());
+  probe.set_probe_index(stage.probes_size());
+  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
+    for (int64_t at : EvalOffsets(probe.steps(), config().eval_points_per_probe())) {
+      probe.add_eval_steps(at);
+    }
+  }
+  Issue(std::move(probe));
+  return absl::OkStatus();
+}
+
+absl::Status Job::IssueExploit() {
+  const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
+  v1::Action exploit;
+  exploit.set_phase(v1::PHASE_EXPLOIT);
+  exploit.set_checkpoint(stage.search_skipped() ? v1::CHECKPOINT_OP_NONE
+                                                : v1::CHECKPOINT_OP_RESTORE);
+  exploit.set_lr(stage.chosen_lr());
+  exploit.set_steps(std::min(stage.tau(), RemainingSteps()));
+  exploit.set_stage(stage.index());
+  // The achieved validation loss is measured once, at the end of the stage.
+  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) exploit.add_eval_steps(exploit.steps());
+  Issue(std::move(exploit));
+  return absl::OkStatus();
+}
+
+v1::Action Job::Wait() const {
+  v1::Action wait;
+  wait.set_job_id(job().job_id());
+  wait.set_action_id(state_.action().action_id());
+  wait.set_phase(v1::PHASE_WAIT);
+  wait.set_checkpoint(v1::CHECKPOINT_OP_NONE);
+  wait.set_stage(state_.action().stage());
+  wait.set_retry_after_ms(kWaitRetryMs);
+  wait.set_steps_spent(job().steps_spent());
+  return wait;
+}
+
+absl::StatusOr<v1::Action> Job::NextAction(int32_t worker_rank) const {
+  if (worker_rank < 0 || worker_rank >= config().num_workers()) {
+    return absl::InvalidArgumentError(absl::StrCat("worker_rank must be in [0, ",
+                                                   config().num_workers(), "), got ",
+                                                   worker_rank));
+  }
+  for (const RankReport& r : state_.pending_reports()) {
+    if (r.worker_rank() == worker_rank) return Wait();
+  }
+  return state_.action();
+}
+
+absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& report,
+                                             bool* changed) {
+  *changed = false;
+  const v1::Action& action = state_.action();
+  const int32_t rank = report.worker_rank();
+  if (rank < 0 || rank >= config().num_workers()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker_rank must be in [0, ", config().num_workers(), "), got ", rank));
+  }
+  if (report.action_id() > action.action_id() || report.action_id() <= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("action ", report.action_id(), " has not been issued; job '",
+                     job().job_id(), "' waits on action ", action.action_id()));
+  }
+  if (report.action_id() < action.action_id()) return NextAction(rank);  // Already applied.
+  if (action.phase() == v1::PHASE_DONE) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "action ", action.action_id(), " is DONE: job '", job().job_id(),
+        "' is finished and takes no more losses"));
+  }
+  if (report.losses_size() != action.steps()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action ", action.action_id(), " has ", action.steps(), " steps: expected ",
+        action.steps(), " losses, got ", report.losses_size()));
+  }
+  if (report.eval_losses_size() != action.eval_steps_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action ", action.action_id(), " asks for ", action.eval_steps_size(),
+        " validation losses, got ", report.eval_losses_size()));
+  }
+
+  const int32_t workers = config().num_workers();
+  RankReport series;
+  series.set_worker_rank(rank);
+  *series.mutable_losses() = report.losses();
+  *series.mutable_eval_losses() = report.eval_losses();
+  if (workers > 1) {
+    for (const RankReport& r : state_.pending_reports()) {
+      if (r.worker_rank() == rank) return Wait();  // A retry of this rank's report.
+    }
+    *state_.add_pending_reports() = std::move(series);
+    *changed = true;
+    if (state_.pending_reports_size() < workers) return Wait();
+    // Every rank reported: advance on the mean series.
+    RankReport mean;
+    mean.mutable_losses()->Resize(action.steps(), 0.0);
+    mean.mutable_eval_losses()->Resize(action.eval_steps_size(), 0.0);
+    for (const RankReport& r : state_.pending_reports()) {
+      for (int i = 0; i < r.losses_size(); ++i) mean.set_losses(i, mean.losses(i) + r.losses(i) / workers);
+      for (int i = 0; i < r.eval_losses_size(); ++i) {
+        mean.set_eval_losses(i, mean.eval_losses(i) + r.eval_losses(i) / workers);
+      }
+    }
+    series = std::move(mean);
+  }
+  if (absl::Status s = Advance(series); !s.ok()) return s;
+  *changed = true;
+  return NextAction(rank);
+}
+
+absl::Status Job::Advance(const RankReport& series) {
+  const v1::Action& action = state_.action();
+  v1::Job* job = state_.mutable_job();
+  job->set_steps_spent(job->steps_spent() + action.steps());
+  switch (action.phase()) {
+    case v1::PHASE_WARMUP:
+      job->set_model_steps(job->model_steps() + action.steps());
+      return StartStage(0);
+    case v1::PHASE_PROBE:
+      return ProbeDone(series);
+    case v1::PHASE_EXPLOIT:
+      job->set_model_steps(job->model_steps() + action.steps());
+      return ExploitDone(series);
+    default:
+      return absl::InternalError(absl::StrCat("action ", action.action_id(),
+                                              " has no losses to apply"));
+  }
+}
+
+absl::Status Job::ProbeDone(const RankReport& series) {
+  const v1::Action& action = state_.action();
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(
+      state_.schedule().stages_size() - 1);
+  const bool validation = stage->objective() == v1::OBJECTIVE_VALIDATION_LOSS;
+
+  std::vector<double> t, y;
+  if (validation) {
+    t.assign(action.eval_steps().begin(), action.eval_steps().end());
+    y.assign(series.eval_losses().begin(), series.eval_losses().end());
+  } else {
+    for (int64_t i = 1; i <= action.steps(); ++i) t.push_back(static_cast<double>(i));
+    y.assign(series.losses().begin(), series.losses().end());
+  }
+  forecast::ForecastOptions options;
+  options.method = ForecastMethod(config().forecaster());
+  options.kind = validation ? forecast::SeriesKind::kValidationLoss
+                            : forecast::SeriesKind::kTrainingLoss;
+  absl::StatusOr<forecast::Forecast> f =
+      forecast::Predict(t, y, static_cast<double>(stage->tau()), options);
+
+  v1::Probe* probe = stage->add_probes();
+  probe->set_lr(action.lr());
+  // A series the forecaster cannot use is treated as a diverged probe.
+  if (f.ok() && !f->diverged && std::isfinite(f->prediction)) {
+    probe->set_predicted_loss(f->prediction);
+  } else {
+    probe->set_diverged(true);
+  }
+  *probe->mutable_training_loss() = Summarize(series.losses());
+  if (series.eval_losses_size() > 0) {
+    *probe->mutable_validation_loss() = Summarize(series.eval_losses());
+  }
+
+  if (RemainingSteps() == 0) {
+    Finish();
+    return absl::OkStatus();
+  }
+  if (stage->probes_size() < config().probes_per_stage()) {
+    return IssueProbe(v1::CHECKPOINT_OP_RESTORE);
+  }
+
+  // The search is over: choose the stage's LR.
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), *stage);
+  if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
+  absl::StatusOr<double> best = optimizer->Best();
+  if (best.ok()) {
+    stage->set_chosen_lr(*best);
+    // The chosen LR's forecast: its probe's (the reference rule picks a probe).
+    for (const v1::Probe& p : stage->probes()) {
+      if (p.lr() == *best) stage->set_chosen_predicted_loss(p.predicted_loss());
+    }
+  } else if (absl::IsNotFound(best.status())) {
+    // Every probe diverged: fall back to the smallest LR allowed.
+    stage->set_chosen_lr(config().lr_min());
+  } else {
+    return Internal("choosing the stage LR", best.status());
+  }
+  return IssueExploit();
+}
+
+absl::Status Job::ExploitDone(const RankReport& series) {
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(
+      state_.schedule().stages_size() - 1);
+  *stage->mutable_training_loss() = Summarize(series.losses());
+  if (series.eval_losses_size() > 0) {
+    *stage->mutable_validation_loss() = Summarize(series.eval_losses());
+  }
+  state_.mutable_job()->set_current_lr(stage->chosen_lr());
+  return StartStage(stage->index() + 1);
+}
+
+}  // namespace autolrs::server

@@ -1,0 +1,88 @@
+#ifndef AUTOLRS_SERVER_JOB_H_
+#define AUTOLRS_SERVER_JOB_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "autolrs/v1/job.pb.h"
+#include "autolrs/v1/service.pb.h"
+#include "server/job_state.pb.h"
+
+namespace autolrs::server {
+
+// Retry hint, in milliseconds, of the WAIT actions a rank receives while
+// other ranks have not reported the current action yet.
+inline constexpr int64_t kWaitRetryMs = 100;
+
+// The AutoLRS state machine of one training job: from the resolved config and
+// the reported loss series it produces the next action. Pure and
+// deterministic (no I/O, no clock, no gRPC): the same config, seed and
+// reports give the same actions and the same schedule.
+//
+// A job runs an optional WARMUP action, then stages. Stage i has tau_i steps
+// (tau_initial doubling up to tau_max) and probes of tau'_i =
+// round(tau_i * probe_ratio) steps. Its first PROBE saves the stage
+// checkpoint; every later PROBE and the EXPLOIT restore it. The k probes' LRs
+// come from Bayesian optimization over log10 LR fed with forecasts of each
+// probe's loss after tau_i steps; the EXPLOIT trains tau_i steps at the chosen
+// LR. With total_steps set, every step of every action counts against it and
+// the job ends with DONE when it is spent.
+//
+// Thread-safety: none; callers serialize access to one Job.
+class Job {
+ public:
+  // A new job with its first action planned. INVALID_ARGUMENT for a bad
+  // config (naming the field).
+  static absl::StatusOr<Job> Create(absl::string_view job_id, const v1::JobConfig& config);
+
+  // Resumes a job from its stored state. INVALID_ARGUMENT if the state is not
+  // one this server wrote (e.g. no config).
+  static absl::StatusOr<Job> FromState(JobState state);
+
+  const JobState& state() const { return state_; }
+  JobState& mutable_state() { return state_; }
+  const v1::Job& job() const { return state_.job(); }
+
+  // The action `worker_rank` must run now: the current action, WAIT when this
+  // rank has reported it but others have not, DONE when the job is finished.
+  // INVALID_ARGUMENT for a rank outside [0, num_workers).
+  absl::StatusOr<v1::Action> NextAction(int32_t worker_rank) const;
+
+  // Applies `report` and returns the reporting rank's next action. Sets
+  // `*changed` when the state changed and must be persisted. A report for an
+  // action already applied, or a repeated report of the current action by the
+  // same rank, changes nothing. Errors: INVALID_ARGUMENT (rank out of range,
+  // series lengths that do not match the action), FAILED_PRECONDITION (an
+  // action id not issued yet, or a report for DONE).
+  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& report,
+                                          bool* changed);
+
+ private:
+  explicit Job(JobState state) : state_(std::move(state)) {}
+
+  const v1::JobConfig& config() const { return state_.job().config(); }
+  // Steps the budget still allows; INT64_MAX when total_steps is unbounded.
+  int64_t RemainingSteps() const;
+
+  absl::Status Start();
+  absl::Status StartStage(int32_t index);
+  absl::Status IssueProbe(v1::CheckpointOp checkpoint);
+  absl::Status IssueExploit();
+  void Issue(v1::Action action);
+  void Finish();
+
+  // Folds the (rank-averaged) series of the current action into the job and
+  // issues the next action.
+  absl::Status Advance(const RankReport& series);
+  absl::Status ProbeDone(const RankReport& series);
+  absl::Status ExploitDone(const RankReport& series);
+
+  v1::Action Wait() const;
+
+  JobState state_;
+};
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_JOB_H_

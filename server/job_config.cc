@@ -1,0 +1,122 @@
+#include "server/job_config.h"
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace autolrs::server {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("config.", field, " ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
+  v1::JobConfig c = config;
+
+  // Learning-rate interval.
+  if (!std::isfinite(c.lr_min()) || c.lr_min() <= 0) {
+    return Invalid("lr_min", absl::StrCat("must be finite and > 0, got ", c.lr_min()));
+  }
+  if (!std::isfinite(c.lr_max()) || c.lr_max() <= c.lr_min()) {
+    return Invalid("lr_max", absl::StrCat("must be finite and > lr_min (", c.lr_min(),
+                                          "), got ", c.lr_max()));
+  }
+
+  // Stage sizes.
+  if (c.tau_initial() == 0) c.set_tau_initial(1000);
+  if (c.tau_initial() < kMinTau || c.tau_initial() > kMaxTau) {
+    return Invalid("tau_initial", absl::StrCat("must be in [", kMinTau, ", ", kMaxTau,
+                                               "], got ", c.tau_initial()));
+  }
+  if (c.tau_max() == 0) c.set_tau_max(std::max<int64_t>(8000, c.tau_initial()));
+  if (c.tau_max() < c.tau_initial() || c.tau_max() > kMaxTau) {
+    return Invalid("tau_max", absl::StrCat("must be in [tau_initial (", c.tau_initial(),
+                                           "), ", kMaxTau, "], got ", c.tau_max()));
+  }
+  if (c.probe_ratio() == 0) c.set_probe_ratio(0.1);
+  if (!std::isfinite(c.probe_ratio()) || c.probe_ratio() <= 0 || c.probe_ratio() > 1) {
+    return Invalid("probe_ratio", absl::StrCat("must be in (0, 1], got ", c.probe_ratio()));
+  }
+  if (c.probes_per_stage() == 0) c.set_probes_per_stage(10);
+  if (c.probes_per_stage() < kMinProbes || c.probes_per_stage() > kMaxProbes) {
+    return Invalid("probes_per_stage", absl::StrCat("must be in [", kMinProbes, ", ",
+                                                    kMaxProbes, "], got ",
+                                                    c.probes_per_stage()));
+  }
+
+  // Objective.
+  if (c.objective_switch() == v1::OBJECTIVE_SWITCH_UNSPECIFIED) {
+    c.set_objective_switch(v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX);
+  }
+  if (!v1::ObjectiveSwitch_IsValid(c.objective_switch())) {
+    return Invalid("objective_switch", absl::StrCat("unknown value ", c.objective_switch()));
+  }
+  if (c.eval_points_per_probe() == 0) c.set_eval_points_per_probe(16);
+  if (c.eval_points_per_probe() < 1 || c.eval_points_per_probe() > kMaxEvalPoints) {
+    return Invalid("eval_points_per_probe",
+                   absl::StrCat("must be in [1, ", kMaxEvalPoints, "], got ",
+                                c.eval_points_per_probe()));
+  }
+
+  // Warmup and budget.
+  if (c.warmup_steps() < 0 || c.warmup_steps() > kMaxTau) {
+    return Invalid("warmup_steps", absl::StrCat("must be in [0, ", kMaxTau, "], got ",
+                                                c.warmup_steps()));
+  }
+  if (c.warmup_steps() > 0 && (!std::isfinite(c.warmup_lr()) || c.warmup_lr() <= 0)) {
+    return Invalid("warmup_lr", absl::StrCat("must be finite and > 0 when warmup_steps > 0, "
+                                             "got ",
+                                             c.warmup_lr()));
+  }
+  if (c.warmup_steps() == 0 && c.warmup_lr() != 0) {
+    return Invalid("warmup_lr", "is set but warmup_steps is 0");
+  }
+  if (c.total_steps() < 0) {
+    return Invalid("total_steps", absl::StrCat("must be >= 0 (0 = unbounded), got ",
+                                               c.total_steps()));
+  }
+  if (c.total_steps() > 0 && c.total_steps() <= c.warmup_steps()) {
+    return Invalid("total_steps", absl::StrCat("must exceed warmup_steps (", c.warmup_steps(),
+                                               "), got ", c.total_steps()));
+  }
+  if (c.num_workers() == 0) c.set_num_workers(1);
+  if (c.num_workers() < 1 || c.num_workers() > kMaxWorkers) {
+    return Invalid("num_workers", absl::StrCat("must be in [1, ", kMaxWorkers, "], got ",
+                                               c.num_workers()));
+  }
+
+  // Algorithm: the preset gives defaults, explicit fields override them.
+  if (c.preset() == v1::PRESET_UNSPECIFIED) c.set_preset(v1::PRESET_RECOMMENDED);
+  if (!v1::Preset_IsValid(c.preset())) {
+    return Invalid("preset", absl::StrCat("unknown value ", c.preset()));
+  }
+  const bool reference = c.preset() == v1::PRESET_REFERENCE;
+  if (!v1::Forecaster_IsValid(c.forecaster())) {
+    return Invalid("forecaster", absl::StrCat("unknown value ", c.forecaster()));
+  }
+  if (c.forecaster() == v1::FORECASTER_UNSPECIFIED) {
+    c.set_forecaster(reference ? v1::FORECASTER_REFERENCE_EXPONENTIAL
+                               : v1::FORECASTER_ROBUST_EXPONENTIAL);
+  }
+  if (!v1::Acquisition_IsValid(c.acquisition())) {
+    return Invalid("acquisition", absl::StrCat("unknown value ", c.acquisition()));
+  }
+  if (c.acquisition() == v1::ACQUISITION_UNSPECIFIED) c.set_acquisition(v1::ACQUISITION_LCB);
+  if (c.kappa() == 0) c.set_kappa(reference ? 1e6 : 2.0);
+  if (!std::isfinite(c.kappa()) || c.kappa() <= 0) {
+    return Invalid("kappa", absl::StrCat("must be finite and > 0, got ", c.kappa()));
+  }
+  if (!v1::StageChoice_IsValid(c.stage_choice())) {
+    return Invalid("stage_choice", absl::StrCat("unknown value ", c.stage_choice()));
+  }
+  if (c.stage_choice() == v1::STAGE_CHOICE_UNSPECIFIED) {
+    c.set_stage_choice(v1::STAGE_CHOICE_LOWEST_PREDICTED);
+  }
+  return c;
+}
+
+}  // namespace autolrs::server

@@ -1,0 +1,108 @@
+#include "server/job_config.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace autolrs::server {
+namespace {
+
+v1::JobConfig Valid() {
+  v1::JobConfig c;
+  c.set_lr_min(1e-4);
+  c.set_lr_max(1.0);
+  return c;
+}
+
+TEST(JobConfigTest, FillsTheDocumentedDefaults) {
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(Valid());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tau_initial(), 1000);
+  EXPECT_EQ(c->tau_max(), 8000);
+  EXPECT_DOUBLE_EQ(c->probe_ratio(), 0.1);
+  EXPECT_EQ(c->probes_per_stage(), 10);
+  EXPECT_EQ(c->objective_switch(), v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX);
+  EXPECT_EQ(c->eval_points_per_probe(), 16);
+  EXPECT_EQ(c->num_workers(), 1);
+  EXPECT_EQ(c->total_steps(), 0);
+  EXPECT_EQ(c->preset(), v1::PRESET_RECOMMENDED);
+  EXPECT_NE(c->forecaster(), v1::FORECASTER_UNSPECIFIED);
+  EXPECT_NE(c->acquisition(), v1::ACQUISITION_UNSPECIFIED);
+  EXPECT_GT(c->kappa(), 0);
+  EXPECT_NE(c->stage_choice(), v1::STAGE_CHOICE_UNSPECIFIED);
+}
+
+TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
+  v1::JobConfig in = Valid();
+  in.set_preset(v1::PRESET_REFERENCE);
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->forecaster(), v1::FORECASTER_REFERENCE_EXPONENTIAL);
+  EXPECT_EQ(c->acquisition(), v1::ACQUISITION_LCB);
+  EXPECT_EQ(c->kappa(), 1e6);
+  EXPECT_EQ(c->stage_choice(), v1::STAGE_CHOICE_LOWEST_PREDICTED);
+}
+
+TEST(JobConfigTest, ExplicitFieldsOverrideThePreset) {
+  v1::JobConfig in = Valid();
+  in.set_preset(v1::PRESET_REFERENCE);
+  in.set_kappa(3);
+  in.set_forecaster(v1::FORECASTER_LAST_MEAN);
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->kappa(), 3);
+  EXPECT_EQ(c->forecaster(), v1::FORECASTER_LAST_MEAN);
+}
+
+struct BadCase {
+  std::string field;
+  std::function<void(v1::JobConfig&)> mutate;
+};
+
+TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const BadCase cases[] = {
+      {"lr_min", [](v1::JobConfig& c) { c.set_lr_min(0); }},
+      {"lr_min", [](v1::JobConfig& c) { c.set_lr_min(-1); }},
+      {"lr_min", [&](v1::JobConfig& c) { c.set_lr_min(nan); }},
+      {"lr_max", [](v1::JobConfig& c) { c.set_lr_max(1e-4); }},
+      {"lr_max", [](v1::JobConfig& c) { c.set_lr_max(1e-5); }},
+      {"lr_max", [&](v1::JobConfig& c) { c.set_lr_max(inf); }},
+      {"tau_initial", [](v1::JobConfig& c) { c.set_tau_initial(5); }},
+      {"tau_initial", [](v1::JobConfig& c) { c.set_tau_initial(-100); }},
+      {"tau_max", [](v1::JobConfig& c) { c.set_tau_initial(2000), c.set_tau_max(1000); }},
+      {"probe_ratio", [](v1::JobConfig& c) { c.set_probe_ratio(1.5); }},
+      {"probe_ratio", [](v1::JobConfig& c) { c.set_probe_ratio(-0.1); }},
+      {"probe_ratio", [&](v1::JobConfig& c) { c.set_probe_ratio(nan); }},
+      {"probes_per_stage", [](v1::JobConfig& c) { c.set_probes_per_stage(1); }},
+      {"probes_per_stage", [](v1::JobConfig& c) { c.set_probes_per_stage(101); }},
+      {"eval_points_per_probe", [](v1::JobConfig& c) { c.set_eval_points_per_probe(-1); }},
+      {"warmup_steps", [](v1::JobConfig& c) { c.set_warmup_steps(-1); }},
+      {"warmup_lr", [](v1::JobConfig& c) { c.set_warmup_steps(10); }},
+      {"warmup_lr", [](v1::JobConfig& c) { c.set_warmup_lr(0.1); }},
+      {"total_steps", [](v1::JobConfig& c) { c.set_total_steps(-5); }},
+      {"total_steps",
+       [](v1::JobConfig& c) { c.set_warmup_steps(100), c.set_warmup_lr(0.1), c.set_total_steps(50); }},
+      {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(-1); }},
+      {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(5000); }},
+      {"kappa", [](v1::JobConfig& c) { c.set_kappa(-1); }},
+      {"preset", [](v1::JobConfig& c) { c.set_preset(static_cast<v1::Preset>(42)); }},
+      {"forecaster", [](v1::JobConfig& c) { c.set_forecaster(static_cast<v1::Forecaster>(42)); }},
+  };
+  for (const BadCase& bad : cases) {
+    v1::JobConfig c = Valid();
+    bad.mutate(c);
+    absl::StatusOr<v1::JobConfig> resolved = ResolveJobConfig(c);
+    EXPECT_TRUE(absl::IsInvalidArgument(resolved.status()))
+        << bad.field << ": " << resolved.status();
+    EXPECT_NE(resolved.status().message().find("config." + bad.field), std::string::npos)
+        << resolved.status();
+  }
+}
+
+}  // namespace
+}  // namespace autolrs::server

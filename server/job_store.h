@@ -1,0 +1,49 @@
+#ifndef AUTOLRS_SERVER_JOB_STORE_H_
+#define AUTOLRS_SERVER_JOB_STORE_H_
+
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/job_state.pb.h"
+
+namespace autolrs::server {
+
+// Durable storage of job states. Every write is compare-and-swap on
+// JobState.version, so several server replicas may share one store: a writer
+// that lost a race gets ABORTED and must reload.
+//
+// A call returns only once its effect is durable (for a durable store).
+// Thread-safety: implementations are safe for concurrent use.
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // Stores a new job; `state.version()` must be 1. ALREADY_EXISTS when the
+  // job_id, or the non-empty request_id, is taken.
+  virtual absl::Status Insert(const JobState& state) = 0;
+
+  // NOT_FOUND when there is no such job.
+  virtual absl::StatusOr<JobState> Get(absl::string_view job_id) = 0;
+
+  // The job created with `request_id`, if any.
+  virtual absl::StatusOr<std::optional<JobState>> FindByRequestId(
+      absl::string_view request_id) = 0;
+
+  // Replaces the stored state of `state.job().job_id()` if its version is
+  // `state.version() - 1`. ABORTED when it is not, NOT_FOUND when the job is
+  // gone.
+  virtual absl::Status Update(const JobState& state) = 0;
+
+  // NOT_FOUND when there is no such job.
+  virtual absl::Status Delete(absl::string_view job_id) = 0;
+
+  // Up to `limit` jobs whose job_id sorts after `after`, in job_id order.
+  virtual absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) = 0;
+};
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_JOB_STORE_H_

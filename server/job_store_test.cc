@@ -1,0 +1,203 @@
+// One conformance suite that every JobStore implementation passes.
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "gtest/gtest.h"
+#include "server/job_store.h"
+#include "server/memory_job_store.h"
+#include "server/sqlite_job_store.h"
+
+namespace autolrs::server {
+namespace {
+
+JobState MakeState(const std::string& id, int64_t version, const std::string& request_id = "") {
+  JobState s;
+  s.set_version(version);
+  s.set_request_id(request_id);
+  s.mutable_job()->set_job_id(id);
+  s.mutable_job()->set_steps_spent(version * 10);
+  return s;
+}
+
+struct StoreFactory {
+  std::string name;
+  std::function<std::unique_ptr<JobStore>(const std::string& dir)> make;
+};
+
+void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
+
+class JobStoreConformanceTest : public testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    std::string name = testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    dir_ = testing::TempDir() + "/" + name;
+    std::remove((dir_ + ".db").c_str());
+    store_ = GetParam().make(dir_ + ".db");
+    ASSERT_NE(store_, nullptr);
+  }
+  std::string dir_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_P(JobStoreConformanceTest, InsertThenGet) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1)).ok());
+  absl::StatusOr<JobState> got = store_->Get("a");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->job().job_id(), "a");
+  EXPECT_EQ(got->version(), 1);
+  EXPECT_EQ(got->job().steps_spent(), 10);
+}
+
+TEST_P(JobStoreConformanceTest, InsertRejectsTakenIdsAndRequestIdsAndBadVersions) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1, "req-1")).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->Insert(MakeState("a", 1))));
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->Insert(MakeState("b", 1, "req-1"))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Insert(MakeState("c", 2))));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("b").status()));
+}
+
+TEST_P(JobStoreConformanceTest, GetUnknownIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("nope").status()));
+}
+
+TEST_P(JobStoreConformanceTest, FindByRequestId) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1, "req-1")).ok());
+  ASSERT_TRUE(store_->Insert(MakeState("b", 1)).ok());
+  auto found = store_->FindByRequestId("req-1");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->job().job_id(), "a");
+  auto missing = store_->FindByRequestId("req-2");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  // An empty request id never matches the jobs created without one.
+  auto empty = store_->FindByRequestId("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->has_value());
+}
+
+TEST_P(JobStoreConformanceTest, UpdateIsCompareAndSwapOnVersion) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1)).ok());
+  ASSERT_TRUE(store_->Update(MakeState("a", 2)).ok());
+  // A writer still at version 1 lost the race.
+  EXPECT_TRUE(absl::IsAborted(store_->Update(MakeState("a", 2))));
+  EXPECT_TRUE(absl::IsAborted(store_->Update(MakeState("a", 4))));
+  EXPECT_EQ(store_->Get("a")->version(), 2);
+  EXPECT_EQ(store_->Get("a")->job().steps_spent(), 20);
+  EXPECT_TRUE(absl::IsNotFound(store_->Update(MakeState("zz", 2))));
+}
+
+TEST_P(JobStoreConformanceTest, DeleteRemovesTheJobAndItsRequestId) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1, "req-1")).ok());
+  ASSERT_TRUE(store_->Delete("a").ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("a").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Delete("a")));
+  EXPECT_FALSE(store_->FindByRequestId("req-1")->has_value());
+  EXPECT_TRUE(store_->Insert(MakeState("a", 1, "req-1")).ok());
+}
+
+TEST_P(JobStoreConformanceTest, ListPagesInJobIdOrder) {
+  for (const char* id : {"d", "b", "a", "e", "c"}) ASSERT_TRUE(store_->Insert(MakeState(id, 1)).ok());
+  auto first = store_->List("", 2);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].job().job_id(), "a");
+  EXPECT_EQ((*first)[1].job().job_id(), "b");
+  auto rest = store_->List("b", 10);
+  ASSERT_EQ(rest->size(), 3u);
+  EXPECT_EQ((*rest)[2].job().job_id(), "e");
+  EXPECT_TRUE(store_->List("e", 10)->empty());
+}
+
+TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
+  constexpr int kThreads = 8, kJobsPerThread = 20, kUpdates = 5;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int j = 0; j < kJobsPerThread; ++j) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(j);
+        ASSERT_TRUE(store_->Insert(MakeState(id, 1)).ok());
+        for (int v = 2; v <= kUpdates + 1; ++v) ASSERT_TRUE(store_->Update(MakeState(id, v)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto all = store_->List("", 1000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), kThreads * kJobsPerThread);
+  for (const JobState& s : *all) EXPECT_EQ(s.version(), kUpdates + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stores, JobStoreConformanceTest,
+    testing::Values(
+        StoreFactory{"memory", [](const std::string&) -> std::unique_ptr<JobStore> {
+                       return std::make_unique<MemoryJobStore>();
+                     }},
+        StoreFactory{"sqlite", [](const std::string& path) -> std::unique_ptr<JobStore> {
+                       auto store = SqliteJobStore::Open(path);
+                       EXPECT_TRUE(store.ok()) << store.status();
+                       return store.ok() ? std::move(*store) : nullptr;
+                     }}),
+    [](const testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// SQLite-only: the data outlives the process's connection.
+TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
+  const std::string path = testing::TempDir() + "/reopen.db";
+  std::remove(path.c_str());
+  {
+    auto store = SqliteJobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Insert(MakeState("a", 1, "r")).ok());
+    ASSERT_TRUE((*store)->Update(MakeState("a", 2)).ok());
+  }
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Get("a")->version(), 2);
+  EXPECT_TRUE((*(*store)->FindByRequestId("r")).has_value());
+}
+
+TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {
+  const std::string path = testing::TempDir() + "/newer.db";
+  std::remove(path.c_str());
+  { ASSERT_TRUE(SqliteJobStore::Open(path).ok()); }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = SqliteJobStore::Open(path);
+  EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+}
+
+TEST(SqliteJobStoreTest, ConcurrentWritesAreGroupCommitted) {
+  const std::string path = testing::TempDir() + "/group.db";
+  std::remove(path.c_str());
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  constexpr int kThreads = 16;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string id = "j" + std::to_string(t);
+      ASSERT_TRUE((*store)->Insert(MakeState(id, 1)).ok());
+      for (int v = 2; v <= 20; ++v) ASSERT_TRUE((*store)->Update(MakeState(id, v)).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  // 320 writes; with 16 writers waiting, transactions must hold several.
+  EXPECT_LT((*store)->commits(), kThreads * 20);
+}
+
+}  // namespace
+}  // namespace autolrs::server

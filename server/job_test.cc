@@ -1,0 +1,313 @@
+#include "server/job.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "testing/action_runner.h"
+#include "testing/synthetic_trainer.h"
+
+namespace autolrs::server {
+namespace {
+
+using autolrs::testing::RunAction;
+using autolrs::testing::SyntheticTrainer;
+
+v1::JobConfig SmallConfig() {
+  v1::JobConfig c;
+  c.set_lr_min(1e-3);
+  c.set_lr_max(1.0);
+  c.set_tau_initial(100);
+  c.set_tau_max(400);
+  c.set_probes_per_stage(4);
+  c.set_seed(7);
+  return c;
+}
+
+Job MustCreate(const v1::JobConfig& config, const char* id = "job") {
+  absl::StatusOr<Job> job = Job::Create(id, config);
+  EXPECT_TRUE(job.ok()) << job.status();
+  return *std::move(job);
+}
+
+// Reports `action` as run by `trainer` and returns the next action.
+v1::Action Step(Job& job, const v1::Action& action, SyntheticTrainer& trainer) {
+  bool changed = false;
+  absl::StatusOr<v1::Action> next = job.ReportLosses(RunAction(action, trainer), &changed);
+  EXPECT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(changed);
+  return *next;
+}
+
+// Runs the job until DONE or `max_actions`; returns every action issued.
+std::vector<v1::Action> Drive(Job& job, SyntheticTrainer& trainer, int max_actions) {
+  std::vector<v1::Action> actions;
+  v1::Action action = *job.NextAction(0);
+  while (action.phase() != v1::PHASE_DONE && actions.size() < max_actions) {
+    actions.push_back(action);
+    action = Step(job, action, trainer);
+  }
+  if (action.phase() == v1::PHASE_DONE) actions.push_back(action);
+  return actions;
+}
+
+TEST(JobTest, ReferenceDefaultsGiveDoublingStagesAndSwitchToValidationAfterTauMax) {
+  v1::JobConfig c;
+  c.set_lr_min(1e-3);
+  c.set_lr_max(1.0);
+  c.set_preset(v1::PRESET_REFERENCE);
+  Job job = MustCreate(c);
+  EXPECT_EQ(job.job().config().tau_initial(), 1000);
+  EXPECT_EQ(job.job().config().tau_max(), 8000);
+  EXPECT_EQ(job.job().config().probes_per_stage(), 10);
+  EXPECT_EQ(job.job().config().forecaster(), v1::FORECASTER_REFERENCE_EXPONENTIAL);
+  EXPECT_EQ(job.job().config().kappa(), 1e6);
+  SyntheticTrainer trainer(1);
+  // 5 stages of 10 probes + 1 exploit.
+  std::vector<v1::Action> actions = Drive(job, trainer, 55);
+  ASSERT_EQ(actions.size(), 55u);
+  const int64_t taus[] = {1000, 2000, 4000, 8000, 8000};
+  for (int s = 0; s < 5; ++s) {
+    SCOPED_TRACE(s);
+    for (int p = 0; p < 10; ++p) {
+      const v1::Action& probe = actions[s * 11 + p];
+      EXPECT_EQ(probe.phase(), v1::PHASE_PROBE);
+      EXPECT_EQ(probe.stage(), s);
+      EXPECT_EQ(probe.probe_index(), p);
+      EXPECT_EQ(probe.steps(), taus[s] / 10);
+      EXPECT_EQ(probe.checkpoint(), p == 0 ? v1::CHECKPOINT_OP_SAVE : v1::CHECKPOINT_OP_RESTORE);
+      // Validation loss only after the first stage at tau_max: every tau'/16 steps.
+      EXPECT_EQ(probe.eval_steps_size(), s == 4 ? 16 : 0);
+      if (s == 4) {
+        EXPECT_EQ(probe.eval_steps(0), 50);
+        EXPECT_EQ(probe.eval_steps(15), 800);
+      }
+    }
+    const v1::Action& exploit = actions[s * 11 + 10];
+    EXPECT_EQ(exploit.phase(), v1::PHASE_EXPLOIT);
+    EXPECT_EQ(exploit.checkpoint(), v1::CHECKPOINT_OP_RESTORE);
+    EXPECT_EQ(exploit.steps(), taus[s]);
+  }
+  const v1::Schedule& schedule = job.state().schedule();
+  ASSERT_EQ(schedule.stages_size(), 6);  // The sixth has just started.
+  EXPECT_EQ(schedule.stages(3).objective(), v1::OBJECTIVE_TRAINING_LOSS);
+  EXPECT_EQ(schedule.stages(4).objective(), v1::OBJECTIVE_VALIDATION_LOSS);
+  EXPECT_EQ(schedule.stages(4).validation_loss().count(), 1);
+  EXPECT_EQ(job.job().model_steps(), 1000 + 2000 + 4000 + 8000 + 8000);
+  EXPECT_EQ(job.job().steps_spent(), 2 * (1000 + 2000 + 4000 + 8000 + 8000));
+}
+
+TEST(JobTest, EveryProbeStatesItsLrAndStageChoosesTheLowestPrediction) {
+  Job job = MustCreate(SmallConfig());
+  SyntheticTrainer trainer(2);
+  std::vector<v1::Action> actions = Drive(job, trainer, 5);
+  std::set<double> lrs;
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_GE(actions[p].lr(), 1e-3);
+    EXPECT_LE(actions[p].lr(), 1.0);
+    EXPECT_TRUE(lrs.insert(actions[p].lr()).second) << "LR probed twice";
+  }
+  const v1::Stage& stage = job.state().schedule().stages(0);
+  ASSERT_EQ(stage.probes_size(), 4);
+  const v1::Probe* best = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged() && (best == nullptr || p.predicted_loss() < best->predicted_loss())) best = &p;
+  }
+  ASSERT_NE(best, nullptr);
+  EXPECT_EQ(stage.chosen_lr(), best->lr());
+  EXPECT_EQ(actions[4].phase(), v1::PHASE_EXPLOIT);
+  EXPECT_EQ(actions[4].lr(), best->lr());
+}
+
+TEST(JobTest, WarmupRampsThenStartsTheFirstStage) {
+  v1::JobConfig c = SmallConfig();
+  c.set_warmup_steps(50);
+  c.set_warmup_lr(0.1);
+  Job job = MustCreate(c);
+  const v1::Action warmup = *job.NextAction(0);
+  EXPECT_EQ(warmup.phase(), v1::PHASE_WARMUP);
+  EXPECT_EQ(warmup.stage(), -1);
+  EXPECT_EQ(warmup.steps(), 50);
+  EXPECT_EQ(warmup.checkpoint(), v1::CHECKPOINT_OP_NONE);
+  EXPECT_DOUBLE_EQ(autolrs::testing::StepLearningRate(warmup, 1), 0.002);
+  EXPECT_DOUBLE_EQ(autolrs::testing::StepLearningRate(warmup, 50), 0.1);
+  SyntheticTrainer trainer(3);
+  const v1::Action first = Step(job, warmup, trainer);
+  EXPECT_EQ(first.phase(), v1::PHASE_PROBE);
+  EXPECT_EQ(first.checkpoint(), v1::CHECKPOINT_OP_SAVE);
+  EXPECT_EQ(job.job().model_steps(), 50);
+  EXPECT_EQ(job.state().schedule().warmup_steps(), 50);
+}
+
+TEST(JobTest, TotalStepsEndsTheJobExactlyAtTheBudget) {
+  v1::JobConfig c = SmallConfig();
+  c.set_total_steps(1234);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(4);
+  std::vector<v1::Action> actions = Drive(job, trainer, 1000);
+  ASSERT_EQ(actions.back().phase(), v1::PHASE_DONE);
+  int64_t spent = 0;
+  for (const v1::Action& a : actions) spent += a.steps();
+  EXPECT_EQ(spent, 1234);
+  EXPECT_EQ(job.job().steps_spent(), 1234);
+  EXPECT_EQ(job.job().state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(job.NextAction(0)->phase(), v1::PHASE_DONE);
+  bool changed = true;
+  v1::ReportLossesRequest late;
+  late.set_action_id(actions.back().action_id());
+  EXPECT_TRUE(absl::IsFailedPrecondition(job.ReportLosses(late, &changed).status()));
+  EXPECT_FALSE(changed);
+}
+
+TEST(JobTest, SearchIsSkippedWhenTheBudgetCannotPayForIt) {
+  v1::JobConfig c = SmallConfig();
+  // Stage 0: 4 probes x 10 + 100; stage 1 would need 4 x 20 probe steps.
+  c.set_total_steps(140 + 60);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(5);
+  std::vector<v1::Action> actions = Drive(job, trainer, 100);
+  ASSERT_EQ(actions.size(), 7u);  // 4 probes, exploit, exploit without search, DONE.
+  EXPECT_EQ(actions[5].phase(), v1::PHASE_EXPLOIT);
+  EXPECT_EQ(actions[5].checkpoint(), v1::CHECKPOINT_OP_NONE);
+  EXPECT_EQ(actions[5].steps(), 60);
+  EXPECT_EQ(actions[5].lr(), actions[4].lr());
+  EXPECT_TRUE(job.state().schedule().stages(1).search_skipped());
+}
+
+TEST(JobTest, DivergedProbesArePenalizedAndNeverChosen) {
+  v1::JobConfig c = SmallConfig();
+  c.set_probes_per_stage(10);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(6, /*divergence_lr=*/0.05);
+  Drive(job, trainer, 11);
+  const v1::Stage& stage = job.state().schedule().stages(0);
+  int diverged = 0;
+  for (const v1::Probe& p : stage.probes()) {
+    EXPECT_EQ(p.diverged(), p.lr() > 0.05) << p.lr();
+    diverged += p.diverged();
+    if (p.diverged()) EXPECT_TRUE(p.training_loss().non_finite());
+  }
+  EXPECT_GT(diverged, 0);
+  EXPECT_LE(stage.chosen_lr(), 0.05);
+}
+
+TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {
+  Job job = MustCreate(SmallConfig());
+  SyntheticTrainer trainer(7, /*divergence_lr=*/1e-4);
+  std::vector<v1::Action> actions = Drive(job, trainer, 5);
+  EXPECT_EQ(actions[4].phase(), v1::PHASE_EXPLOIT);
+  EXPECT_EQ(actions[4].lr(), 1e-3);
+}
+
+TEST(JobTest, RanksWaitForEachOtherAndTheJobAdvancesOnTheMeanSeries) {
+  v1::JobConfig c = SmallConfig();
+  c.set_num_workers(3);
+  Job job = MustCreate(c);
+  const v1::Action first = *job.NextAction(0);
+  for (int r = 1; r < 3; ++r) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*job.NextAction(r), first));
+  }
+  auto report = [&](int rank, double value) {
+    v1::ReportLossesRequest req;
+    req.set_action_id(first.action_id());
+    req.set_worker_rank(rank);
+    for (int i = 0; i < first.steps(); ++i) req.add_losses(value);
+    bool changed = false;
+    absl::StatusOr<v1::Action> next = job.ReportLosses(req, &changed);
+    EXPECT_TRUE(next.ok()) << next.status();
+    return std::make_pair(*next, changed);
+  };
+  auto [a0, changed0] = report(0, 1.0);
+  EXPECT_EQ(a0.phase(), v1::PHASE_WAIT);
+  EXPECT_EQ(a0.retry_after_ms(), kWaitRetryMs);
+  EXPECT_TRUE(changed0);
+  EXPECT_EQ(job.NextAction(0)->phase(), v1::PHASE_WAIT);
+  EXPECT_EQ(job.NextAction(1)->phase(), v1::PHASE_PROBE);
+  auto [again, changed_again] = report(0, 5.0);  // A retry: ignored.
+  EXPECT_EQ(again.phase(), v1::PHASE_WAIT);
+  EXPECT_FALSE(changed_again);
+  report(1, 2.0);
+  auto [a2, changed2] = report(2, 3.0);
+  EXPECT_TRUE(changed2);
+  EXPECT_EQ(a2.phase(), v1::PHASE_PROBE);
+  EXPECT_EQ(a2.action_id(), first.action_id() + 1);
+  EXPECT_EQ(job.NextAction(0)->action_id(), a2.action_id());
+  EXPECT_DOUBLE_EQ(job.state().schedule().stages(0).probes(0).training_loss().first(), 2.0);
+  EXPECT_EQ(job.state().pending_reports_size(), 0);
+}
+
+TEST(JobTest, ReportsAreCheckedAgainstTheAction) {
+  Job job = MustCreate(SmallConfig());
+  const v1::Action action = *job.NextAction(0);
+  bool changed = true;
+  v1::ReportLossesRequest req;
+  req.set_action_id(action.action_id());
+  req.add_losses(1.0);
+  absl::Status short_series = job.ReportLosses(req, &changed).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(short_series));
+  EXPECT_NE(short_series.message().find("expected 10 losses, got 1"), std::string::npos)
+      << short_series;
+  req.set_action_id(action.action_id() + 1);
+  absl::Status future = job.ReportLosses(req, &changed).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(future)) << future;
+  req.set_action_id(action.action_id());
+  req.set_worker_rank(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, &changed).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(job.NextAction(-1).status()));
+  req.set_worker_rank(0);
+  req.clear_losses();
+  for (int i = 0; i < 10; ++i) req.add_losses(1.0);
+  req.add_eval_losses(1.0);
+  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, &changed).status()));
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(job.state().schedule().stages(0).probes_size(), 0);
+}
+
+TEST(JobTest, AReportForAnAppliedActionChangesNothing) {
+  Job job = MustCreate(SmallConfig());
+  SyntheticTrainer trainer(8);
+  const v1::Action first = *job.NextAction(0);
+  const v1::ReportLossesRequest report = RunAction(first, trainer);
+  bool changed = false;
+  const v1::Action second = *job.ReportLosses(report, &changed);
+  ASSERT_TRUE(changed);
+  const JobState before = job.state();
+  absl::StatusOr<v1::Action> retry = job.ReportLosses(report, &changed);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_FALSE(changed);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*retry, second));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(job.state(), before));
+}
+
+TEST(JobTest, SameSeedAndLossesGiveTheSameSchedule) {
+  auto run = [](uint64_t seed) {
+    v1::JobConfig c = SmallConfig();
+    c.set_seed(seed);
+    Job job = MustCreate(c);
+    SyntheticTrainer trainer(99);
+    Drive(job, trainer, 20);
+    return job.state().schedule();
+  };
+  const v1::Schedule a = run(1), b = run(1), other = run(2);
+  // Bytes, not MessageDifferencer: diverged probes hold NaN, which != NaN.
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  EXPECT_GT(a.stages_size(), 1);
+  EXPECT_NE(a.stages(0).probes(0).lr(), other.stages(0).probes(0).lr());
+}
+
+TEST(JobTest, ResumesFromItsStoredState) {
+  Job job = MustCreate(SmallConfig());
+  SyntheticTrainer trainer(9);
+  Drive(job, trainer, 3);
+  absl::StatusOr<Job> resumed = Job::FromState(job.state());
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*resumed->NextAction(0),
+                                                                 *job.NextAction(0)));
+  EXPECT_TRUE(absl::IsInvalidArgument(Job::FromState(JobState()).status()));
+}
+
+}  // namespace
+}  // namespace autolrs::server

@@ -1,0 +1,76 @@
+// autolrs_server: the AutoLRS scheduling service.
+//
+//   autolrs_server --listen=0.0.0.0:50051 --store=sqlite:/var/lib/autolrs/autolrs.db
+//
+// SIGTERM or SIGINT: stop accepting calls, let in-flight calls finish (up to
+// --shutdown_grace), close the store, exit 0.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
+ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
+          "job store: sqlite:<path> (durable) or memory: (lost on exit)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file holding a bearer token every call must present; empty: no authentication");
+ABSL_FLAG(int, max_message_bytes, 16 << 20, "largest request accepted, in bytes");
+ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this file");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "how long in-flight calls may run after SIGTERM");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("The AutoLRS scheduling service (gRPC autolrs.v1.AutoLrsService).");
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken synchronously by the main thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  autolrs::server::ServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.store = absl::GetFlag(FLAGS_store);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    std::ifstream in(path);
+    std::stringstream token;
+    token << in.rdbuf();
+    options.auth_token = std::string(absl::StripAsciiWhitespace(token.str()));
+    if (!in || options.auth_token.empty()) {
+      std::fprintf(stderr, "autolrs_server: cannot read a token from '%s'\n", path.c_str());
+      return 2;
+    }
+  }
+
+  auto server = autolrs::server::AutoLrsServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "autolrs_server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "autolrs_server: serving on port %d, store %s\n", (*server)->port(),
+               options.store.c_str());
+  if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), path.c_str());
+  }
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::fprintf(stderr, "autolrs_server: signal %d, shutting down\n", signal);
+  (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  std::fprintf(stderr, "autolrs_server: stopped cleanly\n");
+  return 0;
+}

@@ -1,0 +1,70 @@
+#ifndef AUTOLRS_SERVER_SCHEDULER_H_
+#define AUTOLRS_SERVER_SCHEDULER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "autolrs/v1/service.pb.h"
+#include "server/job.h"
+#include "server/job_store.h"
+
+namespace autolrs::server {
+
+// The set of live jobs behind the service: validates requests, runs each
+// job's state machine and persists every change before answering.
+//
+// Every job has its own lock, so jobs never wait on each other; the job map
+// lock is held only to find an entry. Jobs are cached in memory after their
+// first use and written through to the store with compare-and-swap; a write
+// that loses a race (another replica changed the job) reloads and retries.
+//
+// Thread-safe. Does not own the store, which must outlive it.
+class Scheduler {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  explicit Scheduler(JobStore* store, Clock clock = absl::Now);
+
+  absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
+  absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  absl::Status DeleteJob(const v1::DeleteJobRequest& request);
+  absl::StatusOr<v1::Action> NextAction(const v1::NextActionRequest& request);
+  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& request);
+  absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request);
+
+  // Jobs held in memory.
+  size_t cached_jobs() const;
+
+ private:
+  struct Entry {
+    absl::Mutex mu;
+    std::optional<Job> job ABSL_GUARDED_BY(mu);
+  };
+
+  // The loaded entry of `job_id`, locked by the caller through `lock`.
+  // NOT_FOUND for unknown jobs, INVALID_ARGUMENT for malformed ids.
+  absl::StatusOr<std::shared_ptr<Entry>> Find(absl::string_view job_id);
+  absl::Status Load(absl::string_view job_id, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
+  void Forget(absl::string_view job_id, const Entry* entry);
+
+  JobStore* const store_;
+  const Clock clock_;
+
+  mutable absl::Mutex map_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Entry>> jobs_ ABSL_GUARDED_BY(map_mu_);
+};
+
+// INVALID_ARGUMENT unless `job_id` is 1 to 63 characters of [a-z0-9-_].
+absl::Status ValidateJobId(absl::string_view job_id);
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_SCHEDULER_H_

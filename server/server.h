@@ -1,0 +1,69 @@
+#ifndef AUTOLRS_SERVER_SERVER_H_
+#define AUTOLRS_SERVER_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "server/job_store.h"
+#include "server/scheduler.h"
+#include "server/service.h"
+
+namespace autolrs::server {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 picks a free port (see AutoLrsServer::port).
+  std::string listen_address = "0.0.0.0:50051";
+  // Where jobs live: "sqlite:<path>" (a file, created with its directory if
+  // missing) or "memory:" (nothing survives the process).
+  std::string store = "sqlite:autolrs-data/autolrs.db";
+  // Required bearer token of every call; empty: no authentication.
+  std::string auth_token;
+  // Largest request accepted, in bytes (a ReportLosses of n steps is ~9n bytes).
+  int max_message_bytes = 16 << 20;
+};
+
+// A running AutoLRS gRPC server: store, scheduler, the AutoLrsService, the
+// standard health service and server reflection.
+//
+// Thread-safe. Shutdown() (or the destructor) stops accepting calls, lets the
+// calls in flight finish, then closes the store.
+class AutoLrsServer {
+ public:
+  // Opens the store and starts serving. INVALID_ARGUMENT for a bad option,
+  // UNAVAILABLE when the address cannot be bound or the store opened.
+  static absl::StatusOr<std::unique_ptr<AutoLrsServer>> Start(const ServerOptions& options);
+
+  ~AutoLrsServer();
+
+  // The port actually bound.
+  int port() const { return port_; }
+
+  // Stops the server: in-flight calls get until `deadline` to finish.
+  void Shutdown(absl::Duration grace = absl::Seconds(10));
+
+  // Blocks until Shutdown() has completed.
+  void Wait();
+
+  Scheduler& scheduler() { return *scheduler_; }
+
+ private:
+  AutoLrsServer() = default;
+
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<AutoLrsServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Opens the store named by a ServerOptions::store URI.
+absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri);
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_SERVER_H_
