@@ -1,0 +1,43 @@
+#ifndef AUTOLRS_TESTING_SERVER_PROCESS_H_
+#define AUTOLRS_TESTING_SERVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace autolrs::testing {
+
+// An autolrs_server child process on 127.0.0.1 with a free port, for tests
+// and benchmarks that need the real binary (crash and restart tests).
+// Not thread-safe. The destructor kills the process if it still runs.
+class ServerProcess {
+ public:
+  // Starts `binary --listen=127.0.0.1:0 --store=<store> <extra_args>` and
+  // waits (up to `timeout`) until it has written its port.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::string& binary, const std::string& store,
+      const std::vector<std::string>& extra_args = {}, absl::Duration timeout = absl::Seconds(30));
+
+  ~ServerProcess();
+
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+
+  // Sends `signal` and waits for the exit; returns the wait status.
+  int Stop(int signal);
+
+ private:
+  ServerProcess(pid_t pid, int port) : pid_(pid), port_(port) {}
+  pid_t pid_;
+  int port_;
+};
+
+}  // namespace autolrs::testing
+
+#endif  // AUTOLRS_TESTING_SERVER_PROCESS_H_
