@@ -1,0 +1,243 @@
+// Load benchmark of autolrs_server over loopback.
+//
+// Starts the real server binary on a fresh SQLite file, creates N jobs, then
+// for a fixed time drives them from T client threads: each ReportLosses
+// carries a 100-loss probe series (synthetic decaying curve with noise) and is
+// durable (committed to SQLite) before it is answered. Then it measures
+// NextAction alone. Prints throughput, latency percentiles and the server's
+// resident memory per job for each N.
+//
+//   bazel run -c opt //bench:service_load_benchmark -- --jobs=1,100,10000
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "autolrs/v1/service.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "testing/server_process.h"
+
+ABSL_FLAG(std::string, jobs, "1,100,10000", "comma-separated numbers of concurrent jobs");
+ABSL_FLAG(int, threads, 32, "client threads");
+ABSL_FLAG(int, channels, 4, "gRPC channels the client threads share");
+ABSL_FLAG(double, seconds, 5, "measurement time per phase");
+ABSL_FLAG(std::string, server, "server/autolrs_server", "path of the autolrs_server binary");
+ABSL_FLAG(std::string, dir, "", "directory for the SQLite file (default: a temp dir)");
+
+namespace autolrs {
+namespace {
+
+using Stub = v1::AutoLrsService::Stub;
+
+int64_t ServerRssKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return 0;
+}
+
+// User + system CPU time the server process has used, in seconds.
+double ServerCpuSeconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 15 && stat >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
+struct Latencies {
+  std::vector<double> ms;
+  void Add(absl::Duration d) { ms.push_back(absl::ToDoubleMilliseconds(d)); }
+  double Percentile(double p) {
+    if (ms.empty()) return 0;
+    std::sort(ms.begin(), ms.end());
+    return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  }
+};
+
+v1::JobConfig Config() {
+  v1::JobConfig c;
+  c.set_lr_min(1e-4);
+  c.set_lr_max(1.0);
+  c.set_tau_initial(1000);  // Probes of 100 steps: 100-loss reports.
+  c.set_tau_max(1000);
+  c.set_objective_switch(v1::OBJECTIVE_SWITCH_NEVER);
+  return c;
+}
+
+// Fills `req` with `steps` losses of a noisy decaying curve.
+void FillLosses(int64_t steps, std::mt19937_64& rng, v1::ReportLossesRequest* req) {
+  std::normal_distribution<double> noise(0, 0.01);
+  std::uniform_real_distribution<double> level(0.2, 1.0);
+  const double a = level(rng), c = level(rng) / 2;
+  req->clear_losses();
+  for (int64_t t = 1; t <= steps; ++t) req->add_losses(a * std::exp(-t / 40.0) + c + noise(rng));
+}
+
+struct PhaseResult {
+  int64_t calls = 0;
+  double seconds = 0;
+  Latencies latency;
+};
+
+// Runs `call(thread, job_index)` from every thread until the time is up.
+template <typename Call>
+PhaseResult RunPhase(int threads, int jobs, double seconds, Call call) {
+  std::vector<PhaseResult> per_thread(threads);
+  std::vector<std::thread> pool;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(seconds);
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      int64_t i = t;
+      while (absl::Now() < end) {
+        const absl::Time before = absl::Now();
+        if (!call(t, static_cast<int>(i % jobs))) continue;
+        per_thread[t].latency.Add(absl::Now() - before);
+        ++per_thread[t].calls;
+        i += threads;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  PhaseResult total;
+  total.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  for (auto& r : per_thread) {
+    total.calls += r.calls;
+    total.latency.ms.insert(total.latency.ms.end(), r.latency.ms.begin(), r.latency.ms.end());
+  }
+  return total;
+}
+
+int Main() {
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/autolrs_load_XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+
+  std::printf("| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
+              " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  int run = 0;
+  for (absl::string_view n_text : absl::StrSplit(absl::GetFlag(FLAGS_jobs), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(n_text, &n) || n < 1) {
+      std::fprintf(stderr, "bad --jobs entry '%s'\n", std::string(n_text).c_str());
+      return 2;
+    }
+    auto server = testing::ServerProcess::Start(
+        absl::GetFlag(FLAGS_server), "sqlite:" + dir + "/load" + std::to_string(++run) + ".db");
+    if (!server.ok()) {
+      std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+      return 1;
+    }
+    std::vector<std::unique_ptr<Stub>> stubs;
+    for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", c);  // Distinct channels, distinct connections.
+      stubs.push_back(v1::AutoLrsService::NewStub(grpc::CreateCustomChannel(
+          (*server)->address(), grpc::InsecureChannelCredentials(), args)));
+    }
+    auto stub_for = [&](int thread) -> Stub& { return *stubs[thread % stubs.size()]; };
+
+    const int64_t rss_before = ServerRssKiB((*server)->pid());
+    // Create the jobs (in parallel) and keep each one's current action.
+    std::vector<v1::Action> actions(n);
+    std::vector<std::mutex> locks(n);
+    std::vector<std::thread> creators;
+    for (int t = 0; t < threads; ++t) {
+      creators.emplace_back([&, t] {
+        for (int j = t; j < n; j += threads) {
+          grpc::ClientContext ctx;
+          v1::CreateJobRequest req;
+          req.set_job_id("job-" + std::to_string(j));
+          *req.mutable_config() = Config();
+          req.mutable_config()->set_seed(j);
+          v1::Job job;
+          if (!stub_for(t).CreateJob(&ctx, req, &job).ok()) std::abort();
+          grpc::ClientContext next_ctx;
+          v1::NextActionRequest next;
+          next.set_job_id(job.job_id());
+          if (!stub_for(t).NextAction(&next_ctx, next, &actions[j]).ok()) std::abort();
+        }
+      });
+    }
+    for (auto& c : creators) c.join();
+
+    std::vector<std::mt19937_64> rngs;
+    for (int t = 0; t < threads; ++t) rngs.emplace_back(t);
+    std::atomic<int64_t> errors{0};
+    const double cpu_start = ServerCpuSeconds((*server)->pid());
+    PhaseResult report = RunPhase(threads, n, seconds, [&](int t, int j) {
+      std::unique_lock<std::mutex> lock(locks[j], std::try_to_lock);
+      if (!lock.owns_lock()) return false;  // Another thread drives this job now.
+      v1::ReportLossesRequest req;
+      req.set_job_id(actions[j].job_id());
+      req.set_action_id(actions[j].action_id());
+      FillLosses(actions[j].steps(), rngs[t], &req);
+      grpc::ClientContext ctx;
+      v1::Action next;
+      if (!stub_for(t).ReportLosses(&ctx, req, &next).ok()) {
+        ++errors;
+        return false;
+      }
+      actions[j] = next;
+      return true;
+    });
+    const double cpu_reports = ServerCpuSeconds((*server)->pid());
+    PhaseResult next = RunPhase(threads, n, seconds, [&](int t, int j) {
+      grpc::ClientContext ctx;
+      v1::NextActionRequest req;
+      req.set_job_id(actions[j].job_id());
+      v1::Action action;
+      if (!stub_for(t).NextAction(&ctx, req, &action).ok()) {
+        ++errors;
+        return false;
+      }
+      return true;
+    });
+    const double cpu_next = ServerCpuSeconds((*server)->pid());
+    const int64_t rss_after = ServerRssKiB((*server)->pid());
+    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
+                report.calls / report.seconds, report.latency.Percentile(0.5),
+                report.latency.Percentile(0.99), 1e6 * (cpu_reports - cpu_start) / report.calls,
+                next.calls / next.seconds, next.latency.Percentile(0.5),
+                next.latency.Percentile(0.99), 1e6 * (cpu_next - cpu_reports) / next.calls,
+                static_cast<double>(rss_after - rss_before) / n);
+    std::fflush(stdout);
+    if (errors > 0) std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
+  }
+  std::printf("\n%d client threads over %d channels, %.0f s per phase, on %ld cores "
+              "(client and server share them).\n",
+              threads, absl::GetFlag(FLAGS_channels), seconds, sysconf(_SC_NPROCESSORS_ONLN));
+  return 0;
+}
+
+}  // namespace
+}  // namespace autolrs
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return autolrs::Main();
+}
