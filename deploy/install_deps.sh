@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the build, the tests, the examples and
 # the benchmarks need. Idempotent: does nothing when they are all present.
-# Usage: deploy/install_deps.sh   (as root, or with sudo available)
+# Usage: deploy/install_deps.sh [all|server]   (as root, or with sudo available)
+#   all     (default) everything: build, tests, examples, benchmarks
+#   server  only what building //server:autolrs_server needs (the Docker image)
 set -euo pipefail
 
-PACKAGES=(
+SERVER_PACKAGES=(
   # Toolchain and build.
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
   # Libraries.
   libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+)
+ALL_PACKAGES=(
+  "${SERVER_PACKAGES[@]}"
   # Tests and benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
 )
+
+case "${1:-all}" in
+  all) PACKAGES=("${ALL_PACKAGES[@]}") ;;
+  server) PACKAGES=("${SERVER_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [all|server]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
