@@ -32,7 +32,7 @@
 #include "testing/server_process.h"
 
 ABSL_FLAG(std::string, jobs, "1,100,10000", "comma-separated numbers of concurrent jobs");
-ABSL_FLAG(int, threads, 32, "client threads");
+ABSL_FLAG(int, threads, 8, "client threads");
 ABSL_FLAG(int, channels, 4, "gRPC channels the client threads share");
 ABSL_FLAG(double, seconds, 5, "measurement time per phase");
 ABSL_FLAG(std::string, server, "server/autolrs_server", "path of the autolrs_server binary");
