@@ -44,17 +44,21 @@ struct ClientOptions {
 //
 // Every call has a deadline and is retried, with exponential backoff and
 // jitter, on UNAVAILABLE and DEADLINE_EXCEEDED only; every other error is
-// returned at once with the server's code and message. Each attempt waits for
-// the channel to be connected (gRPC wait_for_ready) until its deadline, so a
-// server that is down or restarting is waited for instead of failing fast:
-// with the defaults a call survives an outage of 30 s or more (attempts of
-// 10 s within the 30 s retry budget), and proceeds within max_backoff of the
-// server's return (the channel's reconnect backoff is capped by it). Retrying
-// is safe
-// because the API is idempotent: CreateJob always carries a request_id (one is
-// generated when the caller leaves it empty), ReportLosses is idempotent by
-// action_id, and the other calls do not change state (a retried DeleteJob
-// whose first attempt did delete the job answers NOT_FOUND).
+// returned at once with the server's code and message (a call that gave up
+// after retries appends the attempts made to the message).
+//
+// Each attempt waits for the channel to be connected (gRPC wait_for_ready)
+// until its deadline, so a server that is down or restarting is waited for
+// instead of failing fast: with the defaults a call survives an outage of
+// 30 s or more (attempts of 10 s within the 30 s retry budget). A channel made
+// by Create() caps its reconnect backoff at max_backoff, so a call proceeds
+// soon after the server is back.
+//
+// Retrying is safe because the API is idempotent: CreateJob always carries a
+// request_id (one is generated when the caller leaves it empty), ReportLosses
+// is idempotent by action_id, and the other calls do not change state (a
+// retried DeleteJob whose first attempt did delete the job answers
+// NOT_FOUND).
 //
 // Thread-safe: one Client (one gRPC channel) may serve many threads.
 class Client {
