@@ -51,23 +51,20 @@ size_t Scheduler::cached_jobs() const {
   return jobs_.size();
 }
 
-absl::StatusOr<std::shared_ptr<Scheduler::Entry>> Scheduler::Find(absl::string_view job_id) {
+absl::StatusOr<std::shared_ptr<Scheduler::Entry>> Scheduler::EntryFor(
+    absl::string_view job_id) {
   if (absl::Status s = ValidateJobId(job_id); !s.ok()) return s;
-  std::shared_ptr<Entry> entry;
-  {
-    absl::MutexLock lock(&map_mu_);
-    std::shared_ptr<Entry>& slot = jobs_[job_id];
-    if (slot == nullptr) slot = std::make_shared<Entry>();
-    entry = slot;
-  }
-  absl::MutexLock lock(&entry->mu);
-  if (!entry->job.has_value()) {
-    if (absl::Status s = Load(job_id, *entry); !s.ok()) {
-      Forget(job_id, entry.get());
-      return s;
-    }
-  }
-  return entry;
+  absl::MutexLock lock(&map_mu_);
+  std::shared_ptr<Entry>& slot = jobs_[job_id];
+  if (slot == nullptr) slot = std::make_shared<Entry>();
+  return slot;
+}
+
+absl::Status Scheduler::EnsureLoaded(absl::string_view job_id, Entry& entry) {
+  if (entry.job.has_value()) return absl::OkStatus();
+  absl::Status loaded = Load(job_id, entry);
+  if (!loaded.ok()) Forget(job_id, &entry);
+  return loaded;
 }
 
 absl::Status Scheduler::Load(absl::string_view job_id, Entry& entry) {
@@ -132,9 +129,10 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
 }
 
 absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> entry = Find(request.job_id());
+  absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
   return (*entry)->job->job();
 }
 
@@ -159,56 +157,65 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
 }
 
 absl::Status Scheduler::DeleteJob(const v1::DeleteJobRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> entry = Find(request.job_id());
+  absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
   absl::Status s = store_->Delete(request.job_id());
   if (absl::IsNotFound(s)) {
     s = absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' does not exist"));
   }
+  (*entry)->job.reset();  // Holders of this entry reload: NOT_FOUND.
   Forget(request.job_id(), entry->get());
   return s;
 }
 
 absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> entry = Find(request.job_id());
+  absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
   return (*entry)->job->NextAction(request.worker_rank());
 }
 
 absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> found = Find(request.job_id());
+  absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
   for (int attempt = 1;; ++attempt) {
-    Job next = *entry.job;
+    // Applied in place (no copy of the job's history); a failed write
+    // reloads the stored state, which is the truth.
+    Job& job = *entry.job;
     bool changed = false;
-    absl::StatusOr<v1::Action> action = next.ReportLosses(request, &changed);
+    absl::StatusOr<v1::Action> action = job.ReportLosses(request, &changed);
     if (!action.ok() || !changed) return action;
-    JobState& state = next.mutable_state();
+    JobState& state = job.mutable_state();
     state.set_version(state.version() + 1);
     SetTime(clock_(), state.mutable_job()->mutable_update_time());
     absl::Status written = store_->Update(state);
-    if (written.ok()) {
-      entry.job = std::move(next);
-      return action;
-    }
+    if (written.ok()) return action;
     if (absl::IsNotFound(written)) {
+      entry.job.reset();
       Forget(request.job_id(), &entry);
       return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' does not exist"));
     }
+    if (absl::Status reloaded = Load(request.job_id(), entry); !reloaded.ok()) {
+      entry.job.reset();
+      Forget(request.job_id(), &entry);
+      return reloaded;
+    }
+    // ABORTED: another replica changed the job; apply the report to its state.
     if (!absl::IsAborted(written) || attempt == kMaxWriteAttempts) return written;
-    // Another replica changed the job: reload it and apply the report again.
-    if (absl::Status s = Load(request.job_id(), entry); !s.ok()) return s;
   }
 }
 
 absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> entry = Find(request.job_id());
+  absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
   return (*entry)->job->state().schedule();
 }
 

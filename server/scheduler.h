@@ -48,9 +48,13 @@ class Scheduler {
     std::optional<Job> job ABSL_GUARDED_BY(mu);
   };
 
-  // The loaded entry of `job_id`, locked by the caller through `lock`.
-  // NOT_FOUND for unknown jobs, INVALID_ARGUMENT for malformed ids.
-  absl::StatusOr<std::shared_ptr<Entry>> Find(absl::string_view job_id);
+  // The cache entry of `job_id` (created empty if absent). INVALID_ARGUMENT
+  // for malformed ids.
+  absl::StatusOr<std::shared_ptr<Entry>> EntryFor(absl::string_view job_id);
+  // Loads the job into `entry` unless it is there; NOT_FOUND (and the entry
+  // dropped from the map) for unknown jobs.
+  absl::Status EnsureLoaded(absl::string_view job_id, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   absl::Status Load(absl::string_view job_id, Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   void Forget(absl::string_view job_id, const Entry* entry);
