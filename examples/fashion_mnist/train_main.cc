@@ -2,7 +2,7 @@
 // (through autolrs_server) or with a hand-made baseline schedule, for the
 // same budget of steps, and reports the test loss and accuracy.
 //
-//   train --schedule=autolrs --server=localhost:50051 --job_id=mlp-1 \
+//   train --schedule=autolrs --server=localhost:50051 --job_id=mlp-1
 //         --lr_min=1e-3 --lr_max=1 --total_steps=6000 --csv=/tmp/autolrs.csv
 //   train --schedule=cosine --lr=0.1 --total_steps=6000
 //
@@ -16,7 +16,8 @@
 //   stdout: one line, `final: schedule=... test_loss=... test_accuracy=...
 //           val_loss=... steps=... model_steps=... seconds=...`.
 //   --csv:  `step,phase,lr,loss,val_loss`, one row per step spent (step is
-//           1-based; phase is train for the baselines, warmup|probe|exploit
+//           1-based; lr is read back from the optimizer right before the
+//           step; phase is train for the baselines, warmup|probe|exploit
 //           for AutoLRS; val_loss is empty unless the validation loss was
 //           evaluated after that step, by --eval_every or because the
 //           AutoLRS action asked for it).
@@ -180,8 +181,8 @@ absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, StepLog& l
   double tail = 0;  // Sum of the losses since the last progress line.
   int64_t tail_count = 0;
   for (int64_t t = 0; t < total; ++t) {
-    const double lr = BaselineLearningRate(schedule, peak, t, total);
-    trainer.SetLearningRate(lr);
+    trainer.SetLearningRate(BaselineLearningRate(schedule, peak, t, total));
+    const double lr = trainer.learning_rate();
     const double loss = trainer.TrainStep();
     const int64_t step = t + 1;
     double val = NAN;
@@ -329,6 +330,7 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
     // The checkpoint restore (inside NextLearningRate) does not restore the
     // LR: set it before every step.
     trainer.SetLearningRate(*lr);
+    const double used_lr = trainer.learning_rate();
     const double loss = trainer.TrainStep();
     ++steps_run;
     // The job's step count (1-based), probe steps included.
@@ -350,9 +352,9 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
     if (evaluated) result.last_val_loss = val;
     if (eval_every > 0 && step % eval_every == 0) {
       std::fprintf(stderr, "step %ld: lr %.4g (%s), validation loss %.4f\n",
-                   static_cast<long>(step), *lr, PhaseName(action.phase()), val);
+                   static_cast<long>(step), used_lr, PhaseName(action.phase()), val);
     }
-    log.Row(step, PhaseName(action.phase()), *lr, loss, val, evaluated);
+    log.Row(step, PhaseName(action.phase()), used_lr, loss, val, evaluated);
   }
   finish_action();
 
@@ -389,6 +391,8 @@ absl::Status Run() {
           "--schedule: unknown '", schedule_name, "'; expected autolrs, constant, step or cosine"));
     }
     baseline = *parsed;
+  } else if (absl::Status s = ParsePreset(absl::GetFlag(FLAGS_preset)).status(); !s.ok()) {
+    return s;
   }
   if (absl::GetFlag(FLAGS_total_steps) < 1) {
     return absl::InvalidArgumentError("--total_steps must be >= 1");
