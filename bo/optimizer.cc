@@ -1,0 +1,416 @@
+#include "bo/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "Eigen/Core"
+#include "absl/base/casts.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "bo/acquisition.h"
+#include "bo/gaussian_process.h"
+
+namespace autolrs::bo {
+namespace {
+
+constexpr absl::string_view kMagic = "autolrs.bo.Optimizer";
+constexpr int kVersion = 1;
+// The maximizer keeps this much more distance than promised, so that the
+// u -> log10 -> linear LR round trip cannot break the promise.
+constexpr double kSeparationMargin = 1.05;
+// EI's exploration margin, in normalized target units.
+constexpr double kExpectedImprovementXi = 0.01;
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [0, 1), a fixed function of (seed, count) on every platform.
+double SeededUniform(uint64_t seed, uint64_t count) {
+  const uint64_t bits = SplitMix64(seed ^ SplitMix64(count));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+absl::Status ValidateOptions(const OptimizerOptions& o) {
+  if (!(std::isfinite(o.lr_min) && o.lr_min > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lr_min must be finite and > 0, got ", o.lr_min));
+  }
+  if (!(std::isfinite(o.lr_max) && o.lr_max > o.lr_min)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lr_max must be finite and > lr_min = ", o.lr_min,
+                     ", got ", o.lr_max));
+  }
+  if (!(std::log10(o.lr_max) - std::log10(o.lr_min) >=
+        Optimizer::kMinLog10Span)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log10(lr_max / lr_min) must be at least ", Optimizer::kMinLog10Span,
+        ", got lr_min = ", o.lr_min, ", lr_max = ", o.lr_max));
+  }
+  switch (o.acquisition) {
+    case AcquisitionKind::kLowerConfidenceBound:
+    case AcquisitionKind::kExpectedImprovement:
+    case AcquisitionKind::kExploration:
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown acquisition ", static_cast<int>(o.acquisition)));
+  }
+  if (!(std::isfinite(o.kappa) && o.kappa > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kappa must be finite and > 0, got ", o.kappa));
+  }
+  switch (o.choice) {
+    case ChoiceRule::kLowestObserved:
+    case ChoiceRule::kPosteriorMinimum:
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown choice ", static_cast<int>(o.choice)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLr(const OptimizerOptions& o, double lr,
+                        absl::string_view what) {
+  if (!std::isfinite(lr) || lr < o.lr_min || lr > o.lr_max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " = ", lr, " is not within [lr_min, lr_max] = [",
+                     o.lr_min, ", ", o.lr_max, "]"));
+  }
+  return absl::OkStatus();
+}
+
+// --- Serialization helpers -------------------------------------------------
+
+std::string HexBits(double v) {
+  return absl::StrCat(
+      absl::Hex(absl::bit_cast<uint64_t>(v), absl::kZeroPad16));
+}
+
+bool ParseHexBits(absl::string_view s, double* out) {
+  if (s.size() != 16) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  uint64_t bits = 0;
+  if (!absl::SimpleHexAtoi(s, &bits)) return false;
+  *out = absl::bit_cast<double>(bits);
+  return true;
+}
+
+absl::string_view AcquisitionName(AcquisitionKind k) {
+  switch (k) {
+    case AcquisitionKind::kLowerConfidenceBound:
+      return "lcb";
+    case AcquisitionKind::kExpectedImprovement:
+      return "ei";
+    case AcquisitionKind::kExploration:
+      return "exploration";
+  }
+  return "?";
+}
+
+absl::string_view ChoiceName(ChoiceRule c) {
+  switch (c) {
+    case ChoiceRule::kLowestObserved:
+      return "lowest_observed";
+    case ChoiceRule::kPosteriorMinimum:
+      return "posterior_minimum";
+  }
+  return "?";
+}
+
+absl::Status Malformed(int line, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("malformed optimizer state, line ", line, ": ", why));
+}
+
+}  // namespace
+
+Optimizer::Optimizer(const OptimizerOptions& options,
+                     std::vector<Observation> observations)
+    : options_(options),
+      observations_(std::move(observations)),
+      log10_min_(std::log10(options.lr_min)),
+      log10_span_(std::log10(options.lr_max) - std::log10(options.lr_min)) {}
+
+absl::StatusOr<Optimizer> Optimizer::Create(
+    const OptimizerOptions& options, std::vector<Observation> observations) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  for (size_t i = 0; i < observations.size(); ++i) {
+    absl::Status s = ValidateLr(options, observations[i].lr,
+                                absl::StrCat("observations[", i, "].lr"));
+    if (!s.ok()) return s;
+  }
+  return Optimizer(options, std::move(observations));
+}
+
+double Optimizer::ToUnit(double lr) const {
+  return std::clamp((std::log10(lr) - log10_min_) / log10_span_, 0.0, 1.0);
+}
+
+double Optimizer::FromUnit(double u) const {
+  if (u <= 0) return options_.lr_min;
+  if (u >= 1) return options_.lr_max;
+  return std::clamp(std::pow(10.0, log10_min_ + u * log10_span_),
+                    options_.lr_min, options_.lr_max);
+}
+
+absl::Status Optimizer::Tell(double lr, double value) {
+  if (absl::Status s = ValidateLr(options_, lr, "lr"); !s.ok()) return s;
+  observations_.push_back({lr, value});
+  return absl::OkStatus();
+}
+
+std::vector<double> Optimizer::GpTargets() const {
+  double magnitude = 0;
+  bool any_finite = false;
+  for (const Observation& o : observations_) {
+    if (std::isfinite(o.value)) {
+      any_finite = true;
+      magnitude = std::max(magnitude, std::abs(o.value));
+    }
+  }
+  if (magnitude == 0) magnitude = 1;
+  double hi = -std::numeric_limits<double>::infinity();
+  double lo = std::numeric_limits<double>::infinity();
+  std::vector<double> targets(observations_.size(), 0.0);
+  for (size_t i = 0; i < observations_.size(); ++i) {
+    if (!std::isfinite(observations_[i].value)) continue;
+    targets[i] = observations_[i].value / magnitude;  // in [-1, 1]
+    hi = std::max(hi, targets[i]);
+    lo = std::min(lo, targets[i]);
+  }
+  if (any_finite) {
+    const double spread = hi - lo;  // in [0, 2]
+    const double penalty = hi + (spread > 0 ? spread : 1.0);
+    for (size_t i = 0; i < observations_.size(); ++i) {
+      if (!std::isfinite(observations_[i].value)) targets[i] = penalty;
+    }
+  }
+  return targets;
+}
+
+absl::StatusOr<GaussianProcess> Optimizer::FitModel() const {
+  if (observations_.empty()) {
+    return absl::FailedPreconditionError("no observation to fit a GP to");
+  }
+  std::vector<double> u;
+  u.reserve(observations_.size());
+  for (const Observation& o : observations_) u.push_back(ToUnit(o.lr));
+  return GaussianProcess::Fit(std::move(u), GpTargets());
+}
+
+absl::StatusOr<double> Optimizer::Ask() const {
+  if (observations_.empty()) {
+    return FromUnit(SeededUniform(options_.seed, observations_.size()));
+  }
+  // Check for room first: fitting the GP to that many points is costly.
+  std::vector<double> told(observations_.size());
+  for (size_t i = 0; i < told.size(); ++i) told[i] = ToUnit(observations_[i].lr);
+  const double min_distance_u = kMinSeparationFraction * kSeparationMargin;
+  if (!HasFeasiblePoint(0.0, 1.0, told, min_distance_u)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no LR in [", options_.lr_min, ", ", options_.lr_max,
+        "] is at least ", min_separation_log10(), " decades away from all ",
+        observations_.size(), " told LRs"));
+  }
+  absl::StatusOr<GaussianProcess> gp = FitModel();
+  if (!gp.ok()) return gp.status();
+
+  AcquisitionParams params;
+  params.kind = options_.acquisition;
+  params.kappa = options_.kappa;
+  params.best = gp->normalized_targets().minCoeff();
+  params.xi = kExpectedImprovementXi;
+  // Where the acquisition is flat (e.g. a GP whose length scale is far below
+  // the gaps between probes), prefer the middle of the widest gap: add the
+  // distance to the nearest told LR, weighted far below any meaningful
+  // difference of the acquisition (1e-9 of its scale).
+  std::vector<double> sorted_told = told;
+  std::sort(sorted_told.begin(), sorted_told.end());
+  const double sigma_scale = std::sqrt(gp->hyperparameters().amplitude);
+  const double tie_weight =
+      1e-9 * (options_.acquisition == AcquisitionKind::kLowerConfidenceBound
+                  ? options_.kappa * sigma_scale + 1.0
+                  : sigma_scale);
+  auto distance_to_told = [&](double u) {
+    const auto it =
+        std::lower_bound(sorted_told.begin(), sorted_told.end(), u);
+    double d = std::numeric_limits<double>::infinity();
+    if (it != sorted_told.end()) d = *it - u;
+    if (it != sorted_told.begin()) d = std::min(d, u - *(it - 1));
+    return d;
+  };
+  const BatchObjective acquisition = [&](const Eigen::VectorXd& xs,
+                                         Eigen::VectorXd* values) {
+    Eigen::VectorXd mean, stddev;
+    gp->PredictNormalized(xs, &mean, &stddev);
+    values->resize(xs.size());
+    for (Eigen::Index i = 0; i < xs.size(); ++i) {
+      (*values)[i] = AcquisitionValue(params, mean[i], stddev[i]) +
+                     tie_weight * distance_to_told(xs[i]);
+    }
+  };
+  absl::StatusOr<IntervalMaximum> best =
+      MaximizeOnInterval(acquisition, 0.0, 1.0, told, min_distance_u);
+  if (!best.ok()) return best.status();
+  const double lr = FromUnit(best->x);
+  // The maximizer's margin makes this hold; check the promise anyway.
+  const double log_lr = std::log10(lr);
+  for (const Observation& o : observations_) {
+    if (std::abs(log_lr - std::log10(o.lr)) < min_separation_log10()) {
+      return absl::InternalError(
+          absl::StrCat("proposal ", lr, " is too close to told LR ", o.lr));
+    }
+  }
+  return lr;
+}
+
+absl::StatusOr<double> Optimizer::Best() const {
+  const Observation* lowest = nullptr;
+  for (const Observation& o : observations_) {
+    if (std::isfinite(o.value) && (lowest == nullptr || o.value < lowest->value)) {
+      lowest = &o;
+    }
+  }
+  if (lowest == nullptr) {
+    return absl::NotFoundError("no finite (non-diverged) observation");
+  }
+  if (options_.choice == ChoiceRule::kLowestObserved) return lowest->lr;
+
+  absl::StatusOr<GaussianProcess> gp = FitModel();
+  if (!gp.ok()) return gp.status();
+  const BatchObjective negative_mean = [&](const Eigen::VectorXd& xs,
+                                           Eigen::VectorXd* values) {
+    Eigen::VectorXd mean, stddev;
+    gp->PredictNormalized(xs, &mean, &stddev);
+    *values = -mean;
+  };
+  absl::StatusOr<IntervalMaximum> best =
+      MaximizeOnInterval(negative_mean, 0.0, 1.0, {}, 0.0);
+  if (!best.ok()) return best.status();
+  return FromUnit(best->x);
+}
+
+std::string Optimizer::Serialize() const {
+  std::string out = absl::StrCat(kMagic, " ", kVersion, "\n");
+  absl::StrAppend(&out, "lr_min ", HexBits(options_.lr_min), "\n");
+  absl::StrAppend(&out, "lr_max ", HexBits(options_.lr_max), "\n");
+  absl::StrAppend(&out, "acquisition ", AcquisitionName(options_.acquisition),
+                  "\n");
+  absl::StrAppend(&out, "kappa ", HexBits(options_.kappa), "\n");
+  absl::StrAppend(&out, "choice ", ChoiceName(options_.choice), "\n");
+  absl::StrAppend(&out, "seed ", options_.seed, "\n");
+  absl::StrAppend(&out, "observations ", observations_.size(), "\n");
+  for (const Observation& o : observations_) {
+    absl::StrAppend(&out, HexBits(o.lr), " ", HexBits(o.value), "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<Optimizer> Optimizer::Deserialize(absl::string_view data) {
+  if (data.empty() || data.back() != '\n') {
+    return Malformed(0, "empty or not newline-terminated");
+  }
+  data.remove_suffix(1);
+  const std::vector<absl::string_view> lines = absl::StrSplit(data, '\n');
+  int at = 0;
+  // Splits line `at` into "key value" and checks the key.
+  auto field = [&](absl::string_view key,
+                   absl::string_view* value) -> absl::Status {
+    if (at >= static_cast<int>(lines.size())) {
+      return Malformed(at + 1, absl::StrCat("missing '", key, "'"));
+    }
+    const std::vector<absl::string_view> parts =
+        absl::StrSplit(lines[at], ' ');
+    ++at;
+    if (parts.size() != 2 || parts[0] != key) {
+      return Malformed(at, absl::StrCat("expected '", key, " <value>'"));
+    }
+    *value = parts[1];
+    return absl::OkStatus();
+  };
+  auto double_field = [&](absl::string_view key, double* out) -> absl::Status {
+    absl::string_view v;
+    if (absl::Status s = field(key, &v); !s.ok()) return s;
+    if (!ParseHexBits(v, out)) {
+      return Malformed(at, absl::StrCat("'", key, "' is not 16 hex digits"));
+    }
+    return absl::OkStatus();
+  };
+
+  absl::string_view v;
+  if (absl::Status s = field(kMagic, &v); !s.ok()) return s;
+  int version = 0;
+  if (!absl::SimpleAtoi(v, &version) || version != kVersion) {
+    return Malformed(at, absl::StrCat("unsupported version '", v, "'"));
+  }
+  OptimizerOptions options;
+  if (absl::Status s = double_field("lr_min", &options.lr_min); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = double_field("lr_max", &options.lr_max); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = field("acquisition", &v); !s.ok()) return s;
+  if (v == "lcb") {
+    options.acquisition = AcquisitionKind::kLowerConfidenceBound;
+  } else if (v == "ei") {
+    options.acquisition = AcquisitionKind::kExpectedImprovement;
+  } else if (v == "exploration") {
+    options.acquisition = AcquisitionKind::kExploration;
+  } else {
+    return Malformed(at, absl::StrCat("unknown acquisition '", v, "'"));
+  }
+  if (absl::Status s = double_field("kappa", &options.kappa); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = field("choice", &v); !s.ok()) return s;
+  if (v == "lowest_observed") {
+    options.choice = ChoiceRule::kLowestObserved;
+  } else if (v == "posterior_minimum") {
+    options.choice = ChoiceRule::kPosteriorMinimum;
+  } else {
+    return Malformed(at, absl::StrCat("unknown choice '", v, "'"));
+  }
+  if (absl::Status s = field("seed", &v); !s.ok()) return s;
+  if (!absl::SimpleAtoi(v, &options.seed) || v.empty() || v[0] == '+' ||
+      v[0] == '-') {
+    return Malformed(at, "seed is not an unsigned decimal");
+  }
+  if (absl::Status s = field("observations", &v); !s.ok()) return s;
+  size_t count = 0;
+  if (!absl::SimpleAtoi(v, &count) ||
+      count != lines.size() - static_cast<size_t>(at)) {
+    return Malformed(at, "observation count does not match the data");
+  }
+  std::vector<Observation> observations;
+  observations.reserve(count);
+  for (; at < static_cast<int>(lines.size()); ++at) {
+    const std::vector<absl::string_view> parts =
+        absl::StrSplit(lines[at], ' ');
+    Observation o;
+    if (parts.size() != 2 || !ParseHexBits(parts[0], &o.lr) ||
+        !ParseHexBits(parts[1], &o.value)) {
+      return Malformed(at + 1, "expected '<lr bits> <value bits>'");
+    }
+    observations.push_back(o);
+  }
+  return Create(options, std::move(observations));
+}
+
+}  // namespace autolrs::bo

@@ -1,0 +1,130 @@
+#ifndef AUTOLRS_BO_OPTIMIZER_H_
+#define AUTOLRS_BO_OPTIMIZER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bo/acquisition.h"
+#include "bo/gaussian_process.h"
+
+namespace autolrs::bo {
+
+// Bayesian optimization of one AutoLRS stage over the learning rate.
+//
+// Units: every LR in this API (options, observations, Ask, Best) is a *linear*
+// learning rate. Internally the search space is log10(LR), mapped linearly onto
+// u in [0, 1] (u = 0 at lr_min, u = 1 at lr_max); the GP is fitted over u.
+//
+// Thread-safety: Optimizer is a value type (copyable, movable). Const methods
+// may run concurrently; Tell() needs exclusive access.
+
+// AcquisitionKind (kLowerConfidenceBound, kExpectedImprovement, kExploration)
+// is declared in bo/acquisition.h.
+
+enum class ChoiceRule {
+  // The told LR with the lowest finite value (the reference rule).
+  kLowestObserved,
+  // The argmin over [lr_min, lr_max] of the GP posterior mean.
+  kPosteriorMinimum,
+};
+
+struct OptimizerOptions {
+  double lr_min = 0;  // linear LR, finite, > 0
+  double lr_max = 0;  // linear LR, finite, > lr_min; log10(lr_max / lr_min)
+                      // must be at least Optimizer::kMinLog10Span
+  AcquisitionKind acquisition = AcquisitionKind::kLowerConfidenceBound;
+  double kappa = 1e6;  // LCB weight, finite, > 0 (validated for every kind)
+  ChoiceRule choice = ChoiceRule::kLowestObserved;
+  uint64_t seed = 0;
+};
+
+struct Observation {
+  double lr;     // linear LR that was probed
+  double value;  // predicted loss; NaN or +-Inf marks a diverged probe
+};
+
+class Optimizer {
+ public:
+  // Smallest accepted log10(lr_max) - log10(lr_min), in decades.
+  static constexpr double kMinLog10Span = 1e-6;
+  // Ask() never returns an LR closer than this fraction of the search span
+  // (in log10 space) to an LR already told: see min_separation_log10().
+  static constexpr double kMinSeparationFraction = 1e-4;
+
+  // INVALID_ARGUMENT naming the bad option or observation (lr outside the
+  // range, non-finite lr, unknown enum value, ...).
+  static absl::StatusOr<Optimizer> Create(
+      const OptimizerOptions& options,
+      std::vector<Observation> observations = {});
+
+  // The next LR to probe: linear, within [lr_min, lr_max], and at least
+  // min_separation_log10() away in log10 space from every LR already told.
+  // A pure function of options + observations: with no observation it is
+  // uniform-random in log10 space from an RNG seeded by (seed, number of
+  // observations); otherwise it maximizes the acquisition of a GP fitted to
+  // the observations (diverged ones replaced by a finite penalty larger than
+  // every finite value, so they are never the best). RESOURCE_EXHAUSTED when
+  // told LRs leave no room for a new one (needs about 1 / (2 *
+  // kMinSeparationFraction) observations).
+  absl::StatusOr<double> Ask() const;
+
+  // Records an observation (value may be NaN/Inf for a diverged probe).
+  // INVALID_ARGUMENT if lr is out of [lr_min, lr_max] or non-finite. Telling
+  // an LR twice is allowed; both observations are kept.
+  absl::Status Tell(double lr, double value);
+
+  // The stage's answer (linear LR) under options.choice. kLowestObserved: the
+  // told LR with the lowest finite value (the earliest one on ties).
+  // kPosteriorMinimum: argmin of the GP posterior mean over [lr_min, lr_max].
+  // NOT_FOUND when no finite (non-diverged) observation exists.
+  absl::StatusOr<double> Best() const;
+
+  const std::vector<Observation>& observations() const {
+    return observations_;
+  }
+  const OptimizerOptions& options() const { return options_; }
+
+  // Minimum distance, in log10(LR) decades, between an Ask() result and any
+  // told LR: kMinSeparationFraction * log10(lr_max / lr_min).
+  double min_separation_log10() const {
+    return kMinSeparationFraction * log10_span_;
+  }
+
+  // The targets the GP is fitted to, one per observation, in the order told:
+  // finite values divided by max|finite value| (1 if that is 0), and for
+  // diverged probes a penalty above all of them (the largest plus the spread
+  // of the finite ones, or plus 1 when they are all equal; 0 when every probe
+  // diverged). Finite and overflow-free for any input.
+  std::vector<double> GpTargets() const;
+
+  // The GP that Ask() and Best() use, over u in [0, 1] (see above).
+  // FAILED_PRECONDITION when there is no observation.
+  absl::StatusOr<GaussianProcess> FitModel() const;
+
+  // Compact, versioned text form; doubles are stored as their IEEE-754 bit
+  // patterns, so they round-trip bit for bit (NaN payloads included).
+  std::string Serialize() const;
+  // INVALID_ARGUMENT for malformed data, an unknown version, or state that
+  // Create() rejects.
+  static absl::StatusOr<Optimizer> Deserialize(absl::string_view data);
+
+ private:
+  Optimizer(const OptimizerOptions& options,
+            std::vector<Observation> observations);
+
+  double ToUnit(double lr) const;  // linear LR -> u in [0, 1]
+  double FromUnit(double u) const;  // u -> linear LR in [lr_min, lr_max]
+
+  OptimizerOptions options_;
+  std::vector<Observation> observations_;
+  double log10_min_ = 0;
+  double log10_span_ = 1;
+};
+
+}  // namespace autolrs::bo
+
+#endif  // AUTOLRS_BO_OPTIMIZER_H_
