@@ -90,15 +90,68 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
   return o;
 }
 
-// The stage's optimizer, holding the stage's probes as observations
-// (diverged probes as NaN, which the optimizer turns into a penalty).
-absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::Stage& stage) {
+// The upper end of stage `stage`'s search interval: lr_max, or with
+// remember_divergence the geometric mean of the smallest LR that diverged in
+// an earlier stage and the largest LR below it that did not. Never below the
+// LRs the stage has already probed, nor within 0.1 decade of lr_min.
+double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32_t stage) {
+  double ceiling = c.lr_max();
+  if (c.remember_divergence()) {
+    double diverged = std::numeric_limits<double>::infinity();
+    for (const v1::Stage& s : schedule.stages()) {
+      if (s.index() >= stage) break;
+      for (const v1::Probe& p : s.probes()) {
+        if (p.diverged()) diverged = std::min(diverged, p.lr());
+      }
+    }
+    if (diverged < c.lr_max()) {
+      double safe = c.lr_min();
+      for (const v1::Stage& s : schedule.stages()) {
+        if (s.index() >= stage) break;
+        for (const v1::Probe& p : s.probes()) {
+          if (!p.diverged() && p.lr() < diverged) safe = std::max(safe, p.lr());
+        }
+      }
+      ceiling = std::max(std::sqrt(safe * diverged), c.lr_min() * std::pow(10.0, 0.1));
+    }
+  }
+  for (const v1::Stage& s : schedule.stages()) {
+    if (s.index() != stage) continue;
+    for (const v1::Probe& p : s.probes()) ceiling = std::max(ceiling, p.lr());
+  }
+  return std::min(ceiling, c.lr_max());
+}
+
+// The optimizer of the schedule's last stage, holding the stage's probes as
+// observations (diverged probes as NaN, which the optimizer turns into a
+// penalty).
+absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
+                                             const v1::Schedule& schedule) {
+  const v1::Stage& stage = schedule.stages(schedule.stages_size() - 1);
   std::vector<bo::Observation> observations;
   for (const v1::Probe& p : stage.probes()) {
     observations.push_back(
         {p.lr(), p.diverged() ? std::numeric_limits<double>::quiet_NaN() : p.predicted_loss()});
   }
-  return bo::Optimizer::Create(OptimizerOptionsFor(c, stage.index()), std::move(observations));
+  bo::OptimizerOptions options = OptimizerOptionsFor(c, stage.index());
+  options.lr_max = SearchCeiling(c, schedule, stage.index());
+  return bo::Optimizer::Create(options, std::move(observations));
+}
+
+// Whether a probe's training losses exploded: its last-10 mean exceeds
+// `factor` times the checkpoint's loss, estimated by the median first-step
+// loss of the stage's probes (a first step's loss is measured before its
+// update, so every probe's first loss is the checkpoint's on one batch).
+bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double factor) {
+  if (factor <= 0 || probe.count() == 0) return false;
+  std::vector<double> first = {probe.first()};
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.training_loss().count() > 0) first.push_back(p.training_loss().first());
+  }
+  std::nth_element(first.begin(), first.begin() + first.size() / 2, first.end());
+  const double checkpoint_loss = first[first.size() / 2];
+  return std::isfinite(checkpoint_loss) && checkpoint_loss > 0 &&
+         probe.tail_mean() > factor * checkpoint_loss;
 }
 
 absl::Status Internal(absl::string_view what, const absl::Status& cause) {
@@ -212,9 +265,16 @@ absl::Status Job::StartStage(int32_t index) {
 
 absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), stage);
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
-  absl::StatusOr<double> lr = optimizer->Ask();
+  absl::StatusOr<double> lr;
+  if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
+      job().current_lr() > 0) {
+    // Start from the previous stage's choice, inside this stage's interval.
+    lr = std::clamp(job().current_lr(), config().lr_min(), optimizer->options().lr_max);
+  } else {
+    lr = optimizer->Ask();
+  }
   if (!lr.ok()) return Internal("proposing a probe LR", lr.status());
 
   v1::Action probe;
@@ -372,15 +432,17 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   absl::StatusOr<forecast::Forecast> f =
       forecast::Predict(t, y, static_cast<double>(stage->tau()), options);
 
+  const v1::LossSummary training_loss = Summarize(series.losses());
+  const bool exploded = Exploded(*stage, training_loss, config().divergence_factor());
   v1::Probe* probe = stage->add_probes();
   probe->set_lr(action.lr());
   // A series the forecaster cannot use is treated as a diverged probe.
-  if (f.ok() && !f->diverged && std::isfinite(f->prediction)) {
+  if (f.ok() && !f->diverged && std::isfinite(f->prediction) && !exploded) {
     probe->set_predicted_loss(f->prediction);
   } else {
     probe->set_diverged(true);
   }
-  *probe->mutable_training_loss() = Summarize(series.losses());
+  *probe->mutable_training_loss() = training_loss;
   if (series.eval_losses_size() > 0) {
     *probe->mutable_validation_loss() = Summarize(series.eval_losses());
   }
@@ -394,7 +456,7 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   }
 
   // The search is over: choose the stage's LR.
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), *stage);
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> best = optimizer->Best();
   if (best.ok()) {

@@ -116,6 +116,15 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   if (c.stage_choice() == v1::STAGE_CHOICE_UNSPECIFIED) {
     c.set_stage_choice(v1::STAGE_CHOICE_LOWEST_PREDICTED);
   }
+  if (!c.has_divergence_factor()) c.set_divergence_factor(reference ? 0 : 2);
+  if (!std::isfinite(c.divergence_factor()) ||
+      (c.divergence_factor() != 0 &&
+       (c.divergence_factor() <= 1 || c.divergence_factor() > 1000))) {
+    return Invalid("divergence_factor",
+                   absl::StrCat("must be 0 (off) or in (1, 1000], got ", c.divergence_factor()));
+  }
+  if (!c.has_remember_divergence()) c.set_remember_divergence(!reference);
+  if (!c.has_warm_start()) c.set_warm_start(!reference);
   return c;
 }
 

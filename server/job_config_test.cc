@@ -44,6 +44,21 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->acquisition(), v1::ACQUISITION_LCB);
   EXPECT_EQ(c->kappa(), 1e6);
   EXPECT_EQ(c->stage_choice(), v1::STAGE_CHOICE_LOWEST_PREDICTED);
+  EXPECT_EQ(c->divergence_factor(), 0);
+  EXPECT_FALSE(c->remember_divergence());
+  EXPECT_FALSE(c->warm_start());
+}
+
+TEST(JobConfigTest, ResolvingIsIdempotent) {
+  for (const v1::Preset preset : {v1::PRESET_RECOMMENDED, v1::PRESET_REFERENCE}) {
+    v1::JobConfig in = Valid();
+    in.set_preset(preset);
+    absl::StatusOr<v1::JobConfig> once = ResolveJobConfig(in);
+    ASSERT_TRUE(once.ok());
+    absl::StatusOr<v1::JobConfig> twice = ResolveJobConfig(*once);
+    ASSERT_TRUE(twice.ok());
+    EXPECT_EQ(once->SerializeAsString(), twice->SerializeAsString());
+  }
 }
 
 TEST(JobConfigTest, ExplicitFieldsOverrideThePreset) {
@@ -90,6 +105,8 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
       {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(-1); }},
       {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(5000); }},
       {"kappa", [](v1::JobConfig& c) { c.set_kappa(-1); }},
+      {"divergence_factor", [](v1::JobConfig& c) { c.set_divergence_factor(0.5); }},
+      {"divergence_factor", [&](v1::JobConfig& c) { c.set_divergence_factor(inf); }},
       {"preset", [](v1::JobConfig& c) { c.set_preset(static_cast<v1::Preset>(42)); }},
       {"forecaster", [](v1::JobConfig& c) { c.set_forecaster(static_cast<v1::Forecaster>(42)); }},
   };

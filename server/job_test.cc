@@ -194,6 +194,64 @@ TEST(JobTest, DivergedProbesArePenalizedAndNeverChosen) {
   EXPECT_LE(stage.chosen_lr(), 0.05);
 }
 
+TEST(JobTest, ExplodingFiniteLossesCountAsDivergedUnlessTheFactorIsOff) {
+  for (const bool reference : {false, true}) {
+    SCOPED_TRACE(reference);
+    v1::JobConfig c = SmallConfig();
+    if (reference) c.set_preset(v1::PRESET_REFERENCE);
+    Job job = MustCreate(c);
+    v1::Action action = *job.NextAction(0);
+    for (int p = 0; p < 2; ++p) {
+      v1::ReportLossesRequest report;
+      report.set_action_id(action.action_id());
+      // Probe 0 descends from 1.0; probe 1 climbs to 5x the checkpoint loss.
+      for (int i = 0; i < action.steps(); ++i) {
+        report.add_losses(p == 0 ? 1.0 - 0.01 * i : 1.0 + 0.5 * i);
+      }
+      bool changed = false;
+      action = *job.ReportLosses(report, &changed);
+    }
+    const v1::Stage& stage = job.state().schedule().stages(0);
+    EXPECT_FALSE(stage.probes(0).diverged());
+    EXPECT_EQ(stage.probes(1).diverged(), !reference);
+  }
+}
+
+TEST(JobTest, LaterStagesStayBelowLrsThatDiverged) {
+  v1::JobConfig c = SmallConfig();
+  c.set_probes_per_stage(8);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(11, /*divergence_lr=*/0.05);
+  Drive(job, trainer, 3 * 9);
+  const v1::Schedule& schedule = job.state().schedule();
+  double smallest_diverged = 1.0;
+  for (const v1::Probe& p : schedule.stages(0).probes()) {
+    if (p.diverged()) smallest_diverged = std::min(smallest_diverged, p.lr());
+  }
+  ASSERT_LT(smallest_diverged, 1.0);
+  for (int s = 1; s < 3; ++s) {
+    for (const v1::Probe& p : schedule.stages(s).probes()) {
+      EXPECT_LT(p.lr(), smallest_diverged) << "stage " << s;
+      EXPECT_FALSE(p.diverged());
+    }
+  }
+}
+
+TEST(JobTest, WarmStartProbesThePreviousChoiceFirst) {
+  for (const bool reference : {false, true}) {
+    SCOPED_TRACE(reference);
+    v1::JobConfig c = SmallConfig();
+    if (reference) c.set_preset(v1::PRESET_REFERENCE);
+    Job job = MustCreate(c);
+    SyntheticTrainer trainer(12);
+    std::vector<v1::Action> actions = Drive(job, trainer, 6);
+    ASSERT_EQ(actions[4].phase(), v1::PHASE_EXPLOIT);
+    ASSERT_EQ(actions[5].phase(), v1::PHASE_PROBE);
+    EXPECT_EQ(actions[5].checkpoint(), v1::CHECKPOINT_OP_SAVE);
+    EXPECT_EQ(actions[5].lr() == actions[4].lr(), !reference);
+  }
+}
+
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {
   Job job = MustCreate(SmallConfig());
   SyntheticTrainer trainer(7, /*divergence_lr=*/1e-4);
