@@ -306,6 +306,27 @@ absl::StatusOr<double> Optimizer::Best() const {
   return FromUnit(best->x);
 }
 
+absl::StatusOr<double> Optimizer::ExpectedRelativeImprovement() const {
+  const std::vector<double> targets = GpTargets();
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < observations_.size(); ++i) {
+    if (std::isfinite(observations_[i].value)) best = std::min(best, targets[i]);
+  }
+  if (!std::isfinite(best)) return std::numeric_limits<double>::infinity();
+  absl::StatusOr<GaussianProcess> gp = FitModel();
+  if (!gp.ok()) return gp.status();
+  const BatchObjective improvement = [&](const Eigen::VectorXd& xs, Eigen::VectorXd* values) {
+    values->resize(xs.size());
+    for (Eigen::Index i = 0; i < xs.size(); ++i) {
+      const GpPrediction p = gp->Predict(xs[i]);
+      (*values)[i] = ExpectedImprovement(p.mean, p.stddev, best, 0.0);
+    }
+  };
+  absl::StatusOr<IntervalMaximum> max = MaximizeOnInterval(improvement, 0.0, 1.0, {}, 0.0);
+  if (!max.ok()) return max.status();
+  return max->value / std::max(std::abs(best), 1e-12);
+}
+
 std::string Optimizer::Serialize() const {
   std::string out = absl::StrCat(kMagic, " ", kVersion, "\n");
   absl::StrAppend(&out, "lr_min ", HexBits(options_.lr_min), "\n");

@@ -88,6 +88,12 @@ class Optimizer {
   // NOT_FOUND when no finite (non-diverged) observation exists.
   absl::StatusOr<double> Best() const;
 
+  // How much a further probe can be expected to improve on the best finite
+  // observation: the maximum over [lr_min, lr_max] of the GP's expected
+  // improvement, divided by |best value| (so 0.01 = 1%). +infinity when no
+  // observation is finite. Cost: one GP fit plus a dense grid.
+  absl::StatusOr<double> ExpectedRelativeImprovement() const;
+
   const std::vector<Observation>& observations() const {
     return observations_;
   }

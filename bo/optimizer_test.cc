@@ -456,3 +456,46 @@ TEST(OptimizerSerializeTest, RejectsMalformedData) {
 
 }  // namespace
 }  // namespace autolrs::bo
+
+namespace autolrs::bo {
+namespace {
+
+TEST(OptimizerExpectedImprovementTest, ShrinksAsTheValleyIsMapped) {
+  OptimizerOptions options;
+  options.lr_min = 1e-3;
+  options.lr_max = 1.0;
+  // A quadratic valley in log10 LR with its minimum at 1e-1.5.
+  auto loss = [](double lr) {
+    const double x = std::log10(lr) + 1.5;
+    return 0.3 + 0.05 * x * x;
+  };
+  absl::StatusOr<Optimizer> sparse =
+      Optimizer::Create(options, {{1e-3, loss(1e-3)}, {1e-2, loss(1e-2)}, {1.0, loss(1.0)}});
+  ASSERT_TRUE(sparse.ok());
+  std::vector<Observation> dense;
+  for (int i = 0; i <= 12; ++i) {
+    const double lr = std::pow(10.0, -3.0 + 3.0 * i / 12);
+    dense.push_back({lr, loss(lr)});
+  }
+  absl::StatusOr<Optimizer> mapped = Optimizer::Create(options, dense);
+  ASSERT_TRUE(mapped.ok());
+  absl::StatusOr<double> sparse_gain = sparse->ExpectedRelativeImprovement();
+  absl::StatusOr<double> mapped_gain = mapped->ExpectedRelativeImprovement();
+  ASSERT_TRUE(sparse_gain.ok() && mapped_gain.ok());
+  EXPECT_GT(*sparse_gain, 0.01);
+  EXPECT_LT(*mapped_gain, 0.005);
+  EXPECT_GE(*mapped_gain, 0.0);
+}
+
+TEST(OptimizerExpectedImprovementTest, IsInfiniteWithoutAFiniteObservation) {
+  OptimizerOptions options;
+  options.lr_min = 1e-3;
+  options.lr_max = 1.0;
+  absl::StatusOr<Optimizer> diverged =
+      Optimizer::Create(options, {{0.5, std::numeric_limits<double>::quiet_NaN()}});
+  ASSERT_TRUE(diverged.ok());
+  EXPECT_TRUE(std::isinf(*diverged->ExpectedRelativeImprovement()));
+}
+
+}  // namespace
+}  // namespace autolrs::bo

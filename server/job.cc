@@ -451,13 +451,20 @@ absl::Status Job::ProbeDone(const RankReport& series) {
     Finish();
     return absl::OkStatus();
   }
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
+  if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   if (stage->probes_size() < config().probes_per_stage()) {
-    return IssueProbe(v1::CHECKPOINT_OP_RESTORE);
+    bool search_on = true;
+    if (stage->probes_size() >= config().min_probes_per_stage()) {
+      absl::StatusOr<double> gain = optimizer->ExpectedRelativeImprovement();
+      if (!gain.ok()) return Internal("estimating the search's gain", gain.status());
+      search_on = *gain >= config().early_stop_gain();
+    }
+    if (search_on) return IssueProbe(v1::CHECKPOINT_OP_RESTORE);
+    stage->set_search_stopped_early(true);
   }
 
   // The search is over: choose the stage's LR.
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
-  if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> best = optimizer->Best();
   if (best.ok()) {
     stage->set_chosen_lr(*best);

@@ -125,6 +125,18 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   }
   if (!c.has_remember_divergence()) c.set_remember_divergence(!reference);
   if (!c.has_warm_start()) c.set_warm_start(!reference);
+  if (!c.has_min_probes_per_stage()) c.set_min_probes_per_stage(c.probes_per_stage());
+  if (c.min_probes_per_stage() < kMinProbes || c.min_probes_per_stage() > c.probes_per_stage()) {
+    return Invalid("min_probes_per_stage",
+                   absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",
+                                c.probes_per_stage(), ")], got ", c.min_probes_per_stage()));
+  }
+  if (!c.has_early_stop_gain()) c.set_early_stop_gain(0.01);
+  if (!std::isfinite(c.early_stop_gain()) || c.early_stop_gain() < 0 ||
+      c.early_stop_gain() > 1) {
+    return Invalid("early_stop_gain",
+                   absl::StrCat("must be in [0, 1], got ", c.early_stop_gain()));
+  }
   return c;
 }
 

@@ -252,6 +252,23 @@ TEST(JobTest, WarmStartProbesThePreviousChoiceFirst) {
   }
 }
 
+TEST(JobTest, SearchEndsEarlyOnlyWhenAllowedAndLittleIsLeftToGain) {
+  for (const int min_probes : {8, 3}) {
+    SCOPED_TRACE(min_probes);
+    v1::JobConfig c = SmallConfig();
+    c.set_probes_per_stage(8);
+    c.set_min_probes_per_stage(min_probes);
+    c.set_early_stop_gain(0.5);  // Any realistic gain is below 50%.
+    Job job = MustCreate(c);
+    SyntheticTrainer trainer(13);
+    std::vector<v1::Action> actions = Drive(job, trainer, min_probes + 1);
+    EXPECT_EQ(actions.back().phase(), v1::PHASE_EXPLOIT);
+    const v1::Stage& stage = job.state().schedule().stages(0);
+    EXPECT_EQ(stage.probes_size(), min_probes);
+    EXPECT_EQ(stage.search_stopped_early(), min_probes < 8);
+  }
+}
+
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {
   Job job = MustCreate(SmallConfig());
   SyntheticTrainer trainer(7, /*divergence_lr=*/1e-4);
