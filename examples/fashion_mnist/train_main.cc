@@ -49,6 +49,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "autolrs/v1/job.pb.h"
+#include "google/protobuf/text_format.h"
 #include "client/client.h"
 #include "client/torch_checkpointer.h"
 #include "client/tuner.h"
@@ -94,6 +95,9 @@ ABSL_FLAG(int32_t, probes_per_stage, 5, "autolrs: LRs probed per stage (k).");
 ABSL_FLAG(std::string, preset, "recommended",
           "autolrs: algorithm defaults, recommended or reference (the "
           "published AutoLRS).");
+ABSL_FLAG(std::string, job_config, "",
+          "autolrs: more JobConfig fields in protobuf text format, applied "
+          "over the flags above, e.g. 'probe_ratio: 0.05 kappa: 1'.");
 ABSL_FLAG(absl::Duration, max_outage, absl::Minutes(5),
           "autolrs: how long to keep retrying while the server is "
           "unreachable before giving up.");
@@ -263,6 +267,11 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
   config.set_total_steps(total);
   config.set_seed(trainer.options().seed);
   config.set_preset(*preset);
+  if (const std::string fields = absl::GetFlag(FLAGS_job_config); !fields.empty() &&
+      !google::protobuf::TextFormat::MergeFromString(fields, &config)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--job_config: not text-format autolrs.v1.JobConfig fields: '", fields, "'"));
+  }
 
   TorchCheckpointer checkpointer(trainer.model(), trainer.optimizer());
   // The validation loss the Tuner asked for after the current step, if any.

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The schedule-quality benchmark in one command (see bench/schedule_quality.cc):
+#   bench/schedule_quality.sh           full run: 3 seeds; writes bench/RESULTS.md
+#                                       and bench/plots/*.png (~60 min on 2 cores)
+#   bench/schedule_quality.sh --quick   smoke run: 1 seed, small budgets; writes
+#                                       /tmp/schedule_quality-quick/ (< 10 min)
+# Any other flag goes to //bench:schedule_quality (e.g. --tasks=mlp-sgd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install_deps.sh
+bazel build -c opt //bench:schedule_quality
+out=bench
+for arg in "$@"; do [ "$arg" = --quick ] && out=/tmp/schedule_quality-quick; done
+exec bazel-out/k8-opt/bin/bench/schedule_quality --out_dir="$out" "$@"
