@@ -3,15 +3,17 @@
 // one stage rank them as their true tau-step losses do.
 //
 // Methods (details and measurements in forecast/README.md):
-//  - kRobust (default): the tail level (mean of the last losses after
-//    removing clear spikes) plus a shrunk trend: an exponential with c >= 0
-//    and a line in log(t) are each backtested on the end of the window (fit
-//    on the first 2/3 and on the first 1/2, predict the rest); the model whose
-//    change best predicts the held-out losses wins, and its change from the
-//    tail to the horizon is added with the weight the backtests support
-//    (0 when the trend did not materialize or is within the noise, so the
-//    forecast falls back to the tail mean). Clamped to [0, max loss seen].
-//    Assumes losses >= 0 (cross-entropy, MSE).
+//  - kRobust (default): a level plus a bounded, shrunk trend. Clear loss
+//    spikes are dropped first. The level is the mean of the last half of the
+//    window. Two trend models, an exponential with c >= 0 and a line in
+//    log(t), are backtested on the window (fit on its first 2/3 and on its
+//    first 1/2, predict the rest); the one whose change best predicts the
+//    held-out losses is used, weighted by how much of its predicted change
+//    actually happened (shrunk by its signal-to-noise ratio; 0 means the
+//    level alone). The trend's change from the level to the horizon is kept
+//    to the direction of the change between the means of the window's last
+//    two quarters and to 1.5 times its size. The forecast is clamped to
+//    [min(0, min loss), max loss]. Assumes losses >= 0 (cross-entropy, MSE).
 //  - kReferenceExponential: the reference AutoLRS forecaster: iterative
 //    outlier filter against a quadratic smoothing fit, then y = a*exp(b*t)+c
 //    (c unconstrained) fitted to the smoothed series and evaluated at the
@@ -41,9 +43,8 @@ enum class SeriesKind { kTrainingLoss, kValidationLoss };
 struct ForecastOptions {
   Method method = Method::kRobust;
   SeriesKind kind = SeriesKind::kTrainingLoss;
-  // Number of last losses averaged by kLastMean (clamped to the series
-  // length) and for kRobust's tail level (which also uses at most a quarter
-  // of the series, for short validation series). >= 1.
+  // Number of last losses kLastMean averages (clamped to the series length).
+  // >= 1. (kRobust's level always averages the last half.)
   int tail_window = 10;
   // The series "explodes" (Forecast::diverged) when the median of its last
   // quarter (at most 10 points) exceeds divergence_ratio times the median of
@@ -56,8 +57,8 @@ struct Forecast {
   // Fitted y = a*exp(b*t) + c (b < 0). For kLastMean and for the robust
   // method's other models ("tail_mean", "log_linear", "constant"), a = b = 0
   // and c = prediction. For the robust "exponential" model the prediction is
-  // the tail level plus trend_weight times the fit's change from the tail to
-  // the horizon, so it need not equal a*exp(b*horizon) + c.
+  // the level plus trend_weight times the fit's (bounded) change from the
+  // level's points to the horizon, so it need not equal a*exp(b*horizon) + c.
   double a = 0, b = 0, c = 0;
   // Forecast loss at t = horizon; finite unless diverged.
   double prediction = 0;
@@ -65,7 +66,8 @@ struct Forecast {
   // (the server turns this into the divergence penalty).
   bool diverged = false;
   // Which model produced the prediction: "exponential", "log_linear",
-  // "tail_mean", "constant" or "diverged".
+  // "tail_mean" (kLastMean: the last tail_window losses; kRobust: the level,
+  // the last half), "constant" or "diverged".
   std::string model;
   // kRobust only: the weight in (0, 1] given to the trend model's predicted
   // change (0 for "tail_mean"/"constant").
