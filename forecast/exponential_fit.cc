@@ -109,8 +109,7 @@ double BrentMinimize(const F& f, double lo, double hi, double x0, double f0,
       e = (x < mid ? hi : lo) - x;
       d = kGolden * e;
     }
-    const double u =
-        std::abs(d) >= tol1 ? x + d : x + (d > 0 ? tol1 : -tol1);
+    const double u = std::abs(d) >= tol1 ? x + d : x + (d > 0 ? tol1 : -tol1);
     const double fu = f(u);
     if (fu <= fx) {
       (u < x ? hi : lo) = x;
@@ -136,9 +135,9 @@ double ExponentialFit::Evaluate(double t) const {
   return a_ref * std::exp(b * (t - t_ref)) + c;
 }
 
-absl::StatusOr<ExponentialFit> FitExponential(absl::Span<const double> t,
-                                              absl::Span<const double> y,
-                                              const ExponentialFitOptions& options) {
+absl::StatusOr<ExponentialFit> FitExponential(
+    absl::Span<const double> t, absl::Span<const double> y,
+    const ExponentialFitOptions& options) {
   const size_t n = t.size();
   if (y.size() != n) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -190,8 +189,8 @@ absl::StatusOr<ExponentialFit> FitExponential(absl::Span<const double> t,
   if (g > 1) {
     const double lo = beta_lo + std::max(0, best - 1) * step;
     const double hi = beta_lo + std::min(g - 1, best + 1) * step;
-    beta = BrentMinimize([&](double x) { return profile.Sse(x); }, lo, hi,
-                         beta, best_sse, options.beta_tolerance);
+    beta = BrentMinimize([&](double x) { return profile.Sse(x); }, lo, hi, beta,
+                         best_sse, options.beta_tolerance);
   }
 
   ExponentialFit fit;

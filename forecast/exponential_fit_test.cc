@@ -107,7 +107,8 @@ TEST(ExponentialFitTest, NonNegativeConstraintOnC) {
   EXPECT_GT(fit->sse, free_fit->sse);
   // When the constraint is inactive it changes nothing.
   const Series pos = Make(2.0, -0.05, 0.3, 100);
-  absl::StatusOr<ExponentialFit> pos_fit = FitExponential(pos.t, pos.y, options);
+  absl::StatusOr<ExponentialFit> pos_fit =
+      FitExponential(pos.t, pos.y, options);
   ASSERT_TRUE(pos_fit.ok());
   EXPECT_NEAR(pos_fit->c, 0.3, 1e-5);
 }
@@ -164,10 +165,11 @@ TEST(ExponentialFitTest, RejectsBadInput) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(FitExponential(t, {4, nan, 2, 1}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FitExponential({1, 2, 3, std::numeric_limits<double>::infinity()}, y)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      FitExponential({1, 2, 3, std::numeric_limits<double>::infinity()}, y)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
   ExponentialFitOptions options;
   options.grid_points = 2;
   EXPECT_EQ(FitExponential(t, y, options).status().code(),

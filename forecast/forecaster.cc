@@ -259,7 +259,7 @@ absl::StatusOr<Forecast> PredictRobust(absl::Span<const double> t,
     best_error = error;
     // The model's change from the level's points to the horizon, kept to the
     // direction of the recent change and to kMaxTrendRatio times its size.
-    double change = (*full)(horizon) - full->MeanOver(ts.last(window));
+    double change = (*full)(horizon)-full->MeanOver(ts.last(window));
     if (change * recent_change <= 0) change = 0;
     const double bound = kMaxTrendRatio * std::abs(recent_change);
     change = std::clamp(change, -bound, bound);
@@ -303,9 +303,9 @@ absl::StatusOr<Forecast> Predict(absl::Span<const double> t,
           absl::StrCat("Predict: t[", i, "] is not finite"));
     }
     if (i > 0 && !(t[i] > t[i - 1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Predict: t is not strictly ascending at index ", i, " (", t[i - 1],
-          " then ", t[i], ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Predict: t is not strictly ascending at index ", i,
+                       " (", t[i - 1], " then ", t[i], ")"));
     }
   }
   if (!std::isfinite(horizon) || horizon < t.back()) {
@@ -353,8 +353,8 @@ absl::string_view MethodName(Method method) {
 }
 
 absl::StatusOr<Method> ParseMethod(absl::string_view name) {
-  for (Method m : {Method::kRobust, Method::kReferenceExponential,
-                   Method::kLastMean}) {
+  for (Method m :
+       {Method::kRobust, Method::kReferenceExponential, Method::kLastMean}) {
     if (name == MethodName(m)) return m;
   }
   return absl::InvalidArgumentError(absl::StrCat(

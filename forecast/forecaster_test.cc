@@ -19,8 +19,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr Method kAllMethods[] = {Method::kRobust, Method::kReferenceExponential,
-                                  Method::kLastMean};
+constexpr Method kAllMethods[] = {
+    Method::kRobust, Method::kReferenceExponential, Method::kLastMean};
 
 ForecastOptions With(Method method,
                      SeriesKind kind = SeriesKind::kTrainingLoss) {
@@ -162,7 +162,8 @@ TEST(PredictTest, ConstantSeries) {
   }
   EXPECT_EQ(PredictSteps(y, 1000)->model, "constant");
   // An all-zero series is constant, not exploding.
-  absl::StatusOr<Forecast> zero = PredictSteps(std::vector<double>(20, 0.0), 200);
+  absl::StatusOr<Forecast> zero =
+      PredictSteps(std::vector<double>(20, 0.0), 200);
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(zero->prediction, 0.0);
   EXPECT_FALSE(zero->diverged);
@@ -315,8 +316,8 @@ TEST(PredictTest, RobustForecastsAreAlwaysFiniteAndNonNegative) {
   std::uniform_real_distribution<double> u(0, 1);
   for (int trial = 0; trial < 300; ++trial) {
     const int n = 1 + static_cast<int>(u(rng) * 200);
-    const double a = 3 * u(rng) - 1, b = -std::exp(-6 * u(rng)),
-                 c = 2 * u(rng), noise = 0.3 * u(rng);
+    const double a = 3 * u(rng) - 1, b = -std::exp(-6 * u(rng)), c = 2 * u(rng),
+                 noise = 0.3 * u(rng);
     std::vector<double> y(n);
     std::normal_distribution<double> normal(0, noise + 1e-9);
     for (int i = 0; i < n; ++i) {

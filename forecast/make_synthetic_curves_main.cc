@@ -18,7 +18,8 @@ ABSL_FLAG(double, obs_noise, 0.15, "log-sd of the per-step loss noise");
 ABSL_FLAG(int, dims, 100, "NQM dimensions");
 ABSL_FLAG(double, grad_noise, 0.5, "NQM gradient noise scale");
 ABSL_FLAG(double, checkpoint_lr, 0.3, "LR used to train up to the checkpoints");
-ABSL_FLAG(std::vector<std::string>, lrs, {}, "LR sweep (default: see NqmOptions)");
+ABSL_FLAG(std::vector<std::string>, lrs, {},
+          "LR sweep (default: see NqmOptions)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);

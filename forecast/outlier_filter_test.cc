@@ -33,7 +33,8 @@ std::vector<double> Curve(int n, double noise, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0, noise);
   std::vector<double> y(n);
-  for (int i = 0; i < n; ++i) y[i] = 1.0 + 0.5 * std::exp(-0.02 * i) + normal(rng);
+  for (int i = 0; i < n; ++i)
+    y[i] = 1.0 + 0.5 * std::exp(-0.02 * i) + normal(rng);
   return y;
 }
 
@@ -73,7 +74,7 @@ TEST(ReferenceOutlierFilterTest, DropsOutliersOnlyInTheFirstHalf) {
   const std::vector<double> t = Steps(n);
   std::vector<double> y = Curve(n, 0.002, 1);
   for (int i : {5, 20, 40}) y[i] += 1.0;  // droppable
-  y[80] += 1.0;                            // in the second half: kept
+  y[80] += 1.0;                           // in the second half: kept
   const std::vector<int> kept =
       ReferenceOutlierFilter(t, y, ReferenceTrainingFilter());
   for (int i : {5, 20, 40}) EXPECT_FALSE(Contains(kept, i)) << i;

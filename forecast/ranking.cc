@@ -86,7 +86,8 @@ absl::StatusOr<std::vector<Curve>> ParseCurvesCsv(absl::string_view csv) {
         !absl::SimpleAtod(absl::StripAsciiWhitespace(f[1]), &lr) ||
         !std::isfinite(lr) ||
         !absl::SimpleAtoi(absl::StripAsciiWhitespace(f[2]), &step) ||
-        step < 1 || !absl::SimpleAtod(absl::StripAsciiWhitespace(f[3]), &loss)) {
+        step < 1 ||
+        !absl::SimpleAtod(absl::StripAsciiWhitespace(f[3]), &loss)) {
       return absl::InvalidArgumentError(
           absl::StrCat("line ", line_no, ": cannot parse '", line, "'"));
     }
@@ -95,9 +96,9 @@ absl::StatusOr<std::vector<Curve>> ParseCurvesCsv(absl::string_view csv) {
     }
     auto& steps = data[checkpoint][lr];
     if (!steps.emplace(step, loss).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": duplicate step ", step, " for checkpoint ",
-          checkpoint, " lr ", f[1]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_no, ": duplicate step ", step,
+                       " for checkpoint ", checkpoint, " lr ", f[1]));
     }
   }
   if (!header_seen) return absl::InvalidArgumentError("empty CSV");
@@ -170,7 +171,8 @@ absl::StatusOr<RankingReport> ScoreRanking(
   std::vector<std::pair<size_t, size_t>> groups;
   for (size_t i = 0; i < curves.size();) {
     size_t j = i;
-    while (j < curves.size() && curves[j].checkpoint == curves[i].checkpoint) ++j;
+    while (j < curves.size() && curves[j].checkpoint == curves[i].checkpoint)
+      ++j;
     groups.emplace_back(i, j);
     i = j;
   }
@@ -196,9 +198,9 @@ absl::StatusOr<RankingReport> ScoreRanking(
           : absl::StrCat("mean of the last max(10, tau/20) losses up to tau (",
                          TruthWindow(min_tau, options), " to ",
                          TruthWindow(max_tau, options), " here)");
-  report.truth_description +=
-      absl::StrCat("; tau = ", min_tau == max_tau ? absl::StrCat(min_tau)
-                                                  : absl::StrCat(min_tau, "..", max_tau));
+  report.truth_description += absl::StrCat(
+      "; tau = ", min_tau == max_tau ? absl::StrCat(min_tau)
+                                     : absl::StrCat(min_tau, "..", max_tau));
 
   report.details.resize(curves.size());
   for (size_t i = 0; i < curves.size(); ++i) {
@@ -215,9 +217,9 @@ absl::StatusOr<RankingReport> ScoreRanking(
       std::vector<double> forecast, group_truth;
       for (size_t i = begin; i < end; ++i) {
         const Curve& c = curves[i];
-        absl::StatusOr<Forecast> f = PredictSteps(
-            absl::MakeConstSpan(c.loss).first(options.tau_probe),
-            static_cast<double>(c.loss.size()), method.options);
+        absl::StatusOr<Forecast> f =
+            PredictSteps(absl::MakeConstSpan(c.loss).first(options.tau_probe),
+                         static_cast<double>(c.loss.size()), method.options);
         if (!f.ok()) {
           return absl::InvalidArgumentError(
               absl::StrCat(method.name, " on checkpoint ", c.checkpoint, " lr ",
@@ -284,9 +286,11 @@ std::string FormatMarkdown(const RankingReport& report) {
 
 std::string FormatDetails(const RankingReport& report) {
   std::string out = "| checkpoint | lr | truth |";
-  for (const MethodScore& s : report.scores) absl::StrAppend(&out, " ", s.name, " |");
+  for (const MethodScore& s : report.scores)
+    absl::StrAppend(&out, " ", s.name, " |");
   absl::StrAppend(&out, "\n|---|---:|---:|");
-  for (size_t i = 0; i < report.scores.size(); ++i) absl::StrAppend(&out, "---|");
+  for (size_t i = 0; i < report.scores.size(); ++i)
+    absl::StrAppend(&out, "---|");
   absl::StrAppend(&out, "\n");
   for (const CurveForecast& d : report.details) {
     absl::StrAppendFormat(&out, "| %s | %g | %.4g |", d.checkpoint, d.lr,

@@ -60,15 +60,15 @@ struct RankingOptions {
 
 struct MethodScore {
   std::string name;
-  int checkpoints = 0;          // checkpoints scored (truth not all equal)
-  double mean_spearman = 0;     // mean over checkpoints
-  double mean_regret = 0;       // mean of truth(argmin forecast) - min truth
-  double mean_rel_regret = 0;   // the same divided by min truth
-  int forecasts = 0;            // forecasts made
-  int nonfinite = 0;            // non-finite (diverged) forecasts
-  int negative = 0;             // forecasts below 0
-  int missed_divergence = 0;    // finite forecast although the truth diverged
-  int false_divergence = 0;     // non-finite forecast although the truth is finite
+  int checkpoints = 0;         // checkpoints scored (truth not all equal)
+  double mean_spearman = 0;    // mean over checkpoints
+  double mean_regret = 0;      // mean of truth(argmin forecast) - min truth
+  double mean_rel_regret = 0;  // the same divided by min truth
+  int forecasts = 0;           // forecasts made
+  int nonfinite = 0;           // non-finite (diverged) forecasts
+  int negative = 0;            // forecasts below 0
+  int missed_divergence = 0;   // finite forecast although the truth diverged
+  int false_divergence = 0;  // non-finite forecast although the truth is finite
 };
 
 // One forecast of one curve, for --details output.
@@ -91,9 +91,9 @@ struct RankingReport {
 
 // Scores every method on every checkpoint with >= 2 curves.
 // INVALID_ARGUMENT when tau_probe is out of range or a forecast fails.
-absl::StatusOr<RankingReport> ScoreRanking(absl::Span<const Curve> curves,
-                                           absl::Span<const RankingMethod> methods,
-                                           const RankingOptions& options);
+absl::StatusOr<RankingReport> ScoreRanking(
+    absl::Span<const Curve> curves, absl::Span<const RankingMethod> methods,
+    const RankingOptions& options);
 
 // A Markdown table of the report, with a line stating how truth is defined.
 std::string FormatMarkdown(const RankingReport& report);

@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::vector<autolrs::forecast::Curve>> curves =
       autolrs::forecast::ParseCurvesCsv(text.str());
   if (!curves.ok()) {
-    std::cerr << "ranking_benchmark: " << path << ": " << curves.status().message()
-              << "\n";
+    std::cerr << "ranking_benchmark: " << path << ": "
+              << curves.status().message() << "\n";
     return 2;
   }
   autolrs::forecast::RankingOptions options;

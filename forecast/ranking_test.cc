@@ -55,12 +55,12 @@ TEST(ParseCurvesCsvTest, ParsesAnyRowOrder) {
 TEST(ParseCurvesCsvTest, RejectsMalformedInput) {
   const char* bad[] = {
       "",
-      "lr,step,loss\n0.1,1,0.5\n",                        // wrong header
-      "checkpoint,lr,step,loss\nc0,0.1,1\n",              // 3 fields
-      "checkpoint,lr,step,loss\nc0,x,1,0.5\n",            // bad lr
-      "checkpoint,lr,step,loss\nc0,0.1,0,0.5\n",          // step 0
-      "checkpoint,lr,step,loss\nc0,0.1,1.5,0.5\n",        // fractional step
-      "checkpoint,lr,step,loss\nc0,0.1,1,abc\n",          // bad loss
+      "lr,step,loss\n0.1,1,0.5\n",                  // wrong header
+      "checkpoint,lr,step,loss\nc0,0.1,1\n",        // 3 fields
+      "checkpoint,lr,step,loss\nc0,x,1,0.5\n",      // bad lr
+      "checkpoint,lr,step,loss\nc0,0.1,0,0.5\n",    // step 0
+      "checkpoint,lr,step,loss\nc0,0.1,1.5,0.5\n",  // fractional step
+      "checkpoint,lr,step,loss\nc0,0.1,1,abc\n",    // bad loss
       "checkpoint,lr,step,loss\nc0,0.1,1,0.5\nc0,0.1,1,0.4\n",  // duplicate
       "checkpoint,lr,step,loss\nc0,0.1,1,0.5\nc0,0.1,3,0.4\n",  // gap
   };
@@ -69,7 +69,8 @@ TEST(ParseCurvesCsvTest, RejectsMalformedInput) {
               absl::StatusCode::kInvalidArgument)
         << csv;
   }
-  absl::Status s = ParseCurvesCsv("checkpoint,lr,step,loss\nc0,0.1,1\n").status();
+  absl::Status s =
+      ParseCurvesCsv("checkpoint,lr,step,loss\nc0,0.1,1\n").status();
   EXPECT_TRUE(absl::StrContains(s.message(), "line 2")) << s;
 }
 
@@ -79,7 +80,8 @@ TEST(ParseCurvesCsvTest, RoundTripsThroughCurvesToCsv) {
   nqm.checkpoint_steps = {0, 50};
   nqm.lrs = {0.1, 0.5, 3.0};  // 3.0 diverges
   const std::vector<Curve> curves = SimulateNqmSweep(nqm);
-  absl::StatusOr<std::vector<Curve>> parsed = ParseCurvesCsv(CurvesToCsv(curves));
+  absl::StatusOr<std::vector<Curve>> parsed =
+      ParseCurvesCsv(CurvesToCsv(curves));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->size(), curves.size());
   for (size_t i = 0; i < curves.size(); ++i) {
@@ -108,7 +110,7 @@ std::vector<Curve> HandMadeCurves() {
   std::vector<Curve> curves(4);
   curves[0] = {"c", 0.01, flat(0.9, 0.5)};  // looks worst, ends best
   curves[1] = {"c", 0.1, flat(0.7, 0.6)};
-  curves[2] = {"c", 1.0, flat(0.5, 0.8)};   // looks best, ends worst
+  curves[2] = {"c", 1.0, flat(0.5, 0.8)};    // looks best, ends worst
   curves[3] = {"c", 10.0, flat(0.6, kInf)};  // diverges later
   return curves;
 }
