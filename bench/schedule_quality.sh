@@ -11,4 +11,8 @@ deploy/install_deps.sh
 bazel build -c opt //bench:schedule_quality
 out=bench
 for arg in "$@"; do [ "$arg" = --quick ] && out=/tmp/schedule_quality-quick; done
-exec bazel-out/k8-opt/bin/bench/schedule_quality --out_dir="$out" "$@"
+rev="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+dirty="$(git status --porcelain --untracked-files=no -- bo forecast server client proto \
+  examples 2>/dev/null | awk '{print $2}' | tr '\n' ' ')"
+[ -n "$dirty" ] && rev="$rev + uncommitted changes in ${dirty% }"
+exec bazel-out/k8-opt/bin/bench/schedule_quality --out_dir="$out" --revision="$rev" "$@"
