@@ -224,6 +224,18 @@ absl::Status Tuner::StartAction() {
         absl::StrCat("action ", a.action_id(), " of job '", options_.job_id,
                      "' asks for validation losses but the Tuner has no evaluate callback"));
   }
+  Checkpointer* best = options_.best_probe_checkpointer;
+  if ((a.save_best() || a.checkpoint() == v1::CHECKPOINT_OP_RESTORE_BEST) && best == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("action ", a.action_id(), " of job '", options_.job_id,
+                     "' uses the best-probe checkpoint (reuse_best_probe) but "
+                     "TunerOptions.best_probe_checkpointer is not set"));
+  }
+  if (a.save_best()) {
+    if (absl::Status s = best->Save(); !s.ok()) {
+      return Annotate(s, absl::StrCat("saving the best probe before action ", a.action_id()));
+    }
+  }
   if (a.checkpoint() == v1::CHECKPOINT_OP_SAVE) {
     if (absl::Status s = checkpointer_->Save(); !s.ok()) {
       return Annotate(s, absl::StrCat("Save() before action ", a.action_id()));
@@ -231,6 +243,10 @@ absl::Status Tuner::StartAction() {
   } else if (a.checkpoint() == v1::CHECKPOINT_OP_RESTORE) {
     if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
       return Annotate(s, absl::StrCat("Restore() before action ", a.action_id()));
+    }
+  } else if (a.checkpoint() == v1::CHECKPOINT_OP_RESTORE_BEST) {
+    if (absl::Status s = best->Restore(); !s.ok()) {
+      return Annotate(s, absl::StrCat("restoring the best probe before action ", a.action_id()));
     }
   }
   started_ = true;

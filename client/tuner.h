@@ -33,6 +33,11 @@ struct TunerOptions {
   // which NextLearningRate() returns DEADLINE_EXCEEDED (and may be called
   // again to keep waiting). Default: forever.
   absl::Duration max_wait = absl::InfiniteDuration();
+  // The second checkpoint slot, for jobs with config.reuse_best_probe: the
+  // best probe's end state (Action.save_best, CHECKPOINT_OP_RESTORE_BEST).
+  // Not owned; may be null otherwise (then such an action fails with
+  // FAILED_PRECONDITION).
+  Checkpointer* best_probe_checkpointer = nullptr;
 };
 
 // The trainer-side driver of an AutoLRS job: it turns the server's actions

@@ -575,3 +575,80 @@ TEST_F(TunerTest, EvaluationWithoutCallbackIsAnError) {
 
 }  // namespace
 }  // namespace autolrs
+
+namespace autolrs {
+namespace {
+
+// The best-probe slot of a SyntheticTrainer, counting its calls.
+class BestProbeCheckpointer final : public Checkpointer {
+ public:
+  explicit BestProbeCheckpointer(SyntheticTrainer* trainer) : trainer_(trainer) {}
+  absl::Status Save() override {
+    trainer_->SaveBest();
+    ++saves;
+    return absl::OkStatus();
+  }
+  absl::Status Restore() override {
+    trainer_->RestoreBest();
+    ++restores;
+    return absl::OkStatus();
+  }
+  int saves = 0, restores = 0;
+
+ private:
+  SyntheticTrainer* const trainer_;
+};
+
+TEST_F(TunerTest, ReuseBestProbeUsesTheSecondCheckpointLikeTheReferenceRunner) {
+  v1::JobConfig config = TestConfig();
+  config.set_reuse_best_probe(true);
+  Trainer trainer(/*seed=*/3);
+  BestProbeCheckpointer best(&trainer.model);
+  ASSERT_TRUE(trainer
+                  .Connect(client_.get(), {.job_id = "reuse",
+                                           .config = config,
+                                           .best_probe_checkpointer = &best})
+                  .ok());
+  ASSERT_TRUE(trainer.Train(1000).ok());
+  ASSERT_TRUE(trainer.tuner->done());
+  int saves_asked = 0, restores_asked = 0;
+  for (const auto& [id, action] : trainer.run.actions) {
+    saves_asked += action.save_best();
+    restores_asked += action.checkpoint() == v1::CHECKPOINT_OP_RESTORE_BEST;
+  }
+  EXPECT_GT(restores_asked, 0);
+  EXPECT_EQ(best.saves, saves_asked);
+  EXPECT_EQ(best.restores, restores_asked);
+
+  // The reference runner of the protocol gives the same schedule.
+  v1::CreateJobRequest create;
+  create.set_job_id("reuse-reference");
+  *create.mutable_config() = config;
+  ASSERT_TRUE(client_->CreateJob(create).ok());
+  SyntheticTrainer model(/*seed=*/3);
+  v1::NextActionRequest next;
+  next.set_job_id("reuse-reference");
+  absl::StatusOr<v1::Action> action = client_->NextAction(next);
+  for (int i = 0; i < 1000 && action.ok() && action->phase() != v1::PHASE_DONE; ++i) {
+    action = client_->ReportLosses(testing::RunAction(*action, model));
+  }
+  ASSERT_TRUE(action.ok()) << action.status();
+  v1::Schedule tuned = Schedule("reuse");
+  tuned.set_job_id("reuse-reference");
+  EXPECT_EQ(tuned.SerializeAsString(), Schedule("reuse-reference").SerializeAsString());
+}
+
+TEST_F(TunerTest, ReuseBestProbeWithoutASecondCheckpointIsAnError) {
+  v1::JobConfig config = TestConfig();
+  config.set_reuse_best_probe(true);
+  config.set_warmup_steps(0);
+  config.clear_warmup_lr();
+  Trainer trainer(/*seed=*/3);
+  ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "no-best", .config = config}).ok());
+  const absl::Status status = trainer.Train(1000);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("best_probe_checkpointer"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace autolrs

@@ -104,7 +104,7 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
         if (p.diverged()) diverged = std::min(diverged, p.lr());
       }
     }
-    if (diverged < c.lr_max()) {
+    if (std::isfinite(diverged)) {
       double safe = c.lr_min();
       for (const v1::Stage& s : schedule.stages()) {
         if (s.index() >= stage) break;
@@ -246,6 +246,7 @@ absl::Status Job::StartStage(int32_t index) {
     objective = v1::OBJECTIVE_VALIDATION_LOSS;
   }
 
+  state_.set_saved_best_probe(0);
   v1::Stage* stage = state_.mutable_schedule()->add_stages();
   stage->set_index(index);
   stage->set_tau(tau);
@@ -300,7 +301,17 @@ absl::Status Job::IssueExploit() {
   exploit.set_checkpoint(stage.search_skipped() ? v1::CHECKPOINT_OP_NONE
                                                 : v1::CHECKPOINT_OP_RESTORE);
   exploit.set_lr(stage.chosen_lr());
-  exploit.set_steps(std::min(stage.tau(), RemainingSteps()));
+  int64_t steps = stage.tau();
+  // Continue from the chosen probe's end state: its steps are already done.
+  const int32_t saved = state_.saved_best_probe();
+  if (saved > 0 && stage.probes(saved - 1).lr() == stage.chosen_lr() &&
+      stage.probes(saved - 1).training_loss().count() < stage.tau()) {
+    exploit.set_checkpoint(v1::CHECKPOINT_OP_RESTORE_BEST);
+    steps -= stage.probes(saved - 1).training_loss().count();
+    state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1)
+        ->set_continued_from_probe(true);
+  }
+  exploit.set_steps(std::min(steps, RemainingSteps()));
   exploit.set_stage(stage.index());
   // The achieved validation loss is measured once, at the end of the stage.
   if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) exploit.add_eval_steps(exploit.steps());
@@ -446,11 +457,29 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   if (series.eval_losses_size() > 0) {
     *probe->mutable_validation_loss() = Summarize(series.eval_losses());
   }
+  // With reuse_best_probe, the trainer keeps the end state of the stage's
+  // best probe so far: the next action tells it to save this one.
+  bool new_best = false;
+  if (config().reuse_best_probe() && !probe->diverged()) {
+    new_best = true;
+    for (const v1::Probe& p : stage->probes()) {
+      if (&p != probe && !p.diverged() && p.predicted_loss() <= probe->predicted_loss()) {
+        new_best = false;
+      }
+    }
+    if (new_best) state_.set_saved_best_probe(stage->probes_size());
+  }
 
   if (RemainingSteps() == 0) {
     Finish();
     return absl::OkStatus();
   }
+  absl::Status issued = ChooseOrProbeAgain(stage);
+  if (issued.ok() && new_best) state_.mutable_action()->set_save_best(true);
+  return issued;
+}
+
+absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
   absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   if (stage->probes_size() < config().probes_per_stage()) {
@@ -487,6 +516,12 @@ absl::Status Job::ExploitDone(const RankReport& series) {
   *stage->mutable_training_loss() = Summarize(series.losses());
   if (series.eval_losses_size() > 0) {
     *stage->mutable_validation_loss() = Summarize(series.eval_losses());
+  }
+  if (stage->continued_from_probe()) {
+    // The chosen probe's steps are part of the model's path.
+    v1::Job* job = state_.mutable_job();
+    job->set_model_steps(job->model_steps() +
+                         stage->probes(state_.saved_best_probe() - 1).training_loss().count());
   }
   state_.mutable_job()->set_current_lr(stage->chosen_lr());
   return StartStage(stage->index() + 1);

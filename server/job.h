@@ -76,6 +76,8 @@ class Job {
   // issues the next action.
   absl::Status Advance(const RankReport& series);
   absl::Status ProbeDone(const RankReport& series);
+  // After a probe of `stage`: the next probe, or the choice and the EXPLOIT.
+  absl::Status ChooseOrProbeAgain(v1::Stage* stage);
   absl::Status ExploitDone(const RankReport& series);
 
   v1::Action Wait() const;

@@ -131,6 +131,7 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
                    absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",
                                 c.probes_per_stage(), ")], got ", c.min_probes_per_stage()));
   }
+  if (!c.has_reuse_best_probe()) c.set_reuse_best_probe(false);
   if (!c.has_early_stop_gain()) c.set_early_stop_gain(0.01);
   if (!std::isfinite(c.early_stop_gain()) || c.early_stop_gain() < 0 ||
       c.early_stop_gain() > 1) {

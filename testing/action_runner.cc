@@ -10,8 +10,10 @@ double StepLearningRate(const v1::Action& action, int64_t i) {
 
 v1::ReportLossesRequest RunAction(const v1::Action& action, SyntheticTrainer& trainer,
                                   int worker_rank, std::vector<double>* lrs) {
+  if (action.save_best()) trainer.SaveBest();
   if (action.checkpoint() == v1::CHECKPOINT_OP_SAVE) trainer.Save();
   if (action.checkpoint() == v1::CHECKPOINT_OP_RESTORE) trainer.Restore();
+  if (action.checkpoint() == v1::CHECKPOINT_OP_RESTORE_BEST) trainer.RestoreBest();
   v1::ReportLossesRequest report;
   report.set_job_id(action.job_id());
   report.set_action_id(action.action_id());

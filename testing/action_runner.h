@@ -9,7 +9,8 @@
 
 namespace autolrs::testing {
 
-// Runs `action` on `trainer` exactly as a real trainer must (checkpoint op,
+// Runs `action` on `trainer` exactly as a real trainer must (best-probe save,
+// checkpoint op,
 // the action's LR from the first step on, warmup ramp, evaluations after the
 // listed steps) and returns the report of it for `worker_rank`. If `lrs` is
 // given, the LR of every step is appended to it.

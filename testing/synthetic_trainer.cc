@@ -33,4 +33,14 @@ void SyntheticTrainer::Restore() {
   diverged_ = saved_diverged_;
 }
 
+void SyntheticTrainer::SaveBest() {
+  best_g_ = g_;
+  best_diverged_ = diverged_;
+}
+
+void SyntheticTrainer::RestoreBest() {
+  g_ = best_g_;
+  diverged_ = best_diverged_;
+}
+
 }  // namespace autolrs::testing

@@ -27,9 +27,13 @@ class SyntheticTrainer {
   double TrainStep();
   double ValidationLoss() const;
 
-  // One checkpoint slot: the model state (g and divergence), not the noise.
+  // The stage checkpoint slot: the model state (g and divergence), not the
+  // noise.
   void Save();
   void Restore();
+  // A second slot, the best probe's end state (reuse_best_probe).
+  void SaveBest();
+  void RestoreBest();
 
   double excess_loss() const { return g_; }
   int64_t steps() const { return steps_; }
@@ -41,6 +45,8 @@ class SyntheticTrainer {
   int64_t steps_ = 0;
   double saved_g_ = 2.0;
   bool saved_diverged_ = false;
+  double best_g_ = 2.0;
+  bool best_diverged_ = false;
   const double divergence_lr_;
   std::mt19937_64 rng_;
 };

@@ -274,6 +274,9 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
   }
 
   TorchCheckpointer checkpointer(trainer.model(), trainer.optimizer());
+  // The best probe's end state, used only by jobs with reuse_best_probe.
+  TorchCheckpointer best_probe(trainer.model(), trainer.optimizer());
+  options.best_probe_checkpointer = &best_probe;
   // The validation loss the Tuner asked for after the current step, if any.
   bool tuner_evaluated = false;
   double tuner_val = NAN;
