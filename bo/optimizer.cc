@@ -23,7 +23,7 @@ namespace autolrs::bo {
 namespace {
 
 constexpr absl::string_view kMagic = "autolrs.bo.Optimizer";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 2 added min_separation; 1 is still read.
 // The maximizer keeps this much more distance than promised, so that the
 // u -> log10 -> linear LR round trip cannot break the promise.
 constexpr double kSeparationMargin = 1.05;
@@ -71,6 +71,12 @@ absl::Status ValidateOptions(const OptimizerOptions& o) {
   if (!(std::isfinite(o.kappa) && o.kappa > 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("kappa must be finite and > 0, got ", o.kappa));
+  }
+  if (!(o.min_separation_fraction >= Optimizer::kMinSeparationFraction &&
+        o.min_separation_fraction <= 0.25)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_separation_fraction must be in [", Optimizer::kMinSeparationFraction,
+                     ", 0.25], got ", o.min_separation_fraction));
   }
   switch (o.choice) {
     case ChoiceRule::kLowestObserved:
@@ -221,7 +227,7 @@ absl::StatusOr<double> Optimizer::Ask() const {
   // Check for room first: fitting the GP to that many points is costly.
   std::vector<double> told(observations_.size());
   for (size_t i = 0; i < told.size(); ++i) told[i] = ToUnit(observations_[i].lr);
-  const double min_distance_u = kMinSeparationFraction * kSeparationMargin;
+  const double min_distance_u = options_.min_separation_fraction * kSeparationMargin;
   if (!HasFeasiblePoint(0.0, 1.0, told, min_distance_u)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "no LR in [", options_.lr_min, ", ", options_.lr_max,
@@ -336,6 +342,7 @@ std::string Optimizer::Serialize() const {
   absl::StrAppend(&out, "kappa ", HexBits(options_.kappa), "\n");
   absl::StrAppend(&out, "choice ", ChoiceName(options_.choice), "\n");
   absl::StrAppend(&out, "seed ", options_.seed, "\n");
+  absl::StrAppend(&out, "min_separation ", HexBits(options_.min_separation_fraction), "\n");
   absl::StrAppend(&out, "observations ", observations_.size(), "\n");
   for (const Observation& o : observations_) {
     absl::StrAppend(&out, HexBits(o.lr), " ", HexBits(o.value), "\n");
@@ -377,7 +384,7 @@ absl::StatusOr<Optimizer> Optimizer::Deserialize(absl::string_view data) {
   absl::string_view v;
   if (absl::Status s = field(kMagic, &v); !s.ok()) return s;
   int version = 0;
-  if (!absl::SimpleAtoi(v, &version) || version != kVersion) {
+  if (!absl::SimpleAtoi(v, &version) || version < 1 || version > kVersion) {
     return Malformed(at, absl::StrCat("unsupported version '", v, "'"));
   }
   OptimizerOptions options;
@@ -412,6 +419,12 @@ absl::StatusOr<Optimizer> Optimizer::Deserialize(absl::string_view data) {
   if (!absl::SimpleAtoi(v, &options.seed) || v.empty() || v[0] == '+' ||
       v[0] == '-') {
     return Malformed(at, "seed is not an unsigned decimal");
+  }
+  if (version >= 2) {
+    if (absl::Status s = double_field("min_separation", &options.min_separation_fraction);
+        !s.ok()) {
+      return s;
+    }
   }
   if (absl::Status s = field("observations", &v); !s.ok()) return s;
   size_t count = 0;

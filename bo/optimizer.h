@@ -40,6 +40,10 @@ struct OptimizerOptions {
   double kappa = 1e6;  // LCB weight, finite, > 0 (validated for every kind)
   ChoiceRule choice = ChoiceRule::kLowestObserved;
   uint64_t seed = 0;
+  // Ask() keeps at least this fraction of the search span (in log10 space)
+  // between a proposal and every told LR. In
+  // [Optimizer::kMinSeparationFraction, 0.25].
+  double min_separation_fraction = 1e-4;
 };
 
 struct Observation {
@@ -51,8 +55,9 @@ class Optimizer {
  public:
   // Smallest accepted log10(lr_max) - log10(lr_min), in decades.
   static constexpr double kMinLog10Span = 1e-6;
-  // Ask() never returns an LR closer than this fraction of the search span
-  // (in log10 space) to an LR already told: see min_separation_log10().
+  // The smallest OptimizerOptions::min_separation_fraction (its default):
+  // Ask() never returns an LR closer than that fraction of the search span
+  // (in log10 space) to an LR already told; see min_separation_log10().
   static constexpr double kMinSeparationFraction = 1e-4;
 
   // INVALID_ARGUMENT naming the bad option or observation (lr outside the
@@ -100,9 +105,9 @@ class Optimizer {
   const OptimizerOptions& options() const { return options_; }
 
   // Minimum distance, in log10(LR) decades, between an Ask() result and any
-  // told LR: kMinSeparationFraction * log10(lr_max / lr_min).
+  // told LR: min_separation_fraction * log10(lr_max / lr_min).
   double min_separation_log10() const {
-    return kMinSeparationFraction * log10_span_;
+    return options_.min_separation_fraction * log10_span_;
   }
 
   // The targets the GP is fitted to, one per observation, in the order told:

@@ -433,7 +433,8 @@ TEST(OptimizerSerializeTest, RejectsMalformedData) {
       "garbage\n",
       good.substr(0, good.size() - 1),  // no final newline
       good.substr(0, good.size() / 2),  // truncated
-      absl::StrReplaceAll(good, {{"Optimizer 1", "Optimizer 2"}}),
+      absl::StrReplaceAll(good, {{"Optimizer 2", "Optimizer 3"}}),
+      absl::StrReplaceAll(good, {{"min_separation ", "min_separation x"}}),
       absl::StrReplaceAll(good, {{"acquisition lcb", "acquisition ucb"}}),
       absl::StrReplaceAll(good, {{"choice lowest_observed", "choice x"}}),
       absl::StrReplaceAll(good, {{"observations 2", "observations 3"}}),
@@ -450,6 +451,13 @@ TEST(OptimizerSerializeTest, RejectsMalformedData) {
               absl::StatusCode::kInvalidArgument)
         << data;
   }
+  // Version 1 (no min_separation line) is still read, with the default.
+  std::string v1 = absl::StrReplaceAll(good, {{"Optimizer 2", "Optimizer 1"}});
+  v1.erase(v1.find("min_separation "), v1.find('\n', v1.find("min_separation ")) -
+                                           v1.find("min_separation ") + 1);
+  absl::StatusOr<Optimizer> old = Optimizer::Deserialize(v1);
+  ASSERT_TRUE(old.ok()) << old.status() << v1;
+  EXPECT_EQ(old->options().min_separation_fraction, Optimizer::kMinSeparationFraction);
   // The lr_min bit pattern used above is really 1e-4's.
   EXPECT_TRUE(absl::StrContains(good, "lr_min 3f1a36e2eb1c432d")) << good;
 }
@@ -495,6 +503,37 @@ TEST(OptimizerExpectedImprovementTest, IsInfiniteWithoutAFiniteObservation) {
       Optimizer::Create(options, {{0.5, std::numeric_limits<double>::quiet_NaN()}});
   ASSERT_TRUE(diverged.ok());
   EXPECT_TRUE(std::isinf(*diverged->ExpectedRelativeImprovement()));
+}
+
+}  // namespace
+}  // namespace autolrs::bo
+
+namespace autolrs::bo {
+namespace {
+
+TEST(OptimizerSeparationTest, ProposalsKeepTheConfiguredDistance) {
+  OptimizerOptions options;
+  options.lr_min = 1e-3;
+  options.lr_max = 1.0;
+  options.acquisition = AcquisitionKind::kLowerConfidenceBound;
+  options.kappa = 0.1;  // Exploit: proposals crowd the best observation.
+  options.min_separation_fraction = 0.05;  // 0.15 decades.
+  absl::StatusOr<Optimizer> opt = Optimizer::Create(options);
+  ASSERT_TRUE(opt.ok());
+  for (int i = 0; i < 8; ++i) {
+    absl::StatusOr<double> lr = opt->Ask();
+    ASSERT_TRUE(lr.ok()) << lr.status();
+    for (const Observation& o : opt->observations()) {
+      EXPECT_GE(std::abs(std::log10(*lr) - std::log10(o.lr)), 0.15 - 1e-12);
+    }
+    const double x = std::log10(*lr) + 3;  // Minimum at lr_min.
+    ASSERT_TRUE(opt->Tell(*lr, 0.3 + 0.1 * x).ok());
+  }
+  absl::StatusOr<Optimizer> copy = Optimizer::Deserialize(opt->Serialize());
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(copy->options().min_separation_fraction, 0.05);
+  options.min_separation_fraction = 0.5;
+  EXPECT_TRUE(absl::IsInvalidArgument(Optimizer::Create(options).status()));
 }
 
 }  // namespace

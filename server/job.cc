@@ -87,6 +87,7 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
                  ? bo::ChoiceRule::kPosteriorMinimum
                  : bo::ChoiceRule::kLowestObserved;
   o.seed = StageSeed(c.seed(), stage);
+  o.min_separation_fraction = c.min_probe_separation();
   return o;
 }
 

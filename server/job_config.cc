@@ -132,6 +132,13 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
                                 c.probes_per_stage(), ")], got ", c.min_probes_per_stage()));
   }
   if (!c.has_reuse_best_probe()) c.set_reuse_best_probe(false);
+  if (!c.has_min_probe_separation()) {
+    c.set_min_probe_separation(reference ? 1e-4 : 0.25 / c.probes_per_stage());
+  }
+  if (!(c.min_probe_separation() >= 1e-4 && c.min_probe_separation() <= 0.25)) {
+    return Invalid("min_probe_separation",
+                   absl::StrCat("must be in [1e-4, 0.25], got ", c.min_probe_separation()));
+  }
   if (!c.has_early_stop_gain()) c.set_early_stop_gain(0.01);
   if (!std::isfinite(c.early_stop_gain()) || c.early_stop_gain() < 0 ||
       c.early_stop_gain() > 1) {

@@ -47,6 +47,7 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->divergence_factor(), 0);
   EXPECT_FALSE(c->remember_divergence());
   EXPECT_FALSE(c->warm_start());
+  EXPECT_EQ(c->min_probe_separation(), 1e-4);
 }
 
 TEST(JobConfigTest, ResolvingIsIdempotent) {
@@ -109,6 +110,7 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
       {"min_probes_per_stage", [](v1::JobConfig& c) { c.set_min_probes_per_stage(11); }},
       {"min_probes_per_stage", [](v1::JobConfig& c) { c.set_min_probes_per_stage(1); }},
       {"early_stop_gain", [](v1::JobConfig& c) { c.set_early_stop_gain(-0.1); }},
+      {"min_probe_separation", [](v1::JobConfig& c) { c.set_min_probe_separation(0.3); }},
       {"divergence_factor", [&](v1::JobConfig& c) { c.set_divergence_factor(inf); }},
       {"preset", [](v1::JobConfig& c) { c.set_preset(static_cast<v1::Preset>(42)); }},
       {"forecaster", [](v1::JobConfig& c) { c.set_forecaster(static_cast<v1::Forecaster>(42)); }},

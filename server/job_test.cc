@@ -109,6 +109,10 @@ TEST(JobTest, EveryProbeStatesItsLrAndStageChoosesTheLowestPrediction) {
     EXPECT_GE(actions[p].lr(), 1e-3);
     EXPECT_LE(actions[p].lr(), 1.0);
     EXPECT_TRUE(lrs.insert(actions[p].lr()).second) << "LR probed twice";
+    // Recommended preset: probes 1/(4k) of the 3-decade interval apart.
+    for (int q = 0; q < p; ++q) {
+      EXPECT_GE(std::abs(std::log10(actions[p].lr() / actions[q].lr())), 3.0 / 16 - 1e-9);
+    }
   }
   const v1::Stage& stage = job.state().schedule().stages(0);
   ASSERT_EQ(stage.probes_size(), 4);
