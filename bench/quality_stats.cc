@@ -140,6 +140,21 @@ std::vector<EvalPoint> MeanCurve(const std::vector<std::vector<EvalPoint>>& curv
   return mean;
 }
 
+std::optional<Speedup> ComputeSpeedup(const std::vector<EvalPoint>& reference,
+                                      const std::vector<EvalPoint>& candidate, double target,
+                                      int64_t budget) {
+  const std::optional<int64_t> ref = StepsToTarget(reference, target);
+  if (!ref || candidate.empty() || budget <= 0) return std::nullopt;
+  if (const std::optional<int64_t> cand = StepsToTarget(candidate, target)) {
+    return Speedup{static_cast<double>(*ref) / static_cast<double>(*cand), true};
+  }
+  const double final_loss = candidate.back().val_loss;
+  if (std::isnan(final_loss)) return std::nullopt;
+  const std::optional<int64_t> equal = StepsToTarget(reference, final_loss);
+  if (!equal) return std::nullopt;
+  return Speedup{static_cast<double>(*equal) / static_cast<double>(budget), false};
+}
+
 Summary Summarize(const std::vector<double>& values) {
   Summary s;
   s.n = static_cast<int>(values.size());

@@ -59,6 +59,23 @@ std::optional<int64_t> StepsToTarget(const std::vector<EvalPoint>& curve, double
 // missing from one curve is dropped). Empty input gives an empty curve.
 std::vector<EvalPoint> MeanCurve(const std::vector<std::vector<EvalPoint>>& curves);
 
+// How much sooner a candidate reaches a target loss than a reference.
+struct Speedup {
+  // reached: reference steps to target / candidate steps to target.
+  // !reached (the candidate never gets to the target): reference steps to
+  // the candidate's final loss / the candidate's budget, i.e. how many
+  // reference steps the candidate's whole budget is worth (< 1 usually).
+  double value = 0;
+  bool reached = false;
+};
+// Curves are main-line validation curves with ascending steps; `budget` is
+// the candidate's step budget (its last point's step). nullopt when it is not
+// defined: the reference never reaches the target, the candidate's curve is
+// empty or its final loss is NaN, or the reference never reaches it.
+std::optional<Speedup> ComputeSpeedup(const std::vector<EvalPoint>& reference,
+                                      const std::vector<EvalPoint>& candidate, double target,
+                                      int64_t budget);
+
 // Mean and spread of a sample.
 struct Summary {
   int n = 0;

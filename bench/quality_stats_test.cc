@@ -93,6 +93,33 @@ TEST(StepsToTargetTest, FirstStepAtOrBelowTarget) {
   EXPECT_EQ(StepsToTarget({{10, kNan}, {20, 0.5}}, 1.0), 20);
 }
 
+TEST(ComputeSpeedupTest, RatioOfStepsToTargetWhenReached) {
+  const std::vector<EvalPoint> reference = {{100, 1.0}, {200, 0.6}, {300, 0.5}, {400, 0.4}};
+  const std::vector<EvalPoint> faster = {{100, 0.7}, {200, 0.4}, {300, 0.45}, {400, 0.3}};
+  auto s = ComputeSpeedup(reference, faster, 0.4, 400);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->reached);
+  EXPECT_DOUBLE_EQ(s->value, 2.0);  // 400 / 200
+  auto same = ComputeSpeedup(reference, reference, 0.4, 400);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_DOUBLE_EQ(same->value, 1.0);
+}
+
+TEST(ComputeSpeedupTest, EqualLossRatioWhenTheTargetIsNotReached) {
+  const std::vector<EvalPoint> reference = {{100, 1.0}, {200, 0.6}, {300, 0.5}, {400, 0.4}};
+  // Ends at 0.55: the reference gets there at step 300, so the candidate's
+  // 400 steps are worth 300 reference steps.
+  const std::vector<EvalPoint> slower = {{100, 2.0}, {300, 0.8}, {400, 0.55}};
+  auto s = ComputeSpeedup(reference, slower, 0.4, 400);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_FALSE(s->reached);
+  EXPECT_DOUBLE_EQ(s->value, 0.75);
+  // A diverged candidate, an empty one, and a target the reference misses.
+  EXPECT_FALSE(ComputeSpeedup(reference, {{100, 0.9}, {400, kNan}}, 0.4, 400).has_value());
+  EXPECT_FALSE(ComputeSpeedup(reference, {}, 0.4, 400).has_value());
+  EXPECT_FALSE(ComputeSpeedup(reference, std::vector<EvalPoint>{{100, 0.05}}, 0.1, 400).has_value());
+}
+
 TEST(MeanCurveTest, AveragesSharedStepsOnly) {
   const std::vector<EvalPoint> a = {{100, 1.0}, {200, 0.8}, {300, 0.6}};
   const std::vector<EvalPoint> b = {{100, 3.0}, {300, 0.4}, {400, 0.1}};

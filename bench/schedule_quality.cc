@@ -377,6 +377,7 @@ struct Approach {
   std::vector<const RunResult*> runs;  // One per seed (successful only).
   std::vector<EvalPoint> mean_curve;
   std::optional<int64_t> steps_to_target;
+  std::optional<Speedup> speedup;  // Over the best tuned baseline.
   int seeds_reaching = 0;
   int64_t compute_steps = 0;   // Per seed: grid_size * S or S.
   double compute_seconds = 0;  // Per seed, measured wall time of the processes.
@@ -775,6 +776,16 @@ TaskReport Benchmark::Analyze(int t) {
   };
   for (Approach& a : report.baselines) reach(a);
   for (Approach& a : report.autolrs) reach(a);
+  if (report.best >= 0) {
+    const std::vector<EvalPoint> reference = report.baselines[report.best].mean_curve;
+    for (auto* list : {&report.baselines, &report.autolrs}) {
+      for (Approach& a : *list) {
+        if (!a.runs.empty()) {
+          a.speedup = ComputeSpeedup(reference, a.mean_curve, report.target, report.steps);
+        }
+      }
+    }
+  }
   return report;
 }
 
@@ -897,17 +908,20 @@ absl::Status Benchmark::Plot(TaskReport& report) {
   return absl::OkStatus();
 }
 
+constexpr char kStarNote[] =
+    "A speedup marked * did not reach T within S: it is the steps the best baseline needs to "
+    "reach the approach's final validation loss divided by S (what the approach's whole budget "
+    "is worth in best-baseline steps).";
+
 std::string StepsCell(const Approach& a, int64_t s) {
   if (a.runs.empty()) return "-";
   if (!a.steps_to_target) return absl::StrCat("not reached in ", Thousands(s));
   return Thousands(*a.steps_to_target);
 }
 
-std::string SpeedupCell(const Approach& a, const Approach& best, int64_t s) {
-  if (a.runs.empty() || !best.steps_to_target) return "-";
-  const double b = static_cast<double>(*best.steps_to_target);
-  if (!a.steps_to_target) return absl::StrFormat("< %.2fx", b / static_cast<double>(s));
-  return absl::StrFormat("%.2fx", b / static_cast<double>(*a.steps_to_target));
+std::string SpeedupCell(const Approach& a) {
+  if (!a.speedup) return "-";
+  return absl::StrFormat("%.2fx%s", a.speedup->value, a.speedup->reached ? "" : "*");
 }
 
 std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double wall_seconds) {
@@ -960,8 +974,8 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       "first evaluation step at which the mean (over seeds) main-line validation curve is <= T; "
       "validation loss is evaluated every S/40 counted steps, and only after main-line steps "
       "(train/warmup/exploit), never in a probe whose state is rolled back. Speedup = the best "
-      "baseline's steps to T / the approach's steps to T; `< x` means T was not reached within "
-      "S. *Seeds reaching T* uses each seed's own curve.\n",
+      "baseline's steps to T / the approach's steps to T. ", kStarNote,
+      " *Seeds reaching T* uses each seed's own curve.\n",
       "- Compute per seed: a tuned baseline costs its whole grid (grid size x S steps); "
       "AutoLRS costs one run (S steps). Seconds are measured wall time of the train "
       "processes on a shared machine (indicative only).\n",
@@ -985,15 +999,12 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
     absl::StrAppendFormat(&md, "| %s | %s | %s, peak LR %s | %.4f |", task.name,
                           Thousands(r.steps), best.name, Lr(best.lr), r.target);
     for (const Approach& a : r.autolrs) {
-      absl::StrAppend(&md, " ", SpeedupCell(a, best, r.steps), " |");
-      if (a.steps_to_target && best.steps_to_target &&
-          static_cast<double>(*best.steps_to_target) >= 1.2 * static_cast<double>(*a.steps_to_target)) {
-        ++tasks_meeting[a.variant];
-      }
+      absl::StrAppend(&md, " ", SpeedupCell(a), " |");
+      if (a.speedup && a.speedup->reached && a.speedup->value >= 1.2) ++tasks_meeting[a.variant];
     }
     absl::StrAppend(&md, "\n");
   }
-  absl::StrAppend(&md, "\nTarget: AutoLRS reaches T at least 1.2x sooner (probe steps counted) on at "
+  absl::StrAppend(&md, "\n", kStarNote, "\n\nTarget: AutoLRS reaches T at least 1.2x sooner (probe steps counted) on at "
                        "least two of the three tasks.\n\n");
   for (int v : variants_) {
     const int n = tasks_meeting[v];
@@ -1013,7 +1024,6 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       absl::StrAppend(&md, "No baseline finished; nothing to compare.\n\n");
       continue;
     }
-    const Approach& best = r.baselines[r.best];
     absl::StrAppend(&md,
                     "| approach | setting | final val loss | test loss | test accuracy | steps to T | "
                     "seeds reaching T | speedup | compute per seed (steps) | seconds per seed |\n"
@@ -1029,7 +1039,7 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
           &md, "| %s%s%s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %.0f |\n", is_best ? "**" : "",
           a.name, is_best ? "** (best)" : "", a.setting, MeanSd(val), MeanSd(loss), MeanSd(acc),
           StepsCell(a, r.steps), a.seeds_reaching, static_cast<int>(a.runs.size()),
-          SpeedupCell(a, best, r.steps),
+          SpeedupCell(a),
           a.is_baseline ? absl::StrCat(grid_size_, " x ", Thousands(r.steps), " = ",
                                        Thousands(a.compute_steps))
                         : Thousands(a.compute_steps),
@@ -1037,7 +1047,8 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
     };
     for (size_t i = 0; i < r.baselines.size(); ++i) row(r.baselines[i], static_cast<int>(i) == r.best);
     for (const Approach& a : r.autolrs) row(a, false);
-    absl::StrAppend(&md, "\nValues are mean ± sample standard deviation over seeds.\n\n");
+    absl::StrAppend(&md, "\nValues are mean ± sample standard deviation over seeds. ", kStarNote,
+                    "\n\n");
     if (!r.plot.empty()) {
       absl::StrAppend(&md, "![", task.name, "](", r.plot, ")\n\n");
     }
