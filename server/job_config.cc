@@ -125,13 +125,7 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   }
   if (!c.has_remember_divergence()) c.set_remember_divergence(!reference);
   if (!c.has_warm_start()) c.set_warm_start(!reference);
-  // Measured (bench/RESULTS.md): ending the search once the GP expects < 1%
-  // gain after 3 probes was the only variant never catastrophic on the three
-  // tasks, and the best on MLP + SGD.
-  if (!c.has_min_probes_per_stage()) {
-    c.set_min_probes_per_stage(reference ? c.probes_per_stage()
-                                         : std::min(3, c.probes_per_stage()));
-  }
+  if (!c.has_min_probes_per_stage()) c.set_min_probes_per_stage(c.probes_per_stage());
   if (c.min_probes_per_stage() < kMinProbes || c.min_probes_per_stage() > c.probes_per_stage()) {
     return Invalid("min_probes_per_stage",
                    absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",

@@ -23,7 +23,6 @@ v1::JobConfig SmallConfig() {
   c.set_tau_initial(100);
   c.set_tau_max(400);
   c.set_probes_per_stage(4);
-  c.set_min_probes_per_stage(4);  // Every stage runs all its probes.
   c.set_seed(7);
   return c;
 }
