@@ -107,11 +107,6 @@ absl::Status Run() {
     lrs.push_back(std::exp(std::log(lr_min) + f * std::log(lr_max / lr_min)));
   }
 
-  FashionMnistOptions data_options;
-  data_options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
-  if (!data.ok()) return data.status();
-
   TrainerOptions options;
   options.model = absl::GetFlag(FLAGS_model);
   options.optimizer = absl::GetFlag(FLAGS_optimizer);
@@ -119,7 +114,7 @@ absl::Status Run() {
   options.seed = absl::GetFlag(FLAGS_seed);
   options.learning_rate = absl::GetFlag(FLAGS_base_lr);
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(options, *std::move(data));
+      Trainer::CreateWithData(options, absl::GetFlag(FLAGS_data_dir));
   if (!trainer.ok()) return trainer.status();
   TorchCheckpointer checkpointer((*trainer)->model(), (*trainer)->optimizer());
 

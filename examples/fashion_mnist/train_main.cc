@@ -413,18 +413,14 @@ absl::Status Run() {
     return absl::InvalidArgumentError("--eval_every must be >= 0");
   }
 
-  FashionMnistOptions data_options;
-  data_options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
-  if (!data.ok()) return data.status();
-
   TrainerOptions options;
   options.model = absl::GetFlag(FLAGS_model);
   options.optimizer = absl::GetFlag(FLAGS_optimizer);
   options.learning_rate = absl::GetFlag(FLAGS_lr);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.seed = absl::GetFlag(FLAGS_seed);
-  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options, *std::move(data));
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::CreateWithData(options, absl::GetFlag(FLAGS_data_dir));
   if (!trainer.ok()) return trainer.status();
 
   absl::StatusOr<std::unique_ptr<StepLog>> log = StepLog::Open(absl::GetFlag(FLAGS_csv));

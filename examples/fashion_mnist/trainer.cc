@@ -21,6 +21,15 @@ constexpr int64_t kEvalChunk = 1000;
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
+    const TrainerOptions& options, const std::string& data_dir) {
+  FashionMnistOptions data_options;
+  data_options.data_dir = data_dir;
+  absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
+  if (!data.ok()) return data.status();
+  return Create(options, *std::move(data));
+}
+
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const TrainerOptions& options, FashionMnist data) {
   if (options.optimizer != "sgd" && options.optimizer != "adam") {

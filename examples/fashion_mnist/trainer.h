@@ -67,6 +67,12 @@ class Trainer {
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(
       const TrainerOptions& options, FashionMnist data);
 
+  // Loads Fashion-MNIST (`data_dir`, or the Debian package's files when
+  // empty) and creates a Trainer on it: LoadFashionMnist's errors, then
+  // Create's.
+  static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(
+      const TrainerOptions& options, const std::string& data_dir);
+
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
