@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "bo/golden_section.h"
 
 namespace autolrs::bo {
 namespace {
@@ -186,29 +187,12 @@ absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
     const Segment& piece = segments[piece_of[start]];
     double a = std::max(piece.lo, center - step);
     double b = std::min(piece.hi, center + step);
-    // Golden-section search; every probe lies in [a, b], a subset of `piece`.
-    constexpr double kInvPhi = 0.61803398874989484820;
-    double x1 = b - kInvPhi * (b - a);
-    double x2 = a + kInvPhi * (b - a);
-    double f1 = eval(x1);
-    double f2 = eval(x2);
-    for (int iter = 0; iter < 100 && b - a > options.x_tolerance; ++iter) {
-      if (f1 >= f2) {
-        b = x2;
-        x2 = x1;
-        f2 = f1;
-        x1 = b - kInvPhi * (b - a);
-        f1 = eval(x1);
-      } else {
-        a = x1;
-        x1 = x2;
-        f1 = f2;
-        x2 = a + kInvPhi * (b - a);
-        f2 = eval(x2);
-      }
-    }
+    // Every probe lies in [a, b], a subset of `piece`.
+    const double x = GoldenSectionMaximize(
+                         a, b, options.x_tolerance, 100, eval, [](double f) { return f; })
+                         .first;
     // Guard against rounding pushing a probe past the piece.
-    const double xr = std::clamp(f1 >= f2 ? x1 : x2, piece.lo, piece.hi);
+    const double xr = std::clamp(x, piece.lo, piece.hi);
     const double fr = eval(xr);
     if (fr > best.value) best = {xr, fr};
   }

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bo/golden_section.h"
 
 namespace autolrs::bo {
 
@@ -142,28 +143,11 @@ class LikelihoodSearch {
     const double center = coordinate == 0 ? c->log_length : c->log_ratio;
     double a = std::max(lo, center - half_width);
     double b = std::min(hi, center + half_width);
-    constexpr double kInvPhi = 0.61803398874989484820;
     constexpr double kTolerance = 0.05;  // in log units: about 5 percent
-    double x1 = b - kInvPhi * (b - a);
-    double x2 = a + kInvPhi * (b - a);
-    Candidate c1 = at(x1);
-    Candidate c2 = at(x2);
-    while (b - a > kTolerance) {
-      if (c1.value >= c2.value) {
-        b = x2;
-        x2 = x1;
-        c2 = c1;
-        x1 = b - kInvPhi * (b - a);
-        c1 = at(x1);
-      } else {
-        a = x1;
-        x1 = x2;
-        c1 = c2;
-        x2 = a + kInvPhi * (b - a);
-        c2 = at(x2);
-      }
-    }
-    const Candidate& best = c1.value >= c2.value ? c1 : c2;
+    const Candidate best =
+        GoldenSectionMaximize(a, b, kTolerance, std::numeric_limits<int>::max(), at,
+                              [](const Candidate& t) { return t.value; })
+            .second;
     if (best.value > c->value) *c = best;
   }
 
