@@ -132,10 +132,7 @@ absl::StatusOr<double> Tuner::NextLearningRateSlow() {
   }
   slow_path_ = false;
   in_step_ = true;
-  if (ramp_) {
-    lr_ = ramp_start_ + (ramp_end_ - ramp_start_) * static_cast<double>(step_ + 1) /
-                            static_cast<double>(steps_);
-  }
+  if (ramp_) lr_ = RampLr();
   return lr_;
 }
 
@@ -255,7 +252,7 @@ absl::Status Tuner::StartAction() {
   next_eval_ = 0;
   next_eval_step_ =
       a.eval_steps_size() > 0 ? a.eval_steps(0) : std::numeric_limits<int64_t>::max();
-  ramp_ = a.phase() == v1::PHASE_WARMUP;
+  ramp_ = a.phase() == v1::PHASE_WARMUP || a.phase() == v1::PHASE_COOLDOWN;
   ramp_start_ = a.lr_ramp_start();
   ramp_end_ = a.lr();
   if (!ramp_) lr_ = a.lr();

@@ -110,10 +110,7 @@ class Tuner {
   absl::StatusOr<double> NextLearningRate() {
     if (ABSL_PREDICT_FALSE(slow_path_ || in_step_)) return NextLearningRateSlow();
     in_step_ = true;
-    if (ramp_) {
-      lr_ = ramp_start_ + (ramp_end_ - ramp_start_) * static_cast<double>(step_ + 1) /
-                              static_cast<double>(steps_);
-    }
+    if (ramp_) lr_ = RampLr();
     return lr_;
   }
 
@@ -162,6 +159,11 @@ class Tuner {
   absl::Status WaitForOthers();
   // Runs the checkpoint op and readies the per-step state of the action.
   absl::Status StartAction();
+  // The LR of step step_ + 1 of a WARMUP or COOLDOWN ramp (see Action).
+  double RampLr() const {
+    return ramp_start_ + (ramp_end_ - ramp_start_) *
+                             (static_cast<double>(step_ + 1) / static_cast<double>(steps_));
+  }
 
   Client* const client_;
   Checkpointer* const checkpointer_;

@@ -217,6 +217,7 @@ void ExpectRunMatchesSchedule(const Run& run, const v1::Schedule& schedule,
     for (const v1::Probe& probe : stage.probes()) evals += probe.validation_loss().count();
     evals += stage.validation_loss().count();
   }
+  evals += schedule.cooldown_validation_loss().count();
   EXPECT_GT(saves, 1);
   EXPECT_GT(evals, 0);  // The test config reaches the validation objective.
   EXPECT_EQ(run.saves, saves);
@@ -235,6 +236,12 @@ void ExpectRunMatchesSchedule(const Run& run, const v1::Schedule& schedule,
         break;
       case v1::PHASE_EXPLOIT:
         EXPECT_EQ(e.lr, schedule.stages(action.stage()).chosen_lr());
+        break;
+      case v1::PHASE_COOLDOWN:
+        EXPECT_NEAR(e.lr,
+                    schedule.cooldown_lr() *
+                        (1.0 - static_cast<double>(e.offset) / schedule.cooldown_steps()),
+                    1e-12 * schedule.cooldown_lr());
         break;
       default:
         ADD_FAILURE() << "a step ran in action " << action.ShortDebugString();
@@ -377,6 +384,30 @@ TEST_F(TunerTest, WarmupRampsThenProbesAtTheActionLr) {
   EXPECT_EQ(lrs[4], trainer.tuner->action().lr());
   EXPECT_EQ(trainer.run.saves, 1);
   EXPECT_EQ(trainer.run.events[4].kind, Event::kSave);
+}
+
+TEST_F(TunerTest, CooldownRampsTheLastStepsToZeroThenTheJobIsDone) {
+  v1::JobConfig config = TestConfig();
+  config.set_cooldown_fraction(0.1);  // The last 20 of 200 steps.
+  Trainer trainer(3);
+  ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "cool", .config = config}).ok());
+  ASSERT_TRUE(trainer.Train(1000).ok());
+  ASSERT_TRUE(trainer.tuner->done());
+  std::vector<const Event*> steps;
+  for (const Event& e : trainer.run.events) {
+    if (e.kind == Event::kStep) steps.push_back(&e);
+  }
+  ASSERT_EQ(steps.size(), 200u);
+  const v1::Action& cooldown = trainer.run.actions.at(steps.back()->action_id);
+  ASSERT_EQ(cooldown.phase(), v1::PHASE_COOLDOWN);
+  ASSERT_EQ(cooldown.steps(), 20);
+  ASSERT_GT(cooldown.lr_ramp_start(), 0);
+  for (int i = 1; i <= 20; ++i) {
+    const Event& e = *steps[180 + i - 1];
+    EXPECT_EQ(e.action_id, cooldown.action_id());
+    EXPECT_DOUBLE_EQ(e.lr, cooldown.lr_ramp_start() * (20 - i) / 20) << i;
+  }
+  EXPECT_EQ(steps.back()->lr, 0);
 }
 
 TEST_F(TunerTest, TwoWorkersSeeTheSameSchedule) {

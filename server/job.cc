@@ -91,6 +91,13 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
   return o;
 }
 
+// k of stage `stage`: probes_per_stage for the first, later_stage_probes after
+// (unset in configs stored before that field existed).
+int32_t ProbesFor(const v1::JobConfig& c, int32_t stage) {
+  return stage == 0 || !c.has_later_stage_probes() ? c.probes_per_stage()
+                                                   : c.later_stage_probes();
+}
+
 // The upper end of stage `stage`'s search interval: lr_max, or with
 // remember_divergence the geometric mean of the smallest LR that diverged in
 // an earlier stage and the largest LR below it that did not. Never below the
@@ -125,9 +132,10 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
 
 // The optimizer of the schedule's last stage, holding the stage's probes as
 // observations (diverged probes as NaN, which the optimizer turns into a
-// penalty).
+// penalty). `current_lr`: the previous stage's choice (0 for none).
 absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
-                                             const v1::Schedule& schedule) {
+                                             const v1::Schedule& schedule,
+                                             double current_lr) {
   const v1::Stage& stage = schedule.stages(schedule.stages_size() - 1);
   std::vector<bo::Observation> observations;
   for (const v1::Probe& p : stage.probes()) {
@@ -136,6 +144,18 @@ absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
   }
   bo::OptimizerOptions options = OptimizerOptionsFor(c, stage.index());
   options.lr_max = SearchCeiling(c, schedule, stage.index());
+  // With search_radius, a later stage searches around the previous choice
+  // (the job's current LR), within the stage's interval.
+  if (c.search_radius() > 0 && stage.index() > 0 && current_lr > 0) {
+    const double factor = std::pow(10.0, c.search_radius());
+    const double hi = std::min(options.lr_max, current_lr * factor);
+    double lo = std::max(options.lr_min, current_lr / factor);
+    if (lo >= hi) lo = std::max(options.lr_min, hi / (factor * factor));
+    if (lo < hi) {
+      options.lr_min = lo;
+      options.lr_max = hi;
+    }
+  }
   return bo::Optimizer::Create(options, std::move(observations));
 }
 
@@ -153,6 +173,22 @@ bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double facto
   const double checkpoint_loss = first[first.size() / 2];
   return std::isfinite(checkpoint_loss) && checkpoint_loss > 0 &&
          probe.tail_mean() > factor * checkpoint_loss;
+}
+
+// The largest LR among `stage`'s probes that did not diverge and whose
+// forecast is within `tolerance` (relative) of the best one; `chosen` when
+// no probe is larger.
+double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) {
+  double best = std::numeric_limits<double>::infinity();
+  for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged()) best = std::min(best, p.predicted_loss());
+  }
+  const double bar = best + tolerance * std::abs(best);
+  double lr = chosen;
+  for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged() && p.predicted_loss() <= bar) lr = std::max(lr, p.lr());
+  }
+  return lr;
 }
 
 absl::Status Internal(absl::string_view what, const absl::Status& cause) {
@@ -189,6 +225,41 @@ absl::StatusOr<Job> Job::FromState(JobState state) {
 int64_t Job::RemainingSteps() const {
   if (config().total_steps() == 0) return std::numeric_limits<int64_t>::max();
   return std::max<int64_t>(0, config().total_steps() - job().steps_spent());
+}
+
+int64_t Job::StageStepsLeft() const {
+  if (config().total_steps() == 0) return RemainingSteps();
+  return std::max<int64_t>(0, RemainingSteps() - CooldownSteps(config()));
+}
+
+absl::Status Job::EndStages() {
+  if (CooldownSteps(config()) == 0 || RemainingSteps() == 0) {
+    Finish();
+    return absl::OkStatus();
+  }
+  const v1::JobConfig& c = config();
+  const double from = job().current_lr() > 0 ? job().current_lr()
+                      : c.warmup_lr() > 0    ? c.warmup_lr()
+                                             : c.lr_min();
+  v1::Schedule* schedule = state_.mutable_schedule();
+  schedule->set_cooldown_steps(RemainingSteps());
+  schedule->set_cooldown_lr(from);
+  v1::Action cooldown;
+  cooldown.set_phase(v1::PHASE_COOLDOWN);
+  // The budget can only end inside a search when the search was cut short:
+  // go back to the stage checkpoint, the main line.
+  cooldown.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
+                                                                      : v1::CHECKPOINT_OP_NONE);
+  cooldown.set_lr(0);
+  cooldown.set_lr_ramp_start(from);
+  cooldown.set_steps(RemainingSteps());
+  cooldown.set_stage(job().stage());
+  const auto& stages = schedule->stages();
+  if (!stages.empty() && stages[stages.size() - 1].objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
+    cooldown.add_eval_steps(cooldown.steps());
+  }
+  Issue(std::move(cooldown));
+  return absl::OkStatus();
 }
 
 void Job::Issue(v1::Action action) {
@@ -229,10 +300,7 @@ absl::Status Job::Start() {
 
 absl::Status Job::StartStage(int32_t index) {
   const v1::JobConfig& c = config();
-  if (RemainingSteps() == 0) {
-    Finish();
-    return absl::OkStatus();
-  }
+  if (StageStepsLeft() == 0) return EndStages();
   const auto& stages = state_.schedule().stages();
   int64_t tau = c.tau_initial();
   bool reached_tau_max = false;
@@ -257,7 +325,7 @@ absl::Status Job::StartStage(int32_t index) {
   state_.mutable_job()->set_stage(index);
 
   // Without the budget for a whole search, a later stage keeps the last LR.
-  if (index > 0 && RemainingSteps() <= stage->tau_probe() * c.probes_per_stage()) {
+  if (index > 0 && StageStepsLeft() <= stage->tau_probe() * ProbesFor(c, index)) {
     stage->set_search_skipped(true);
     stage->set_chosen_lr(job().current_lr());
     return IssueExploit();
@@ -267,13 +335,14 @@ absl::Status Job::StartStage(int32_t index) {
 
 absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule(), job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> lr;
   if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
       job().current_lr() > 0) {
     // Start from the previous stage's choice, inside this stage's interval.
-    lr = std::clamp(job().current_lr(), config().lr_min(), optimizer->options().lr_max);
+    lr = std::clamp(job().current_lr(), optimizer->options().lr_min,
+                    optimizer->options().lr_max);
   } else {
     lr = optimizer->Ask();
   }
@@ -283,7 +352,7 @@ absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   probe.set_phase(v1::PHASE_PROBE);
   probe.set_checkpoint(checkpoint);
   probe.set_lr(*lr);
-  probe.set_steps(std::min(stage.tau_probe(), RemainingSteps()));
+  probe.set_steps(std::min(stage.tau_probe(), StageStepsLeft()));
   probe.set_stage(stage.index());
   probe.set_probe_index(stage.probes_size());
   if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
@@ -312,7 +381,7 @@ absl::Status Job::IssueExploit() {
     state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1)
         ->set_continued_from_probe(true);
   }
-  exploit.set_steps(std::min(steps, RemainingSteps()));
+  exploit.set_steps(std::min(steps, StageStepsLeft()));
   exploit.set_stage(stage.index());
   // The achieved validation loss is measured once, at the end of the stage.
   if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) exploit.add_eval_steps(exploit.steps());
@@ -417,6 +486,16 @@ absl::Status Job::Advance(const RankReport& series) {
     case v1::PHASE_EXPLOIT:
       job->set_model_steps(job->model_steps() + action.steps());
       return ExploitDone(series);
+    case v1::PHASE_COOLDOWN: {
+      job->set_model_steps(job->model_steps() + action.steps());
+      v1::Schedule* schedule = state_.mutable_schedule();
+      *schedule->mutable_cooldown_training_loss() = Summarize(series.losses());
+      if (series.eval_losses_size() > 0) {
+        *schedule->mutable_cooldown_validation_loss() = Summarize(series.eval_losses());
+      }
+      Finish();
+      return absl::OkStatus();
+    }
     default:
       return absl::InternalError(absl::StrCat("action ", action.action_id(),
                                               " has no losses to apply"));
@@ -471,21 +550,19 @@ absl::Status Job::ProbeDone(const RankReport& series) {
     if (new_best) state_.set_saved_best_probe(stage->probes_size());
   }
 
-  if (RemainingSteps() == 0) {
-    Finish();
-    return absl::OkStatus();
-  }
+  if (StageStepsLeft() == 0) return EndStages();
   absl::Status issued = ChooseOrProbeAgain(stage);
   if (issued.ok() && new_best) state_.mutable_action()->set_save_best(true);
   return issued;
 }
 
 absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule());
+  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule(), job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
-  if (stage->probes_size() < config().probes_per_stage()) {
+  const int32_t k = ProbesFor(config(), stage->index());
+  if (stage->probes_size() < k) {
     bool search_on = true;
-    if (stage->probes_size() >= config().min_probes_per_stage()) {
+    if (stage->probes_size() >= std::min(k, config().min_probes_per_stage())) {
       absl::StatusOr<double> gain = optimizer->ExpectedRelativeImprovement();
       if (!gain.ok()) return Internal("estimating the search's gain", gain.status());
       search_on = *gain >= config().early_stop_gain();
@@ -496,6 +573,7 @@ absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
 
   // The search is over: choose the stage's LR.
   absl::StatusOr<double> best = optimizer->Best();
+  if (best.ok() && config().choice_tolerance() > 0) *best = LargestNearBest(*stage, *best, config().choice_tolerance());
   if (best.ok()) {
     stage->set_chosen_lr(*best);
     // The chosen LR's forecast: its probe's (the reference rule picks a probe).

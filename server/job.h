@@ -27,7 +27,8 @@ inline constexpr int64_t kWaitRetryMs = 100;
 // come from Bayesian optimization over log10 LR fed with forecasts of each
 // probe's loss after tau_i steps; the EXPLOIT trains tau_i steps at the chosen
 // LR. With total_steps set, every step of every action counts against it and
-// the job ends with DONE when it is spent.
+// the job ends with DONE when it is spent; with cooldown_fraction, its last
+// steps are one COOLDOWN action decaying the last stage's LR linearly to 0.
 //
 // Thread-safety: none; callers serialize access to one Job.
 class Job {
@@ -64,6 +65,8 @@ class Job {
   const v1::JobConfig& config() const { return state_.job().config(); }
   // Steps the budget still allows; INT64_MAX when total_steps is unbounded.
   int64_t RemainingSteps() const;
+  // Steps stages may still spend: RemainingSteps() minus the cooldown's.
+  int64_t StageStepsLeft() const;
 
   absl::Status Start();
   absl::Status StartStage(int32_t index);
@@ -71,6 +74,8 @@ class Job {
   absl::Status IssueExploit();
   void Issue(v1::Action action);
   void Finish();
+  // When stages have spent their steps: the COOLDOWN action, or DONE.
+  absl::Status EndStages();
 
   // Folds the (rank-averaged) series of the current action into the job and
   // issues the next action.

@@ -1,5 +1,6 @@
 #include "server/job_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/status/status.h"
@@ -13,6 +14,10 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
 }
 
 }  // namespace
+
+int64_t CooldownSteps(const v1::JobConfig& config) {
+  return std::llround(config.cooldown_fraction() * static_cast<double>(config.total_steps()));
+}
 
 absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   v1::JobConfig c = config;
@@ -100,7 +105,7 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   }
   if (c.forecaster() == v1::FORECASTER_UNSPECIFIED) {
     c.set_forecaster(reference ? v1::FORECASTER_REFERENCE_EXPONENTIAL
-                               : v1::FORECASTER_ROBUST_EXPONENTIAL);
+                               : v1::FORECASTER_LAST_MEAN);
   }
   if (!v1::Acquisition_IsValid(c.acquisition())) {
     return Invalid("acquisition", absl::StrCat("unknown value ", c.acquisition()));
@@ -138,6 +143,49 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   if (!(c.min_probe_separation() >= 1e-4 && c.min_probe_separation() <= 0.25)) {
     return Invalid("min_probe_separation",
                    absl::StrCat("must be in [1e-4, 0.25], got ", c.min_probe_separation()));
+  }
+  if (!c.has_later_stage_probes()) {
+    c.set_later_stage_probes(reference ? c.probes_per_stage() : std::min(4, c.probes_per_stage()));
+  }
+  if (c.later_stage_probes() < kMinProbes || c.later_stage_probes() > c.probes_per_stage()) {
+    return Invalid("later_stage_probes",
+                   absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",
+                                c.probes_per_stage(), ")], got ", c.later_stage_probes()));
+  }
+  if (!c.has_search_radius()) c.set_search_radius(reference ? 0 : 0.3);
+  if (!std::isfinite(c.search_radius()) ||
+      (c.search_radius() != 0 && (c.search_radius() < 0.05 || c.search_radius() > 10))) {
+    return Invalid("search_radius", absl::StrCat("must be 0 (the whole interval) or in "
+                                                 "[0.05, 10] decades, got ",
+                                                 c.search_radius()));
+  }
+  if (!c.has_choice_tolerance()) c.set_choice_tolerance(reference ? 0 : 0.05);
+  if (!(c.choice_tolerance() >= 0 && c.choice_tolerance() <= 1)) {
+    return Invalid("choice_tolerance",
+                   absl::StrCat("must be in [0, 1], got ", c.choice_tolerance()));
+  }
+  if (!c.has_cooldown_fraction()) {
+    // The preset's cooldown, when the budget is known and leaves room for it.
+    c.set_cooldown_fraction(reference || c.total_steps() == 0 ? 0 : 0.2);
+    if (c.cooldown_fraction() > 0 && c.warmup_steps() + CooldownSteps(c) >= c.total_steps()) {
+      c.set_cooldown_fraction(0);
+    }
+  }
+  if (!(c.cooldown_fraction() >= 0 && c.cooldown_fraction() <= 0.5)) {
+    return Invalid("cooldown_fraction",
+                   absl::StrCat("must be in [0, 0.5], got ", c.cooldown_fraction()));
+  }
+  if (c.cooldown_fraction() > 0) {
+    if (c.total_steps() == 0) {
+      return Invalid("cooldown_fraction", "needs total_steps (the cooldown ends the budget)");
+    }
+    if (CooldownSteps(c) == 0 || c.warmup_steps() + CooldownSteps(c) >= c.total_steps()) {
+      return Invalid("cooldown_fraction",
+                     absl::StrCat("gives a cooldown of ", CooldownSteps(c), " of total_steps (",
+                                  c.total_steps(), "): it must be >= 1 step and leave steps "
+                                  "for stages after warmup_steps (",
+                                  c.warmup_steps(), ")"));
+    }
   }
   if (!c.has_early_stop_gain()) c.set_early_stop_gain(0.01);
   if (!std::isfinite(c.early_stop_gain()) || c.early_stop_gain() < 0 ||

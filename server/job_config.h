@@ -1,6 +1,8 @@
 #ifndef AUTOLRS_SERVER_JOB_CONFIG_H_
 #define AUTOLRS_SERVER_JOB_CONFIG_H_
 
+#include <cstdint>
+
 #include "absl/status/statusor.h"
 #include "autolrs/v1/job.pb.h"
 
@@ -19,6 +21,10 @@ inline constexpr int32_t kMaxWorkers = 4096;
 // INVALID_ARGUMENT names the offending field and says what is allowed.
 // Pure and thread-safe.
 absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config);
+
+// Steps of the final COOLDOWN action: round(cooldown_fraction * total_steps),
+// 0 when either is 0.
+int64_t CooldownSteps(const v1::JobConfig& config);
 
 }  // namespace autolrs::server
 

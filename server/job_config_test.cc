@@ -48,6 +48,35 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_FALSE(c->remember_divergence());
   EXPECT_FALSE(c->warm_start());
   EXPECT_EQ(c->min_probe_separation(), 1e-4);
+  EXPECT_EQ(c->cooldown_fraction(), 0);
+  EXPECT_EQ(c->search_radius(), 0);
+  EXPECT_EQ(c->later_stage_probes(), c->probes_per_stage());
+}
+
+TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt) {
+  v1::JobConfig in = Valid();
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->forecaster(), v1::FORECASTER_LAST_MEAN);
+  EXPECT_EQ(c->search_radius(), 0.3);
+  EXPECT_EQ(c->later_stage_probes(), 4);
+  EXPECT_EQ(c->choice_tolerance(), 0.05);
+  EXPECT_EQ(c->cooldown_fraction(), 0);  // No total_steps.
+  in.set_total_steps(10000);
+  c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->cooldown_fraction(), 0.2);
+  EXPECT_EQ(CooldownSteps(*c), 2000);
+  in.set_warmup_steps(9000);
+  in.set_warmup_lr(0.1);
+  c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cooldown_fraction(), 0);  // Warmup and cooldown would take it all.
+  in = Valid();
+  in.set_probes_per_stage(3);
+  c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->later_stage_probes(), 3);
 }
 
 TEST(JobConfigTest, ResolvingIsIdempotent) {
@@ -112,6 +141,23 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
       {"early_stop_gain", [](v1::JobConfig& c) { c.set_early_stop_gain(-0.1); }},
       {"min_probe_separation", [](v1::JobConfig& c) { c.set_min_probe_separation(0.3); }},
       {"divergence_factor", [&](v1::JobConfig& c) { c.set_divergence_factor(inf); }},
+      {"later_stage_probes", [](v1::JobConfig& c) { c.set_later_stage_probes(1); }},
+      {"later_stage_probes", [](v1::JobConfig& c) { c.set_later_stage_probes(11); }},
+      {"search_radius", [](v1::JobConfig& c) { c.set_search_radius(0.01); }},
+      {"search_radius", [&](v1::JobConfig& c) { c.set_search_radius(nan); }},
+      {"search_radius", [](v1::JobConfig& c) { c.set_search_radius(-1); }},
+      {"cooldown_fraction", [](v1::JobConfig& c) { c.set_cooldown_fraction(0.2); }},
+      {"cooldown_fraction",
+       [](v1::JobConfig& c) { c.set_total_steps(1000), c.set_cooldown_fraction(0.6); }},
+      {"cooldown_fraction",
+       [&](v1::JobConfig& c) { c.set_total_steps(1000), c.set_cooldown_fraction(nan); }},
+      {"cooldown_fraction",
+       [](v1::JobConfig& c) { c.set_total_steps(1000), c.set_cooldown_fraction(1e-4); }},
+      {"cooldown_fraction",
+       [](v1::JobConfig& c) {
+         c.set_total_steps(100), c.set_warmup_steps(50), c.set_warmup_lr(0.1),
+             c.set_cooldown_fraction(0.5);
+       }},
       {"preset", [](v1::JobConfig& c) { c.set_preset(static_cast<v1::Preset>(42)); }},
       {"forecaster", [](v1::JobConfig& c) { c.set_forecaster(static_cast<v1::Forecaster>(42)); }},
   };

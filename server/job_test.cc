@@ -170,6 +170,7 @@ TEST(JobTest, SearchIsSkippedWhenTheBudgetCannotPayForIt) {
   v1::JobConfig c = SmallConfig();
   // Stage 0: 4 probes x 10 + 100; stage 1 would need 4 x 20 probe steps.
   c.set_total_steps(140 + 60);
+  c.set_cooldown_fraction(0);
   Job job = MustCreate(c);
   SyntheticTrainer trainer(5);
   std::vector<v1::Action> actions = Drive(job, trainer, 100);
@@ -304,6 +305,66 @@ TEST(JobTest, ReuseBestProbeContinuesFromTheChosenProbe) {
   EXPECT_EQ(next.checkpoint(), v1::CHECKPOINT_OP_SAVE);
   EXPECT_EQ(job.job().model_steps(), 100);
   EXPECT_EQ(job.job().steps_spent(), 4 * 10 + 90);
+}
+
+TEST(JobTest, CooldownDecaysTheLastLrToZeroOverTheBudgetsLastSteps) {
+  v1::JobConfig c = SmallConfig();
+  c.set_total_steps(1000);
+  c.set_cooldown_fraction(0.2);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(15);
+  std::vector<v1::Action> actions = Drive(job, trainer, 1000);
+  ASSERT_GE(actions.size(), 3u);
+  ASSERT_EQ(actions.back().phase(), v1::PHASE_DONE);
+  const v1::Action& cooldown = actions[actions.size() - 2];
+  ASSERT_EQ(cooldown.phase(), v1::PHASE_COOLDOWN);
+  EXPECT_EQ(cooldown.steps(), 200);
+  EXPECT_EQ(cooldown.steps_spent(), 800);
+  EXPECT_EQ(cooldown.checkpoint(), v1::CHECKPOINT_OP_NONE);
+  EXPECT_EQ(cooldown.lr(), 0);
+  const v1::Schedule& schedule = job.state().schedule();
+  const v1::Stage& last = schedule.stages(schedule.stages_size() - 1);
+  EXPECT_EQ(cooldown.lr_ramp_start(), last.chosen_lr());
+  EXPECT_EQ(cooldown.lr_ramp_start(), job.job().current_lr());
+  EXPECT_EQ(schedule.cooldown_steps(), 200);
+  EXPECT_EQ(schedule.cooldown_lr(), last.chosen_lr());
+  EXPECT_EQ(schedule.cooldown_training_loss().count(), 200);
+  // Stages spent exactly the other 800 steps; the cooldown continues the main
+  // line, so its steps are model steps.
+  EXPECT_EQ(job.job().steps_spent(), 1000);
+  const int64_t before = job.job().model_steps();
+  EXPECT_GE(before, 200);
+  std::vector<double> lrs;
+  SyntheticTrainer replay(15);
+  RunAction(cooldown, replay, 0, &lrs);
+  ASSERT_EQ(lrs.size(), 200u);
+  EXPECT_DOUBLE_EQ(lrs[0], cooldown.lr_ramp_start() * 199 / 200);
+  EXPECT_DOUBLE_EQ(lrs[99], cooldown.lr_ramp_start() / 2);
+  EXPECT_EQ(lrs[199], 0);
+}
+
+TEST(JobTest, LaterStagesSearchAroundThePreviousChoiceWithTheirOwnK) {
+  v1::JobConfig c = SmallConfig();
+  c.set_probes_per_stage(6);
+  c.set_later_stage_probes(3);
+  c.set_search_radius(0.5);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(16);
+  // Stage 0: 6 probes + exploit; stages 1 and 2: 3 probes + exploit each.
+  std::vector<v1::Action> actions = Drive(job, trainer, 7 + 4 + 4);
+  ASSERT_EQ(actions.back().phase(), v1::PHASE_EXPLOIT);
+  const v1::Schedule& schedule = job.state().schedule();
+  ASSERT_EQ(schedule.stages_size(), 4);  // Reporting stage 2's exploit began stage 3.
+  EXPECT_EQ(schedule.stages(0).probes_size(), 6);
+  for (int s = 1; s < 3; ++s) {
+    SCOPED_TRACE(s);
+    EXPECT_EQ(schedule.stages(s).probes_size(), 3);
+    const double previous = schedule.stages(s - 1).chosen_lr();
+    for (const v1::Probe& p : schedule.stages(s).probes()) {
+      EXPECT_LE(std::abs(std::log10(p.lr() / previous)), 0.5 + 1e-9) << p.lr();
+      EXPECT_GE(p.lr(), c.lr_min());
+    }
+  }
 }
 
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {

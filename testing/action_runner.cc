@@ -3,9 +3,12 @@
 namespace autolrs::testing {
 
 double StepLearningRate(const v1::Action& action, int64_t i) {
-  if (action.phase() != v1::PHASE_WARMUP) return action.lr();
+  if (action.phase() != v1::PHASE_WARMUP && action.phase() != v1::PHASE_COOLDOWN) {
+    return action.lr();
+  }
   return action.lr_ramp_start() +
-         (action.lr() - action.lr_ramp_start()) * static_cast<double>(i) / action.steps();
+         (action.lr() - action.lr_ramp_start()) *
+             (static_cast<double>(i) / static_cast<double>(action.steps()));
 }
 
 v1::ReportLossesRequest RunAction(const v1::Action& action, SyntheticTrainer& trainer,

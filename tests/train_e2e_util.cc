@@ -132,7 +132,8 @@ absl::StatusOr<std::vector<CsvRow>> ReadStepCsv(const std::string& path) {
 absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& config,
                                                         const v1::Schedule& schedule,
                                                         int64_t* actions) {
-  const int64_t total = config.total_steps();
+  // Stages spend the budget the cooldown leaves.
+  const int64_t total = config.total_steps() - schedule.cooldown_steps();
   std::vector<ExpectedStep> steps;
   *actions = 0;
   if (schedule.warmup_steps() != 0) return absl::InternalError("warmup is not expected");
@@ -149,9 +150,10 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
       if (stage.probes_size() != 0) {
         return absl::InternalError(absl::StrCat(where, "search skipped but has probes"));
       }
-    } else if (stage.probes_size() != config.probes_per_stage()) {
-      return absl::InternalError(absl::StrCat(where, stage.probes_size(), " probes, expected ",
-                                              config.probes_per_stage()));
+    } else if (const int32_t k = s == 0 ? config.probes_per_stage() : config.later_stage_probes();
+               stage.probes_size() != k) {
+      return absl::InternalError(
+          absl::StrCat(where, stage.probes_size(), " probes, expected ", k));
     }
     for (int i = 0; i < stage.probes_size(); ++i) {
       const v1::Probe& probe = stage.probes(i);
@@ -176,8 +178,23 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
     ++*actions;
   }
   if (static_cast<int64_t>(steps.size()) != total) {
-    return absl::InternalError(
-        absl::StrCat("the stages cover ", steps.size(), " steps, total_steps is ", total));
+    return absl::InternalError(absl::StrCat("the stages cover ", steps.size(),
+                                            " steps, total_steps less the cooldown is ", total));
+  }
+  // The cooldown: step i of n at cooldown_lr * (1 - i / n).
+  const int64_t n = schedule.cooldown_steps();
+  if (n > 0) {
+    if (schedule.cooldown_training_loss().count() != n) {
+      return absl::InternalError(absl::StrCat("the cooldown has ",
+                                              schedule.cooldown_training_loss().count(),
+                                              " losses, expected ", n));
+    }
+    for (int64_t i = 1; i <= n; ++i) {
+      steps.push_back({"cooldown",
+                       schedule.cooldown_lr() * (1.0 - static_cast<double>(i) / static_cast<double>(n)),
+                       schedule.stages_size() - 1});
+    }
+    ++*actions;
   }
   return steps;
 }

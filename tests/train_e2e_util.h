@@ -60,19 +60,20 @@ absl::StatusOr<std::vector<CsvRow>> ReadStepCsv(const std::string& path);
 
 // What the trainer must have run at one step, derived from the schedule.
 struct ExpectedStep {
-  std::string phase;  // "probe" or "exploit"
+  std::string phase;  // "probe", "exploit" or "cooldown"
   double lr = 0;
   int stage = 0;
 };
 
 // Walks the schedule of a finished job (no warmup) and returns every step's
 // phase and LR: per stage, each probe's tau' steps at its LR, then the
-// exploitation at the chosen LR. Fails (INTERNAL, saying where) unless the
-// schedule is complete and gapless: stages start where the previous one
-// ended, every searched stage has `probes_per_stage` probes of
+// exploitation at the chosen LR; then the cooldown's ramp, if any. Fails
+// (INTERNAL, saying where) unless the schedule is complete and gapless:
+// stages start where the previous one ended, every searched stage has its k
+// probes (probes_per_stage, later_stage_probes after the first) of
 // min(tau', budget left) steps, every exploitation has min(tau, budget left)
-// steps, and the steps add up to total_steps. Sets *actions to the number of
-// actions the job must have issued before DONE.
+// steps, and the stages and the cooldown add up to total_steps. Sets
+// *actions to the number of actions the job must have issued before DONE.
 absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& config,
                                                         const v1::Schedule& schedule,
                                                         int64_t* actions);

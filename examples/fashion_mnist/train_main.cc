@@ -17,7 +17,7 @@
 //           val_loss=... steps=... model_steps=... seconds=...`.
 //   --csv:  `step,phase,lr,loss,val_loss`, one row per step spent (step is
 //           1-based; lr is read back from the optimizer right before the
-//           step; phase is train for the baselines, warmup|probe|exploit
+//           step; phase is train for the baselines, warmup|probe|exploit|cooldown
 //           for AutoLRS; val_loss is empty unless the validation loss was
 //           evaluated after that step, by --eval_every or because the
 //           AutoLRS action asked for it).
@@ -160,6 +160,8 @@ const char* PhaseName(v1::Phase phase) {
       return "probe";
     case v1::PHASE_EXPLOIT:
       return "exploit";
+    case v1::PHASE_COOLDOWN:
+      return "cooldown";
     default:
       return "other";
   }
