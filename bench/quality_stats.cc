@@ -99,7 +99,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseFinalLine(absl::string_v
 }
 
 bool IsMainLine(absl::string_view phase) {
-  return phase == "train" || phase == "warmup" || phase == "exploit";
+  return phase == "train" || phase == "warmup" || phase == "exploit" || phase == "cooldown";
 }
 
 std::vector<EvalPoint> MainLineEvals(const std::vector<StepRow>& rows) {

@@ -24,7 +24,7 @@ namespace autolrs::bench {
 // One row of `train --csv`: `step,phase,lr,loss,val_loss`.
 struct StepRow {
   int64_t step = 0;
-  std::string phase;  // train | warmup | probe | exploit
+  std::string phase;  // train | warmup | probe | exploit | cooldown
   double lr = 0;
   double loss = 0;    // May be NaN or infinite (diverged).
   bool evaluated = false;
@@ -39,7 +39,8 @@ absl::StatusOr<std::vector<StepRow>> ParseStepCsv(absl::string_view text);
 // "final:". NOT_FOUND when there is no such line.
 absl::StatusOr<std::map<std::string, std::string>> ParseFinalLine(absl::string_view output);
 
-// Whether a phase continues the model that is kept: train, warmup, exploit.
+// Whether a phase continues the model that is kept: train, warmup, exploit,
+// cooldown.
 // A probe's state is rolled back afterwards, so its evaluations never count.
 bool IsMainLine(absl::string_view phase);
 

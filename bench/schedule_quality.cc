@@ -129,15 +129,37 @@ struct Variant {
   const char* description;
 };
 
+// Every variant has k=10 probes of tau/10 in its first stage; the rows after
+// "reference" are the first default preset and one-option-off ablations of the
+// current one, then its opt-in extras.
 const Variant kVariants[] = {
     {"reference", "reference", 10, 0.1, 15, 4, "",
-     "published AutoLRS (reference forecaster, LCB kappa=1e6), k=10 probes of tau/10"},
+     "published AutoLRS (reference forecaster, LCB kappa=1e6), k=10 probes of tau/10 "
+     "every stage"},
+    {"first-preset", "recommended", 10, 0.1, 15, 4,
+     "forecaster: FORECASTER_ROBUST_EXPONENTIAL cooldown_fraction: 0 search_radius: 0 "
+     "later_stage_probes: 10 choice_tolerance: 0",
+     "the service's first default preset (commit 3f775f2): robust forecaster, every stage "
+     "searches the whole interval with k=10, no cooldown"},
+    {"recommended-robust-forecaster", "recommended", 10, 0.1, 15, 4,
+     "forecaster: FORECASTER_ROBUST_EXPONENTIAL",
+     "the default preset with the robust exponential forecaster instead of the last-10 mean"},
+    {"recommended-whole-interval", "recommended", 10, 0.1, 15, 4,
+     "search_radius: 0 later_stage_probes: 10",
+     "the default preset, but later stages search the whole interval with k=10"},
+    {"recommended-no-cooldown", "recommended", 10, 0.1, 15, 4, "cooldown_fraction: 0",
+     "the default preset without the final cooldown"},
+    {"recommended-no-tolerance", "recommended", 10, 0.1, 15, 4, "choice_tolerance: 0",
+     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)"},
     {"recommended", "recommended", 10, 0.1, 15, 4, "",
-     "the service's default preset, k=10 probes of tau/10"},
-    {"recommended-lean", "recommended", 5, 0.05, 15, 4, "",
-     "default preset with a cheaper search: k=5 probes of tau/20"},
+     "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
+     "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "
+     "cooldown"},
+    {"recommended-reuse", "recommended", 10, 0.1, 15, 4, "reuse_best_probe: true",
+     "the default preset, continuing from the chosen probe's state (opt-in: the trainer "
+     "keeps a second checkpoint)"},
     {"recommended-early-stop", "recommended", 10, 0.1, 15, 4, "min_probes_per_stage: 3",
-     "default preset, k<=10 probes of tau/10, search may stop after 3 (early_stop_gain 0.01)"},
+     "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)"},
 };
 
 // Environment of every child: one BLAS thread, and glibc malloc kept from
@@ -275,8 +297,27 @@ std::vector<std::pair<std::string, double>> ExpectedSegments(const v1::Schedule&
 absl::Status CheckLrsFollowSchedule(const std::vector<StepRow>& rows,
                                     const v1::Schedule& schedule) {
   std::vector<StepRow> no_warmup;
+  std::vector<StepRow> cooldown;
   for (const StepRow& r : rows) {
-    if (r.phase != "warmup") no_warmup.push_back(r);
+    if (r.phase == "cooldown") {
+      cooldown.push_back(r);
+    } else if (r.phase != "warmup") {
+      no_warmup.push_back(r);
+    }
+  }
+  // The cooldown: step i of n at cooldown_lr * (1 - i / n).
+  if (static_cast<int64_t>(cooldown.size()) != schedule.cooldown_steps()) {
+    return absl::DataLossError(absl::StrFormat("the CSV has %d cooldown steps, the schedule %d",
+                                               cooldown.size(), schedule.cooldown_steps()));
+  }
+  for (size_t i = 0; i < cooldown.size(); ++i) {
+    const double want = schedule.cooldown_lr() *
+                        (1.0 - static_cast<double>(i + 1) / static_cast<double>(cooldown.size()));
+    if (std::abs(cooldown[i].lr - want) > 1e-6 * schedule.cooldown_lr()) {
+      return absl::DataLossError(absl::StrFormat(
+          "cooldown step %d (step %d) ran at LR %.6g, the schedule says %.6g", i + 1,
+          cooldown[i].step, cooldown[i].lr, want));
+    }
   }
   const std::vector<Segment> got = Segments(no_warmup);
   const auto want = ExpectedSegments(schedule);
@@ -986,32 +1027,59 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       "schedule the server handed out; a mismatch fails the run.\n\n");
 
   // Summary.
-  absl::StrAppend(&md, "## Summary\n\n| task | S | best tuned baseline | T (val loss) |");
-  for (int v : variants_) absl::StrAppend(&md, " autolrs-", kVariants[v].name, " speedup |");
-  absl::StrAppend(&md, "\n|---|---:|---|---:|");
-  for (size_t i = 0; i < variants_.size(); ++i) absl::StrAppend(&md, "---:|");
-  absl::StrAppend(&md, "\n");
-  std::map<int, int> tasks_meeting;  // variant -> tasks with speedup >= 1.2
+  absl::StrAppend(&md, "## Summary\n\n| task | S | best tuned baseline | T (val loss) |\n"
+                       "|---|---:|---|---:|\n");
   for (const TaskReport& r : reports) {
-    const Task& task = kTasks[r.task];
     if (r.best < 0) continue;
     const Approach& best = r.baselines[r.best];
-    absl::StrAppendFormat(&md, "| %s | %s | %s, peak LR %s | %.4f |", task.name,
+    absl::StrAppendFormat(&md, "| %s | %s | %s, peak LR %s | %.4f |\n", kTasks[r.task].name,
                           Thousands(r.steps), best.name, Lr(best.lr), r.target);
-    for (const Approach& a : r.autolrs) {
-      absl::StrAppend(&md, " ", SpeedupCell(a), " |");
-      if (a.speedup && a.speedup->reached && a.speedup->value >= 1.2) ++tasks_meeting[a.variant];
-    }
-    absl::StrAppend(&md, "\n");
   }
-  absl::StrAppend(&md, "\n", kStarNote, "\n\nTarget: AutoLRS reaches T at least 1.2x sooner (probe steps counted) on at "
-                       "least two of the three tasks.\n\n");
+  // One row per variant: per task the mean final validation loss and the
+  // speedup.
+  absl::StrAppend(&md, "\n| AutoLRS variant | what it is |");
+  for (const TaskReport& r : reports) {
+    absl::StrAppend(&md, " ", kTasks[r.task].name, ": final val, speedup |");
+  }
+  absl::StrAppend(&md, " tasks at >= 1.2x |\n|---|---|");
+  for (size_t i = 0; i < reports.size(); ++i) absl::StrAppend(&md, "---:|");
+  absl::StrAppend(&md, "---:|\n");
   for (int v : variants_) {
-    const int n = tasks_meeting[v];
-    absl::StrAppendFormat(&md, "- autolrs-%s: %d of %d task(s) at >= 1.2x: **%s**.\n",
-                          kVariants[v].name, n, static_cast<int>(reports.size()),
-                          n >= 2 ? "met" : "not met");
+    absl::StrAppendFormat(&md, "| autolrs-%s | %s |", kVariants[v].name,
+                          kVariants[v].description);
+    int meeting = 0;
+    for (const TaskReport& r : reports) {
+      const Approach* a = nullptr;
+      for (const Approach& x : r.autolrs) {
+        if (x.variant == v) a = &x;
+      }
+      if (a == nullptr || a->runs.empty()) {
+        absl::StrAppend(&md, " - |");
+        continue;
+      }
+      absl::StrAppendFormat(&md, " %.4f, %s |", MeanFinalVal(*a), SpeedupCell(*a));
+      if (a->speedup && a->speedup->reached && a->speedup->value >= 1.2) ++meeting;
+    }
+    absl::StrAppendFormat(&md, " %d of %d |\n", meeting, static_cast<int>(reports.size()));
   }
+  absl::StrAppend(&md, "\n", kStarNote,
+                  "\n\nTarget: AutoLRS reaches T at least 1.2x sooner (probe steps counted) on "
+                  "at least two of the three tasks. ");
+  std::vector<std::string> met;
+  for (int v : variants_) {
+    int meeting = 0;
+    for (const TaskReport& r : reports) {
+      for (const Approach& a : r.autolrs) {
+        if (a.variant == v && a.speedup && a.speedup->reached && a.speedup->value >= 1.2) {
+          ++meeting;
+        }
+      }
+    }
+    if (meeting >= 2) met.push_back(absl::StrCat("autolrs-", kVariants[v].name));
+  }
+  absl::StrAppend(&md, met.empty() ? "**Not met** by any variant."
+                                   : absl::StrCat("**Met** by ", absl::StrJoin(met, ", "), "."),
+                  "\n");
   absl::StrAppend(&md, "\n");
 
   for (const TaskReport& r : reports) {
@@ -1075,7 +1143,8 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
                     "AutoLRS stages (chosen LR per seed; forecast = the chosen probe's predicted "
                     "loss after tau steps, achieved = mean of the stage's last 10 training losses, "
                     "or its final validation loss for validation-objective stages; both as mean "
-                    "over seeds):\n\n"
+                    "over seeds. A cooldown row gives its start, its steps (in the tau column), "
+                    "the LR it decays from, and the final validation loss):\n\n"
                     "| variant | probe steps | stage | start step | tau | tau' | objective | chosen LR "
                     "per seed | forecast | achieved |\n"
                     "|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n");
@@ -1105,7 +1174,9 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
                            stage.validation_loss().count() > 0;
           if (stage.training_loss().count() > 0) {
             achieved.push_back(val ? stage.validation_loss().last() : stage.training_loss().tail_mean());
-            cut |= stage.training_loss().count() < stage.tau();
+            // A stage continued from its chosen probe trains tau - tau' steps.
+            const int64_t full = stage.tau() - (stage.continued_from_probe() ? stage.tau_probe() : 0);
+            cut |= stage.training_loss().count() < full;
           }
         }
         if (first == nullptr) continue;
@@ -1116,7 +1187,25 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
             first->search_skipped() ? "-" : Thousands(first->tau_probe()),
             first->objective() == v1::OBJECTIVE_VALIDATION_LOSS ? "val" : "train",
             absl::StrJoin(lrs, ", "), forecast.empty() ? "-" : Fmt(Summarize(forecast).mean),
-            achieved.empty() ? "-" : Fmt(Summarize(achieved).mean), cut ? " (cut by S)" : "");
+            achieved.empty() ? "-" : Fmt(Summarize(achieved).mean),
+            cut ? " (cut by the budget)" : "");
+      }
+      // The cooldown, when the runs had one: its start, length, the LR it
+      // decayed from, and the validation loss at its end (the run's last).
+      std::vector<std::string> from;
+      std::vector<double> end_val;
+      int64_t start = -1, steps = 0;
+      for (const RunResult* x : a.runs) {
+        if (x->schedule.cooldown_steps() == 0) continue;
+        steps = x->schedule.cooldown_steps();
+        start = r.steps - steps;
+        from.push_back(Lr(x->schedule.cooldown_lr()) + " to 0");
+        end_val.push_back(x->final_val);
+      }
+      if (start >= 0) {
+        absl::StrAppendFormat(&md, "|  |  | cooldown | %s | %s | - | linear | %s | - | %s |\n",
+                              Thousands(start), Thousands(steps), absl::StrJoin(from, ", "),
+                              Fmt(Summarize(end_val).mean));
       }
     }
     absl::StrAppend(&md, "\n");
