@@ -367,6 +367,45 @@ TEST(JobTest, LaterStagesSearchAroundThePreviousChoiceWithTheirOwnK) {
   }
 }
 
+TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
+  std::vector<double> chosen;
+  for (const double tolerance : {0.0, 0.01, 1.0}) {
+    SCOPED_TRACE(tolerance);
+    v1::JobConfig c = SmallConfig();
+    c.set_probes_per_stage(5);
+    c.set_forecaster(v1::FORECASTER_LAST_MEAN);  // The forecast is the series' level.
+    c.set_choice_tolerance(tolerance);
+    Job job = MustCreate(c);
+    // Flat series at 1 + 0.01 * (decades from LR 0.01): every probe's forecast
+    // is within 3% of the best.
+    v1::Action action = *job.NextAction(0);
+    while (action.phase() == v1::PHASE_PROBE) {
+      v1::ReportLossesRequest report;
+      report.set_action_id(action.action_id());
+      for (int i = 0; i < action.steps(); ++i) {
+        report.add_losses(1 + 0.01 * std::abs(std::log10(action.lr()) + 2));
+      }
+      bool changed = false;
+      action = *job.ReportLosses(report, &changed);
+    }
+    const v1::Stage& stage = job.state().schedule().stages(0);
+    ASSERT_EQ(stage.probes_size(), 5);
+    double best = std::numeric_limits<double>::infinity(), best_lr = 0, largest = 0;
+    for (const v1::Probe& p : stage.probes()) {
+      if (p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
+    }
+    for (const v1::Probe& p : stage.probes()) {
+      if (p.predicted_loss() <= best + tolerance * best) largest = std::max(largest, p.lr());
+    }
+    EXPECT_EQ(stage.chosen_lr(), tolerance == 0 ? best_lr : largest) << stage.DebugString();
+    chosen.push_back(stage.chosen_lr());
+  }
+  // Same probes every time: a wider tolerance only moves the choice up, and
+  // 100% reaches the largest probe.
+  EXPECT_LE(chosen[0], chosen[1]);
+  EXPECT_LT(chosen[1], chosen[2]);
+}
+
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {
   Job job = MustCreate(SmallConfig());
   SyntheticTrainer trainer(7, /*divergence_lr=*/1e-4);
