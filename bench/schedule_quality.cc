@@ -127,6 +127,7 @@ struct Variant {
   int tau_max_div;
   const char* job_config;
   const char* description;
+  bool plotted;  // Drawn in the task's PNG (the RESULTS tables have them all).
 };
 
 // Every variant has k=10 probes of tau/10 in its first stage; the rows after
@@ -135,31 +136,31 @@ struct Variant {
 const Variant kVariants[] = {
     {"reference", "reference", 10, 0.1, 15, 4, "",
      "published AutoLRS (reference forecaster, LCB kappa=1e6), k=10 probes of tau/10 "
-     "every stage"},
+     "every stage", true},
     {"first-preset", "recommended", 10, 0.1, 15, 4,
      "forecaster: FORECASTER_ROBUST_EXPONENTIAL cooldown_fraction: 0 search_radius: 0 "
      "later_stage_probes: 10 choice_tolerance: 0",
      "the service's first default preset (commit 3f775f2): robust forecaster, every stage "
-     "searches the whole interval with k=10, no cooldown"},
+     "searches the whole interval with k=10, no cooldown", true},
     {"recommended-robust-forecaster", "recommended", 10, 0.1, 15, 4,
      "forecaster: FORECASTER_ROBUST_EXPONENTIAL",
-     "the default preset with the robust exponential forecaster instead of the last-10 mean"},
+     "the default preset with the robust exponential forecaster instead of the last-10 mean", false},
     {"recommended-whole-interval", "recommended", 10, 0.1, 15, 4,
      "search_radius: 0 later_stage_probes: 10",
-     "the default preset, but later stages search the whole interval with k=10"},
+     "the default preset, but later stages search the whole interval with k=10", false},
     {"recommended-no-cooldown", "recommended", 10, 0.1, 15, 4, "cooldown_fraction: 0",
-     "the default preset without the final cooldown"},
+     "the default preset without the final cooldown", false},
     {"recommended-no-tolerance", "recommended", 10, 0.1, 15, 4, "choice_tolerance: 0",
-     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)"},
+     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)", false},
     {"recommended", "recommended", 10, 0.1, 15, 4, "",
      "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
      "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "
-     "cooldown"},
+     "cooldown", true},
     {"recommended-reuse", "recommended", 10, 0.1, 15, 4, "reuse_best_probe: true",
      "the default preset, continuing from the chosen probe's state (opt-in: the trainer "
-     "keeps a second checkpoint)"},
+     "keeps a second checkpoint)", true},
     {"recommended-early-stop", "recommended", 10, 0.1, 15, 4, "min_probes_per_stage: 3",
-     "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)"},
+     "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)", false},
 };
 
 // Environment of every child: one BLAS thread, and glibc malloc kept from
@@ -897,15 +898,16 @@ absl::Status Benchmark::Plot(TaskReport& report) {
     absl::StrAppendFormat(&val_plot, ", '%s_val.dat' with lines dt 2 lc rgb '#888888' title '%s, peak %s'",
                           stem, b.name, Lr(b.lr));
   }
+  size_t plotted = 0;
   for (size_t i = 0; i < report.autolrs.size(); ++i) {
     const Approach& a = report.autolrs[i];
-    if (a.runs.empty()) continue;
+    if (a.runs.empty() || !kVariants[a.variant].plotted) continue;
     const std::string stem = absl::StrCat("auto", i);
-    const char* color = colors[i % std::size(colors)];
+    const char* color = colors[plotted++ % std::size(colors)];
     if (absl::Status s = write_lr(seed1_csv("autolrs", 0, a.variant), stem); !s.ok()) return s;
     if (absl::Status s = write_curve(a, stem); !s.ok()) return s;
     absl::StrAppendFormat(&lr_plot,
-                          ", '%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s (train/exploit)'"
+                          ", '%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s (main line)'"
                           ", '%s_lr_probe.dat' every 2 with points pt 7 ps 0.25 lc rgb '%s' title '%s probes'",
                           stem, color, a.name, stem, color, a.name);
     absl::StrAppendFormat(&val_plot,
@@ -1010,11 +1012,13 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       "- AutoLRS: one run of S steps per seed through a real `autolrs_server` (SQLite), "
       "**probe steps included** in S; tau_initial = S/15, tau_max = S/4 (doubling), the "
       "job's total_steps = S (the server skips a search the remaining budget cannot pay "
-      "for and keeps the last LR).\n",
+      "for and keeps the last LR; the recommended preset's cooldown takes the last 20% of S). "
+      "Every variant is one row of the table `kVariants` in bench/schedule_quality.cc; the "
+      "plots show the reference, the first preset and the current one.\n",
       "- Target T = the best tuned baseline's mean final validation loss. *Steps to T* is the "
       "first evaluation step at which the mean (over seeds) main-line validation curve is <= T; "
       "validation loss is evaluated every S/40 counted steps, and only after main-line steps "
-      "(train/warmup/exploit), never in a probe whose state is rolled back. Speedup = the best "
+      "(train/warmup/exploit/cooldown), never in a probe whose state is rolled back. Speedup = the best "
       "baseline's steps to T / the approach's steps to T. ", kStarNote,
       " *Seeds reaching T* uses each seed's own curve.\n",
       "- Compute per seed: a tuned baseline costs its whole grid (grid size x S steps); "
