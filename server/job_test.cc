@@ -367,6 +367,20 @@ TEST(JobTest, LaterStagesSearchAroundThePreviousChoiceWithTheirOwnK) {
   }
 }
 
+TEST(JobTest, AConfigStoredBeforeLaterStageProbesUsesKInEveryStage) {
+  v1::JobConfig c = SmallConfig();
+  c.set_probes_per_stage(5);
+  Job created = MustCreate(c);
+  JobState stored = created.state();
+  stored.mutable_job()->mutable_config()->clear_later_stage_probes();
+  absl::StatusOr<Job> job = Job::FromState(stored);
+  ASSERT_TRUE(job.ok()) << job.status();
+  SyntheticTrainer trainer(18);
+  Drive(*job, trainer, 12);  // Stage 0: 5 probes + exploit; stage 1 likewise.
+  ASSERT_GE(job->state().schedule().stages_size(), 2);
+  EXPECT_EQ(job->state().schedule().stages(1).probes_size(), 5);
+}
+
 TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
   std::vector<double> chosen;
   for (const double tolerance : {0.0, 0.01, 1.0}) {
