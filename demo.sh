@@ -75,7 +75,8 @@ COMMON=(--model=mlp --optimizer=sgd --total_steps="$STEPS" --seed=1 --batch_size
         --threads=1 --eval_every=1000)
 
 echo
-echo "== Run 1: AutoLRS, S = $STEPS steps (tau 200 -> 800, 5 probes of tau/10 per stage)"
+echo "== Run 1: AutoLRS, S = $STEPS steps (tau 200 -> 800; 5 probes of tau/10 in the first"
+echo "   stage, 4 within 0.3 decade of the last LR after it; the last 20% a linear cooldown)"
 "$BIN/examples/fashion_mnist/train" "${COMMON[@]}" --schedule=autolrs --server="$SERVER" \
   --job_id="$JOB_ID" --lr_min="$LR_MIN" --lr_max="$LR_MAX" --tau_initial=200 --tau_max=800 \
   --probes_per_stage=5 --preset=recommended --csv="$WORK/autolrs.csv" | tee "$WORK/autolrs.out"
