@@ -144,14 +144,16 @@ const Variant kVariants[] = {
      "searches the whole interval with k=10, no cooldown", true},
     {"recommended-robust-forecaster", "recommended", 10, 0.1, 15, 4,
      "forecaster: FORECASTER_ROBUST_EXPONENTIAL",
-     "the default preset with the robust exponential forecaster instead of the last-10 mean", false},
+     "the default preset with the robust exponential forecaster instead of the last-10 mean",
+     false},
     {"recommended-whole-interval", "recommended", 10, 0.1, 15, 4,
      "search_radius: 0 later_stage_probes: 10",
      "the default preset, but later stages search the whole interval with k=10", false},
     {"recommended-no-cooldown", "recommended", 10, 0.1, 15, 4, "cooldown_fraction: 0",
      "the default preset without the final cooldown", false},
     {"recommended-no-tolerance", "recommended", 10, 0.1, 15, 4, "choice_tolerance: 0",
-     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)", false},
+     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)",
+     false},
     {"recommended", "recommended", 10, 0.1, 15, 4, "",
      "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
      "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "

@@ -335,7 +335,8 @@ absl::Status Job::StartStage(int32_t index) {
 
 absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule(), job().current_lr());
+  absl::StatusOr<bo::Optimizer> optimizer =
+      StageOptimizer(config(), state_.schedule(), job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> lr;
   if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
@@ -557,7 +558,8 @@ absl::Status Job::ProbeDone(const RankReport& series) {
 }
 
 absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
-  absl::StatusOr<bo::Optimizer> optimizer = StageOptimizer(config(), state_.schedule(), job().current_lr());
+  absl::StatusOr<bo::Optimizer> optimizer =
+      StageOptimizer(config(), state_.schedule(), job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   const int32_t k = ProbesFor(config(), stage->index());
   if (stage->probes_size() < k) {
@@ -573,7 +575,9 @@ absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
 
   // The search is over: choose the stage's LR.
   absl::StatusOr<double> best = optimizer->Best();
-  if (best.ok() && config().choice_tolerance() > 0) *best = LargestNearBest(*stage, *best, config().choice_tolerance());
+  if (best.ok() && config().choice_tolerance() > 0) {
+    *best = LargestNearBest(*stage, *best, config().choice_tolerance());
+  }
   if (best.ok()) {
     stage->set_chosen_lr(*best);
     // The chosen LR's forecast: its probe's (the reference rule picks a probe).
