@@ -228,7 +228,7 @@ int64_t Job::RemainingSteps() const {
 }
 
 int64_t Job::StageStepsLeft() const {
-  if (config().total_steps() == 0) return RemainingSteps();
+  // CooldownSteps is 0 without total_steps, where RemainingSteps is INT64_MAX.
   return std::max<int64_t>(0, RemainingSteps() - CooldownSteps(config()));
 }
 

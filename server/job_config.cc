@@ -19,6 +19,16 @@ int64_t CooldownSteps(const v1::JobConfig& config) {
   return std::llround(config.cooldown_fraction() * static_cast<double>(config.total_steps()));
 }
 
+namespace {
+
+// Whether the cooldown is at least one step and warmup plus cooldown leave
+// steps for stages.
+bool CooldownFits(const v1::JobConfig& c) {
+  return CooldownSteps(c) > 0 && c.warmup_steps() + CooldownSteps(c) < c.total_steps();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   v1::JobConfig c = config;
 
@@ -167,9 +177,7 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   if (!c.has_cooldown_fraction()) {
     // The preset's cooldown, when the budget is known and leaves room for it.
     c.set_cooldown_fraction(reference || c.total_steps() == 0 ? 0 : 0.2);
-    if (c.cooldown_fraction() > 0 && c.warmup_steps() + CooldownSteps(c) >= c.total_steps()) {
-      c.set_cooldown_fraction(0);
-    }
+    if (c.cooldown_fraction() > 0 && !CooldownFits(c)) c.set_cooldown_fraction(0);
   }
   if (!(c.cooldown_fraction() >= 0 && c.cooldown_fraction() <= 0.5)) {
     return Invalid("cooldown_fraction",
@@ -179,7 +187,7 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
     if (c.total_steps() == 0) {
       return Invalid("cooldown_fraction", "needs total_steps (the cooldown ends the budget)");
     }
-    if (CooldownSteps(c) == 0 || c.warmup_steps() + CooldownSteps(c) >= c.total_steps()) {
+    if (!CooldownFits(c)) {
       return Invalid("cooldown_fraction",
                      absl::StrCat("gives a cooldown of ", CooldownSteps(c), " of total_steps (",
                                   c.total_steps(), "): it must be >= 1 step and leave steps "
