@@ -175,6 +175,16 @@ absl::Status Tuner::SendReport() {
                                                 options_.job_id, "'"));
   }
   SetAction(*std::move(next));
+  return EndOnMainLine();
+}
+
+absl::Status Tuner::EndOnMainLine() {
+  if (!done_ || action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) return absl::OkStatus();
+  // The budget ended inside a search: the model holds a probe's rolled-back
+  // state. Keep the main line's, the stage checkpoint.
+  if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
+    return Annotate(s, absl::StrCat("Restore() at the end of job '", options_.job_id, "'"));
+  }
   return absl::OkStatus();
 }
 
@@ -199,6 +209,7 @@ absl::Status Tuner::WaitForOthers() {
                                                   options_.job_id, "'"));
     }
     SetAction(*std::move(next));
+    if (absl::Status s = EndOnMainLine(); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -128,7 +128,10 @@ class Tuner {
     return absl::OkStatus();
   }
 
-  // The job is finished (its current action is DONE): stop training.
+  // The job is finished (its current action is DONE): stop training. When
+  // the job's budget ended inside a search (DONE with CHECKPOINT_OP_RESTORE),
+  // the Tuner has restored the stage checkpoint, so the model holds the
+  // main line's state, never a rolled-back probe's.
   bool done() const { return done_; }
   // The action being run, or the next one to run after a boundary.
   const v1::Action& action() const { return action_; }
@@ -155,6 +158,8 @@ class Tuner {
   absl::Status Evaluate();
   // Sends the finished action's report and stores the next action.
   absl::Status SendReport();
+  // After DONE with CHECKPOINT_OP_RESTORE: restores the stage checkpoint.
+  absl::Status EndOnMainLine();
   // Polls NextAction while the current action is WAIT.
   absl::Status WaitForOthers();
   // Runs the checkpoint op and readies the per-step state of the action.
