@@ -4,6 +4,8 @@
 //
 // SIGTERM or SIGINT: stop accepting calls, let in-flight calls finish (up to
 // --shutdown_grace), close the store, exit 0.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -28,6 +30,26 @@ ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long in-flight calls may run after SIGTERM");
 
+namespace {
+
+// Every connection holds a file descriptor: raise the soft limit to the hard
+// one and log both, so that the limit that caps connections is visible.
+void RaiseFileLimit() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t before = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  std::fprintf(stderr, "autolrs_server: open file limit %llu (soft limit was %llu, hard %llu)\n",
+               static_cast<unsigned long long>(limit.rlim_cur),
+               static_cast<unsigned long long>(before),
+               static_cast<unsigned long long>(limit.rlim_max));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("The AutoLRS scheduling service (gRPC autolrs.v1.AutoLrsService).");
   absl::ParseCommandLine(argc, argv);
@@ -38,6 +60,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write past RLIMIT_FSIZE fails with EFBIG (a store error the server
+  // reports) instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
+  RaiseFileLimit();
 
   autolrs::server::ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);

@@ -52,13 +52,17 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, so a second server on the same port
+  // would start and share the traffic; refuse a port in use instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &s->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on '", options.listen_address, "'"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on '", options.listen_address,
+        "': the address is malformed or not local, or the port is in use or not permitted"));
   }
   return s;
 }
@@ -66,13 +70,17 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
 void AutoLrsServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
+  if (server_ != nullptr) {  // Null when Start() failed before serving.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+  }
   scheduler_.reset();
   store_.reset();  // Finishes queued writes and closes the database.
 }
 
-void AutoLrsServer::Wait() { server_->Wait(); }
+void AutoLrsServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
 
 AutoLrsServer::~AutoLrsServer() { Shutdown(); }
 

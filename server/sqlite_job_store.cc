@@ -1,6 +1,12 @@
 #include "server/sqlite_job_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <utility>
 
@@ -133,23 +139,56 @@ struct SqliteJobStore::Write {
   absl::Notification done;
 };
 
+// Opens `path` (creating it empty if missing) and takes an exclusive flock()
+// on it for the life of the returned descriptor, so that a second server on
+// the same file refuses to start. flock() locks are independent of the POSIX
+// record locks SQLite takes (on local file systems).
+absl::StatusOr<int> LockFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("sqlite: cannot open '", path, "': ", std::strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite: '", path, "' is in use by another process (another server on the same file?)"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("sqlite: cannot lock '", path, "': ", std::strerror(error)));
+  }
+  return fd;
+}
+
 absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
+  absl::StatusOr<int> lock = LockFile(path);
+  if (!lock.ok()) return lock.status();
   absl::StatusOr<sqlite3*> writer = OpenConnection(path);
-  if (!writer.ok()) return writer.status();
+  if (!writer.ok()) {
+    close(*lock);
+    return writer.status();
+  }
   if (absl::Status s = Migrate(*writer); !s.ok()) {
     sqlite3_close(*writer);
+    close(*lock);
     return s;
   }
   absl::StatusOr<sqlite3*> reader = OpenConnection(path);
   if (!reader.ok()) {
     sqlite3_close(*writer);
+    close(*lock);
     return reader.status();
   }
-  return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(*writer, *reader));
+  return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(*lock, *writer, *reader));
 }
 
-SqliteJobStore::SqliteJobStore(sqlite3* writer, sqlite3* reader)
-    : writer_db_(writer), reader_db_(reader), writer_([this] { WriterLoop(); }) {}
+SqliteJobStore::SqliteJobStore(int lock_fd, sqlite3* writer, sqlite3* reader)
+    : lock_fd_(lock_fd),
+      writer_db_(writer),
+      reader_db_(reader),
+      writer_([this] { WriterLoop(); }) {}
 
 SqliteJobStore::~SqliteJobStore() {
   {
@@ -158,8 +197,11 @@ SqliteJobStore::~SqliteJobStore() {
   }
   writer_.join();
   sqlite3_close(writer_db_);
-  absl::MutexLock lock(&read_mu_);
-  sqlite3_close(reader_db_);
+  {
+    absl::MutexLock lock(&read_mu_);
+    sqlite3_close(reader_db_);
+  }
+  close(lock_fd_);  // Releases the flock.
 }
 
 int64_t SqliteJobStore::commits() const {

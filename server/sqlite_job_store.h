@@ -30,9 +30,10 @@ namespace autolrs::server {
 // Thread-safe.
 class SqliteJobStore final : public JobStore {
  public:
-  // Opens (creating if needed) the database at `path` and migrates it to the
-  // current schema. FAILED_PRECONDITION when the file was written by a newer
-  // server.
+  // Opens (creating if needed) the database at `path`, takes an exclusive
+  // lock on it for the store's life and migrates it to the current schema.
+  // FAILED_PRECONDITION when another process holds the file or it was written
+  // by a newer server; UNAVAILABLE when it cannot be opened.
   static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
 
   // The schema version this build writes.
@@ -55,11 +56,12 @@ class SqliteJobStore final : public JobStore {
  private:
   struct Write;
 
-  SqliteJobStore(sqlite3* writer, sqlite3* reader);
+  SqliteJobStore(int lock_fd, sqlite3* writer, sqlite3* reader);
   absl::Status Submit(Write* write);
   void WriterLoop();
   absl::Status Apply(const Write& write);
 
+  const int lock_fd_;         // The database file, flock()ed exclusively.
   sqlite3* const writer_db_;  // Used by the writer thread only.
 
   absl::Mutex read_mu_;
