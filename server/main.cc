@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "file holding a bearer token every call must present; empty: no authentication");
 ABSL_FLAG(int, max_message_bytes, 16 << 20, "largest request accepted, in bytes");
 ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this file");
+ABSL_FLAG(absl::Duration, health_check_interval, absl::Seconds(1),
+          "how often the store's health is checked for the gRPC health service");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long in-flight calls may run after SIGTERM");
 
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.store = absl::GetFlag(FLAGS_store);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -42,6 +43,9 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_message_bytes must be at least 1024, got ", options.max_message_bytes));
   }
+  if (options.health_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("health_check_interval must be positive");
+  }
   std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
   absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
   if (!store.ok()) return store.status();
@@ -60,16 +64,40 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
+    s->server_.reset();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on '", options.listen_address,
         "': the address is malformed or not local, or the port is in use or not permitted"));
   }
+  AutoLrsServer* raw = s.get();
+  s->health_ = std::thread([raw, interval = options.health_check_interval] {
+    raw->HealthLoop(interval);
+  });
   return s;
+}
+
+void AutoLrsServer::HealthLoop(absl::Duration interval) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  bool serving = true;
+  while (!stop_health_.WaitForNotificationWithTimeout(interval)) {
+    const absl::Status status = store_->CheckHealth();
+    if (status.ok() == serving) continue;
+    serving = status.ok();
+    if (health != nullptr) health->SetServingStatus(serving);
+    if (serving) {
+      std::fprintf(stderr, "autolrs_server: the store works again; health SERVING\n");
+    } else {
+      std::fprintf(stderr, "autolrs_server: the store fails (%s); health NOT_SERVING\n",
+                   status.ToString().c_str());
+    }
+  }
 }
 
 void AutoLrsServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  stop_health_.Notify();
+  if (health_.joinable()) health_.join();
   if (server_ != nullptr) {  // Null when Start() failed before serving.
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();

@@ -5,7 +5,10 @@
 #include <memory>
 #include <string>
 
+#include <thread>
+
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "server/job_store.h"
@@ -24,10 +27,17 @@ struct ServerOptions {
   std::string auth_token;
   // Largest request accepted, in bytes (a ReportLosses of n steps is ~9n bytes).
   int max_message_bytes = 16 << 20;
+  // How often the store's health is checked (JobStore::CheckHealth); the
+  // gRPC health service answers NOT_SERVING while it fails.
+  absl::Duration health_check_interval = absl::Seconds(1);
 };
 
 // A running AutoLRS gRPC server: store, scheduler, the AutoLrsService, the
 // standard health service and server reflection.
+//
+// Health: the standard grpc.health.v1 service answers SERVING while the
+// store's CheckHealth() succeeds and NOT_SERVING while it fails (checked
+// every ServerOptions::health_check_interval; changes are logged).
 //
 // Thread-safe. Shutdown() (or the destructor) stops accepting calls, lets the
 // calls in flight finish, then closes the store.
@@ -52,6 +62,7 @@ class AutoLrsServer {
 
  private:
   AutoLrsServer() = default;
+  void HealthLoop(absl::Duration interval);
 
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -59,6 +70,8 @@ class AutoLrsServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  absl::Notification stop_health_;
+  std::thread health_;
 };
 
 // Opens the store named by a ServerOptions::store URI.

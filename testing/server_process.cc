@@ -40,8 +40,9 @@ absl::StatusOr<pid_t> Spawn(std::vector<std::string> args, const ChildOptions& c
   }
   if (child.max_file_bytes >= 0) {
     signal(SIGXFSZ, SIG_IGN);
-    struct rlimit limit = {static_cast<rlim_t>(child.max_file_bytes),
-                           static_cast<rlim_t>(child.max_file_bytes)};
+    struct rlimit limit;
+    getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = static_cast<rlim_t>(child.max_file_bytes);
     setrlimit(RLIMIT_FSIZE, &limit);
   }
   if (child.max_open_files >= 0) {

@@ -17,8 +17,9 @@ namespace autolrs::testing {
 struct ChildOptions {
   // Where the child's stderr goes (truncated first); empty: inherited.
   std::string stderr_path;
-  // RLIMIT_FSIZE in bytes (SIGXFSZ ignored, so writes past it fail with
-  // EFBIG: a full disk as one process sees it); negative: unchanged.
+  // The soft RLIMIT_FSIZE in bytes (SIGXFSZ ignored, so writes past it fail
+  // with EFBIG: a full disk as one process sees it; the hard limit stays, so
+  // prlimit() can lift it again); negative: unchanged.
   int64_t max_file_bytes = -1;
   // RLIMIT_NOFILE, soft and hard; negative: unchanged.
   int64_t max_open_files = -1;
