@@ -25,8 +25,18 @@ ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
           "job store: sqlite:<path> (durable) or memory: (lost on exit)");
 ABSL_FLAG(std::string, auth_token_file, "",
           "file holding a bearer token every call must present; empty: no authentication");
-ABSL_FLAG(int, max_message_bytes, 16 << 20, "largest request accepted, in bytes");
+ABSL_FLAG(int, max_message_bytes, autolrs::server::kDefaultMaxMessageBytes,
+          "largest request accepted, in bytes");
 ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this file");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "a connection that has sent nothing within this time is closed");
+ABSL_FLAG(int, max_connections, 0,
+          "most connections held at once (0: the open-file limit minus 128)");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
+          "a connection with no call for this long is closed");
+ABSL_FLAG(int, max_threads, 32, "threads that run calls (bounds the requests held at once)");
+ABSL_FLAG(int64_t, memory_quota_bytes, int64_t{256} << 20,
+          "memory gRPC may use for its transport buffers");
 ABSL_FLAG(absl::Duration, health_check_interval, absl::Seconds(1),
           "how often the store's health is checked for the gRPC health service");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -72,6 +82,11 @@ int main(int argc, char** argv) {
   options.store = absl::GetFlag(FLAGS_store);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  options.max_threads = absl::GetFlag(FLAGS_max_threads);
+  options.memory_quota_bytes = absl::GetFlag(FLAGS_memory_quota_bytes);
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;
