@@ -58,7 +58,7 @@ TEST(StoreFailureTest, FullDiskIsUnavailableAndHealthFollowsTheStore) {
   ChildOptions child;
   child.max_file_bytes = 192 << 10;
   child.stderr_path = ::testing::TempDir() + "/full_stderr.txt";
-  auto server = ServerProcess::Start(kServer, "sqlite:" + db, {"--health_check_interval=50ms"},
+  auto server = ServerProcess::Start(kServer, "sqlite:" + db, {},
                                      absl::Seconds(30), child);
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
@@ -103,7 +103,7 @@ TEST(StoreFailureTest, FullDiskIsUnavailableAndHealthFollowsTheStore) {
 
 TEST(StoreFailureTest, DeletedDatabaseStopsAcknowledgingWrites) {
   const std::string db = FreshDb("deleted.db");
-  auto server = ServerProcess::Start(kServer, "sqlite:" + db, {"--health_check_interval=50ms"});
+  auto server = ServerProcess::Start(kServer, "sqlite:" + db);
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::AutoLrsService::NewStub(channel);
