@@ -16,6 +16,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/grpc_service.h"
 #include "server/memory_job_store.h"
 #include "server/sqlite_job_store.h"
 
@@ -103,7 +104,8 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
   quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.RegisterService(s->service_.get());
+  s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
+  builder.RegisterService(s->grpc_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
   s->listener_->Start(s->server_.get());

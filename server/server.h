@@ -94,6 +94,7 @@ class AutoLrsServer {
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<AutoLrsServiceImpl> service_;
+  std::unique_ptr<grpc::Service> grpc_service_;  // Dispatches to service_.
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ConnectionListener> listener_;
   int port_ = 0;

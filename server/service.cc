@@ -19,6 +19,18 @@ grpc::Status Answer(grpc::Status authorized, Response* response, Call call) {
 
 }  // namespace
 
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  // Every byte of `a` is compared (against `b` cycled, or against itself
+  // when `b` is empty), so the time depends on a's length only, never on
+  // where the first difference is.
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const unsigned char other = b.empty() ? ~static_cast<unsigned char>(a[i]) : b[i % b.size()];
+    diff |= static_cast<unsigned char>(a[i]) ^ other;
+  }
+  return diff == 0 && a.size() == b.size();
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -34,7 +46,8 @@ grpc::Status AutoLrsServiceImpl::Authorize(const grpc::ServerContext& context) c
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end() ||
-      absl::string_view(it->second.data(), it->second.size()) != auth_header_) {
+      !ConstantTimeEquals(absl::string_view(it->second.data(), it->second.size()),
+                          auth_header_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing or wrong 'authorization: Bearer <token>' metadata");
   }
