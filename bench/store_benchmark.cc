@@ -150,8 +150,7 @@ void LongJob(const std::string& dir, const JobState& finished) {
   std::printf("long job: %d stages (%zu bytes serialized), %d reports\n", stages,
               state.ByteSizeLong(), reports);
   std::printf("  bytes written per report: %.0f\n", static_cast<double>(written) / reports);
-  std::printf("  report latency ms: p50 %.2f  p90 %.2f  p99 %.2f\n", pct(0.5), pct(0.9),
-              pct(0.99));
+  std::printf("  report latency ms: p50 %.2f  p90 %.2f  p99 %.2f\n", pct(0.5), pct(0.9), pct(0.99));
   store->reset();
   std::printf("  database on disk after closing: %.1f MiB\n", DiskBytes(db) / 1048576.0);
 }
@@ -181,10 +180,10 @@ void FinishedJobs(const std::string& dir, const JobState& finished) {
   for (std::thread& t : threads) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   store->reset();
-  std::printf("finished jobs: %d (%d stages, %zu bytes serialized each), inserted in %.1f s, "
-              "%d failed\n",
-              n, finished.schedule().stages_size(), finished.ByteSizeLong(), seconds,
-              failed.load());
+  std::printf(
+      "finished jobs: %d (%d stages, %zu bytes serialized each), inserted in %.1f s, "
+      "%d failed\n",
+      n, finished.schedule().stages_size(), finished.ByteSizeLong(), seconds, failed.load());
   std::printf("  database on disk after closing: %.1f MiB (%.0f bytes per job)\n",
               DiskBytes(db) / 1048576.0, static_cast<double>(DiskBytes(db)) / n);
 }

@@ -51,7 +51,8 @@ int Run() {
   const std::string token_file = "/tmp/unauthenticated_load_token";
   std::ofstream(token_file) << "the-secret-token\n";
   std::vector<std::string> args = {"--auth_token_file=" + token_file};
-  for (absl::string_view a : absl::StrSplit(absl::GetFlag(FLAGS_server_args), ',', absl::SkipEmpty())) {
+  for (absl::string_view a :
+       absl::StrSplit(absl::GetFlag(FLAGS_server_args), ',', absl::SkipEmpty())) {
     args.emplace_back(a);
   }
   auto server = testing::ServerProcess::Start(absl::GetFlag(FLAGS_server), "memory:", args);

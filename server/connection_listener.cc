@@ -107,9 +107,9 @@ absl::StatusOr<std::unique_ptr<ConnectionListener>> ConnectionListener::Bind(
   struct sockaddr_storage bound;
   socklen_t length = sizeof(bound);
   getsockname(fd, reinterpret_cast<struct sockaddr*>(&bound), &length);
-  const int bound_port = ntohs(bound.ss_family == AF_INET6
-                                   ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   return std::unique_ptr<ConnectionListener>(new ConnectionListener(fd, bound_port, options));
 }
 

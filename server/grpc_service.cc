@@ -27,8 +27,7 @@ class ParseCheckingHandler final : public grpc::internal::MethodHandler {
     grpc::Status status = param.status;
     if (status.ok()) {
       auto* request = static_cast<Request*>(param.request);
-      status = method_(static_cast<grpc::ServerContext*>(param.server_context), request,
-                       &response);
+      status = method_(static_cast<grpc::ServerContext*>(param.server_context), request, &response);
       request->~Request();
     }
     grpc::internal::UnaryRunHandlerHelper(
@@ -37,8 +36,8 @@ class ParseCheckingHandler final : public grpc::internal::MethodHandler {
 
   void* Deserialize(grpc_call* call, grpc_byte_buffer* bytes, grpc::Status* status,
                     void** /*handler_data*/) override {
-    auto* request = new (grpc::g_core_codegen_interface->grpc_call_arena_alloc(
-        call, sizeof(Request))) Request;
+    auto* request =
+        new (grpc::g_core_codegen_interface->grpc_call_arena_alloc(call, sizeof(Request))) Request;
     void* parsed = grpc::internal::UnaryDeserializeHelper(
         bytes, status, static_cast<grpc::protobuf::MessageLite*>(request));
     if (parsed == nullptr && status->error_code() == grpc::StatusCode::INTERNAL) {
@@ -77,8 +76,10 @@ AutoLrsGrpcService::AutoLrsGrpcService(AutoLrsServiceImpl* impl) {
   AddMethod(Unary("/autolrs.v1.AutoLrsService/ListJobs", &AutoLrsServiceImpl::ListJobs, impl));
   AddMethod(Unary("/autolrs.v1.AutoLrsService/DeleteJob", &AutoLrsServiceImpl::DeleteJob, impl));
   AddMethod(Unary("/autolrs.v1.AutoLrsService/NextAction", &AutoLrsServiceImpl::NextAction, impl));
-  AddMethod(Unary("/autolrs.v1.AutoLrsService/ReportLosses", &AutoLrsServiceImpl::ReportLosses, impl));
-  AddMethod(Unary("/autolrs.v1.AutoLrsService/GetSchedule", &AutoLrsServiceImpl::GetSchedule, impl));
+  AddMethod(
+      Unary("/autolrs.v1.AutoLrsService/ReportLosses", &AutoLrsServiceImpl::ReportLosses, impl));
+  AddMethod(
+      Unary("/autolrs.v1.AutoLrsService/GetSchedule", &AutoLrsServiceImpl::GetSchedule, impl));
 }
 
 }  // namespace autolrs::server

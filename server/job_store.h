@@ -32,8 +32,7 @@ class JobStore {
   virtual absl::StatusOr<JobState> Get(absl::string_view job_id) = 0;
 
   // The job created with `request_id`, if any.
-  virtual absl::StatusOr<std::optional<JobState>> FindByRequestId(
-      absl::string_view request_id) = 0;
+  virtual absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view request_id) = 0;
 
   // Replaces the stored state of `state.job().job_id()` if its version is
   // `state.version() - 1`. ABORTED when it is not, NOT_FOUND when the job is

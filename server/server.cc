@@ -27,8 +27,8 @@ namespace {
 int DefaultMaxConnections() {
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
-  return static_cast<int>(std::clamp<int64_t>(static_cast<int64_t>(limit.rlim_cur) - 128, 16,
-                                              1'000'000));
+  return static_cast<int>(
+      std::clamp<int64_t>(static_cast<int64_t>(limit.rlim_cur) - 128, 16, 1'000'000));
 }
 
 int ToMillis(absl::Duration d) {
@@ -45,9 +45,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
       std::error_code error;
       std::filesystem::create_directories(path.parent_path(), error);
       if (error) {
-        return absl::UnavailableError(absl::StrCat("cannot create directory '",
-                                                   path.parent_path().string(),
-                                                   "': ", error.message()));
+        return absl::UnavailableError(absl::StrCat(
+            "cannot create directory '", path.parent_path().string(), "': ", error.message()));
       }
     }
     absl::StatusOr<std::unique_ptr<SqliteJobStore>> store = SqliteJobStore::Open(path.string());
@@ -58,11 +57,10 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
       absl::StrCat("store must be 'sqlite:<path>' or 'memory:', got '", uri, "'"));
 }
 
-absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
-    const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
   if (options.max_message_bytes < 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_message_bytes must be at least 1024, got ", options.max_message_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
   }
   if (options.health_check_interval <= absl::ZeroDuration() ||
       options.handshake_timeout <= absl::ZeroDuration() ||
@@ -110,9 +108,8 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
   if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
   s->listener_->Start(s->server_.get());
   AutoLrsServer* raw = s.get();
-  s->health_ = std::thread([raw, interval = options.health_check_interval] {
-    raw->HealthLoop(interval);
-  });
+  s->health_ =
+      std::thread([raw, interval = options.health_check_interval] { raw->HealthLoop(interval); });
   return s;
 }
 

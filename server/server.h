@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-
 #include <thread>
 
 #include "absl/status/statusor.h"

@@ -33,8 +33,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 AutoLrsServiceImpl::AutoLrsServiceImpl(Scheduler* scheduler, std::string auth_token)
@@ -46,8 +45,7 @@ grpc::Status AutoLrsServiceImpl::Authorize(const grpc::ServerContext& context) c
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end() ||
-      !ConstantTimeEquals(absl::string_view(it->second.data(), it->second.size()),
-                          auth_header_)) {
+      !ConstantTimeEquals(absl::string_view(it->second.data(), it->second.size()), auth_header_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing or wrong 'authorization: Bearer <token>' metadata");
   }
@@ -55,8 +53,7 @@ grpc::Status AutoLrsServiceImpl::Authorize(const grpc::ServerContext& context) c
 }
 
 grpc::Status AutoLrsServiceImpl::CreateJob(grpc::ServerContext* context,
-                                           const v1::CreateJobRequest* request,
-                                           v1::Job* response) {
+                                           const v1::CreateJobRequest* request, v1::Job* response) {
   return Answer(Authorize(*context), response, [&] { return scheduler_->CreateJob(*request); });
 }
 
@@ -74,12 +71,11 @@ grpc::Status AutoLrsServiceImpl::ListJobs(grpc::ServerContext* context,
 grpc::Status AutoLrsServiceImpl::DeleteJob(grpc::ServerContext* context,
                                            const v1::DeleteJobRequest* request,
                                            v1::DeleteJobResponse* response) {
-  return Answer(Authorize(*context), response,
-                [&]() -> absl::StatusOr<v1::DeleteJobResponse> {
-                  absl::Status s = scheduler_->DeleteJob(*request);
-                  if (!s.ok()) return s;
-                  return v1::DeleteJobResponse();
-                });
+  return Answer(Authorize(*context), response, [&]() -> absl::StatusOr<v1::DeleteJobResponse> {
+    absl::Status s = scheduler_->DeleteJob(*request);
+    if (!s.ok()) return s;
+    return v1::DeleteJobResponse();
+  });
 }
 
 grpc::Status AutoLrsServiceImpl::NextAction(grpc::ServerContext* context,
@@ -91,15 +87,13 @@ grpc::Status AutoLrsServiceImpl::NextAction(grpc::ServerContext* context,
 grpc::Status AutoLrsServiceImpl::ReportLosses(grpc::ServerContext* context,
                                               const v1::ReportLossesRequest* request,
                                               v1::Action* response) {
-  return Answer(Authorize(*context), response,
-                [&] { return scheduler_->ReportLosses(*request); });
+  return Answer(Authorize(*context), response, [&] { return scheduler_->ReportLosses(*request); });
 }
 
 grpc::Status AutoLrsServiceImpl::GetSchedule(grpc::ServerContext* context,
                                              const v1::GetScheduleRequest* request,
                                              v1::Schedule* response) {
-  return Answer(Authorize(*context), response,
-                [&] { return scheduler_->GetSchedule(*request); });
+  return Answer(Authorize(*context), response, [&] { return scheduler_->GetSchedule(*request); });
 }
 
 }  // namespace autolrs::server

@@ -29,8 +29,7 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
                          v1::DeleteJobResponse* response) override;
   grpc::Status NextAction(grpc::ServerContext* context, const v1::NextActionRequest* request,
                           v1::Action* response) override;
-  grpc::Status ReportLosses(grpc::ServerContext* context,
-                            const v1::ReportLossesRequest* request,
+  grpc::Status ReportLosses(grpc::ServerContext* context, const v1::ReportLossesRequest* request,
                             v1::Action* response) override;
   grpc::Status GetSchedule(grpc::ServerContext* context, const v1::GetScheduleRequest* request,
                            v1::Schedule* response) override;

@@ -22,9 +22,8 @@ namespace {
 
 absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status s = SqliteStatus(rc, absl::StrCat("cannot open '", path, "'"),
                                   db ? sqlite3_errmsg(db) : "no memory");
@@ -76,8 +75,9 @@ absl::Status NoJob(absl::string_view job_id) {
 // job); the views are into `storage`.
 absl::Status ReadStages(sqlite3* db, absl::string_view job_id, std::vector<std::string>& storage,
                         std::vector<StoredStage>& stages) {
-  Statement q(db, "SELECT stage_index, blob, crc FROM stages WHERE job_id = ?1 "
-                  "ORDER BY stage_index;");
+  Statement q(db,
+              "SELECT stage_index, blob, crc FROM stages WHERE job_id = ?1 "
+              "ORDER BY stage_index;");
   if (!q.ok()) return SqlError(db, "reading stages");
   q.Bind(1, job_id);
   std::vector<std::pair<int64_t, int64_t>> index_crc;
@@ -158,8 +158,8 @@ absl::Status SqliteJobStore::CheckFile() {
   if (file_lost_.empty()) {
     struct stat open_file, named_file;
     if (fstat(lock_fd_, &open_file) != 0) {
-      return absl::UnavailableError(absl::StrCat("sqlite: cannot stat the open database: ",
-                                                 std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("sqlite: cannot stat the open database: ", std::strerror(errno)));
     }
     if (stat(path_.c_str(), &named_file) != 0) {
       if (errno != ENOENT) {
@@ -174,9 +174,9 @@ absl::Status SqliteJobStore::CheckFile() {
     }
   }
   if (file_lost_.empty()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(
-      "sqlite: the database file '", path_, "' ", file_lost_,
-      " while the server ran; nothing more is written (restart the server)"));
+  return absl::UnavailableError(
+      absl::StrCat("sqlite: the database file '", path_, "' ", file_lost_,
+                   " while the server ran; nothing more is written (restart the server)"));
 }
 
 absl::Status SqliteJobStore::CheckHealth() {
@@ -300,9 +300,10 @@ absl::Status SqliteJobStore::WriteStages(const JobState& state, int first, int s
 absl::Status SqliteJobStore::ApplyInsert(const JobState& s) {
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
-  Statement ins(writer_db_,
-                "INSERT INTO jobs (job_id, request_id, version, state, update_time_ms, "
-                "stage_count, head, head_crc) VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7, ?8);");
+  Statement ins(
+      writer_db_,
+      "INSERT INTO jobs (job_id, request_id, version, state, update_time_ms, "
+      "stage_count, head, head_crc) VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7, ?8);");
   if (!ins.ok()) return SqlError(writer_db_, "insert");
   ins.Bind(1, id);
   ins.Bind(2, s.request_id());
@@ -333,14 +334,15 @@ absl::Status SqliteJobStore::ApplyUpdate(const JobState& s) {
     if (rc == SQLITE_DONE) return NoJob(id);
     if (rc != SQLITE_ROW) return SqlError(writer_db_, "update");
     if (q.ColumnInt(0) != s.version() - 1) {
-      return absl::AbortedError(absl::StrCat("job '", id, "' is at version ", q.ColumnInt(0),
-                                             ", not ", s.version() - 1));
+      return absl::AbortedError(
+          absl::StrCat("job '", id, "' is at version ", q.ColumnInt(0), ", not ", s.version() - 1));
     }
     stored_count = q.ColumnInt(1);
   }
   // The last stored stage may have grown; the ones before it never change.
   const int first = static_cast<int>(std::clamp<int64_t>(stored_count - 1, 0, INT32_MAX));
-  if (absl::Status st = WriteStages(s, first, static_cast<int>(std::min<int64_t>(stored_count, INT32_MAX)));
+  if (absl::Status st =
+          WriteStages(s, first, static_cast<int>(std::min<int64_t>(stored_count, INT32_MAX)));
       !st.ok()) {
     return st;
   }
@@ -414,9 +416,8 @@ absl::StatusOr<JobState> SqliteJobStore::ReadLocked(absl::string_view job_id) {
 }
 
 absl::StatusOr<JobState> SqliteJobStore::Get(absl::string_view job_id) {
-  return InReadTransaction<JobState>([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return ReadLocked(job_id);
-  });
+  return InReadTransaction<JobState>(
+      [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return ReadLocked(job_id); });
 }
 
 absl::StatusOr<std::optional<JobState>> SqliteJobStore::FindByRequestId(
@@ -438,7 +439,8 @@ absl::StatusOr<std::optional<JobState>> SqliteJobStore::FindByRequestId(
 absl::StatusOr<std::vector<JobState>> SqliteJobStore::List(absl::string_view after, int limit) {
   return InReadTransaction<std::vector<JobState>>(
       [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::StatusOr<std::vector<JobState>> {
-        Statement q(reader_db_, "SELECT job_id FROM jobs WHERE job_id > ?1 ORDER BY job_id LIMIT ?2;");
+        Statement q(reader_db_,
+                    "SELECT job_id FROM jobs WHERE job_id > ?1 ORDER BY job_id LIMIT ?2;");
         if (!q.ok()) return SqlError(reader_db_, "list");
         q.Bind(1, after);
         q.Bind(2, static_cast<int64_t>(limit));

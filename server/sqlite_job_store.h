@@ -54,8 +54,7 @@ class SqliteJobStore final : public JobStore {
 
   absl::Status Insert(const JobState& state) override;
   absl::StatusOr<JobState> Get(absl::string_view job_id) override;
-  absl::StatusOr<std::optional<JobState>> FindByRequestId(
-      absl::string_view request_id) override;
+  absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view request_id) override;
   absl::Status Update(const JobState& state) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;

@@ -53,7 +53,8 @@ absl::Status SplitStages(sqlite3* db) {
   Statement head(db,
                  "INSERT INTO jobs_v2 (job_id, request_id, version, state, update_time_ms, "
                  "stage_count, head, head_crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
-  Statement stage(db, "INSERT INTO stages (job_id, stage_index, blob, crc) VALUES (?1, ?2, ?3, ?4);");
+  Statement stage(db,
+                  "INSERT INTO stages (job_id, stage_index, blob, crc) VALUES (?1, ?2, ?3, ?4);");
   if (!old.ok() || !head.ok() || !stage.ok()) return SqlError(db, "migrating to schema 2");
   int rc;
   while ((rc = old.Step()) == SQLITE_ROW) {
@@ -108,9 +109,9 @@ absl::Status MigrateSqliteSchema(sqlite3* db) {
     version = static_cast<int>(q.ColumnInt(0));
   }
   if (version > kSqliteSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("sqlite: the database has schema version ", version,
-                     ", newer than this server's ", kSqliteSchemaVersion));
+    return absl::FailedPreconditionError(absl::StrCat("sqlite: the database has schema version ",
+                                                      version, ", newer than this server's ",
+                                                      kSqliteSchemaVersion));
   }
   for (; version < kSqliteSchemaVersion; ++version) {
     if (absl::Status s = Exec(db, "BEGIN IMMEDIATE;"); !s.ok()) return s;

@@ -35,8 +35,8 @@ absl::Status Exec(sqlite3* db, const char* sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
   if (rc == SQLITE_OK) return absl::OkStatus();
-  absl::Status s = SqliteStatus(sqlite3_extended_errcode(db), sql,
-                                error ? error : sqlite3_errstr(rc));
+  absl::Status s =
+      SqliteStatus(sqlite3_extended_errcode(db), sql, error ? error : sqlite3_errstr(rc));
   sqlite3_free(error);
   return s;
 }
@@ -64,7 +64,8 @@ int64_t Statement::ColumnInt(int i) { return sqlite3_column_int64(stmt_, i); }
 absl::string_view Statement::ColumnBlob(int i) {
   const void* data = sqlite3_column_blob(stmt_, i);
   const int size = sqlite3_column_bytes(stmt_, i);
-  return data == nullptr ? absl::string_view() : absl::string_view(static_cast<const char*>(data), size);
+  return data == nullptr ? absl::string_view()
+                         : absl::string_view(static_cast<const char*>(data), size);
 }
 
 std::string Statement::ColumnText(int i) {

@@ -29,16 +29,36 @@ void CopyRepeated(const Message& from, Message* to, const FieldDescriptor* f) {
   const int n = r->FieldSize(from, f);
   for (int i = 0; i < n; ++i) {
     switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32: w->AddInt32(to, f, r->GetRepeatedInt32(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_INT64: w->AddInt64(to, f, r->GetRepeatedInt64(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_UINT32: w->AddUInt32(to, f, r->GetRepeatedUInt32(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_UINT64: w->AddUInt64(to, f, r->GetRepeatedUInt64(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_DOUBLE: w->AddDouble(to, f, r->GetRepeatedDouble(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_FLOAT: w->AddFloat(to, f, r->GetRepeatedFloat(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_BOOL: w->AddBool(to, f, r->GetRepeatedBool(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_ENUM: w->AddEnumValue(to, f, r->GetRepeatedEnumValue(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_STRING: w->AddString(to, f, r->GetRepeatedString(from, f, i)); break;
-      case FieldDescriptor::CPPTYPE_MESSAGE: w->AddMessage(to, f)->CopyFrom(r->GetRepeatedMessage(from, f, i)); break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        w->AddInt32(to, f, r->GetRepeatedInt32(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        w->AddInt64(to, f, r->GetRepeatedInt64(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        w->AddUInt32(to, f, r->GetRepeatedUInt32(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        w->AddUInt64(to, f, r->GetRepeatedUInt64(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        w->AddDouble(to, f, r->GetRepeatedDouble(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        w->AddFloat(to, f, r->GetRepeatedFloat(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        w->AddBool(to, f, r->GetRepeatedBool(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        w->AddEnumValue(to, f, r->GetRepeatedEnumValue(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        w->AddString(to, f, r->GetRepeatedString(from, f, i));
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        w->AddMessage(to, f)->CopyFrom(r->GetRepeatedMessage(from, f, i));
+        break;
     }
   }
 }
@@ -47,16 +67,36 @@ void CopySingular(const Message& from, Message* to, const FieldDescriptor* f) {
   const Reflection* r = from.GetReflection();
   const Reflection* w = to->GetReflection();
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: w->SetInt32(to, f, r->GetInt32(from, f)); break;
-    case FieldDescriptor::CPPTYPE_INT64: w->SetInt64(to, f, r->GetInt64(from, f)); break;
-    case FieldDescriptor::CPPTYPE_UINT32: w->SetUInt32(to, f, r->GetUInt32(from, f)); break;
-    case FieldDescriptor::CPPTYPE_UINT64: w->SetUInt64(to, f, r->GetUInt64(from, f)); break;
-    case FieldDescriptor::CPPTYPE_DOUBLE: w->SetDouble(to, f, r->GetDouble(from, f)); break;
-    case FieldDescriptor::CPPTYPE_FLOAT: w->SetFloat(to, f, r->GetFloat(from, f)); break;
-    case FieldDescriptor::CPPTYPE_BOOL: w->SetBool(to, f, r->GetBool(from, f)); break;
-    case FieldDescriptor::CPPTYPE_ENUM: w->SetEnumValue(to, f, r->GetEnumValue(from, f)); break;
-    case FieldDescriptor::CPPTYPE_STRING: w->SetString(to, f, r->GetString(from, f)); break;
-    case FieldDescriptor::CPPTYPE_MESSAGE: w->MutableMessage(to, f)->CopyFrom(r->GetMessage(from, f)); break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      w->SetInt32(to, f, r->GetInt32(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      w->SetInt64(to, f, r->GetInt64(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      w->SetUInt32(to, f, r->GetUInt32(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      w->SetUInt64(to, f, r->GetUInt64(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      w->SetDouble(to, f, r->GetDouble(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      w->SetFloat(to, f, r->GetFloat(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      w->SetBool(to, f, r->GetBool(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      w->SetEnumValue(to, f, r->GetEnumValue(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_STRING:
+      w->SetString(to, f, r->GetString(from, f));
+      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      w->MutableMessage(to, f)->CopyFrom(r->GetMessage(from, f));
+      break;
   }
 }
 
@@ -90,7 +130,8 @@ uint32_t Crc32c(absl::string_view data) {
 
 std::string EncodeHead(const JobState& state) {
   JobState head;
-  CopyAllBut(state, &head, JobState::descriptor()->FindFieldByNumber(JobState::kScheduleFieldNumber));
+  CopyAllBut(state, &head,
+             JobState::descriptor()->FindFieldByNumber(JobState::kScheduleFieldNumber));
   if (state.has_schedule()) {
     CopyAllBut(state.schedule(), head.mutable_schedule(),
                v1::Schedule::descriptor()->FindFieldByNumber(v1::Schedule::kStagesFieldNumber));
@@ -113,8 +154,8 @@ absl::StatusOr<JobState> DecodeStoredJob(absl::string_view job_id, absl::string_
   }
   if (state.schedule().stages_size() != 0) return Corrupt(job_id, "head record holds stages");
   if (stage_count < 0 || static_cast<int64_t>(stages.size()) != stage_count) {
-    return Corrupt(job_id, absl::StrCat("job has ", stages.size(), " stage records, expected ",
-                                        stage_count));
+    return Corrupt(
+        job_id, absl::StrCat("job has ", stages.size(), " stage records, expected ", stage_count));
   }
   for (int64_t i = 0; i < stage_count; ++i) {
     const StoredStage& s = stages[i];
@@ -123,7 +164,7 @@ absl::StatusOr<JobState> DecodeStoredJob(absl::string_view job_id, absl::string_
       return Corrupt(job_id, absl::StrCat("stage ", i, " fails its checksum"));
     }
     if (!state.mutable_schedule()->add_stages()->ParseFromArray(s.bytes.data(),
-                                                                 static_cast<int>(s.bytes.size()))) {
+                                                                static_cast<int>(s.bytes.size()))) {
       return Corrupt(job_id, absl::StrCat("stage ", i, " does not parse"));
     }
   }

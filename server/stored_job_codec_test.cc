@@ -63,7 +63,8 @@ TEST(StoredJobCodecTest, HeadKeepsEverythingButTheStages) {
 TEST(StoredJobCodecTest, RoundTrip) {
   const JobState s = ThreeStages();
   const Encoded e = Encode(s);
-  absl::StatusOr<JobState> decoded = DecodeStoredJob("job-1", e.head, Crc32c(e.head), 3, e.Stored());
+  absl::StatusOr<JobState> decoded =
+      DecodeStoredJob("job-1", e.head, Crc32c(e.head), 3, e.Stored());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->SerializeAsString(), s.SerializeAsString());
 }
@@ -91,8 +92,7 @@ TEST(StoredJobCodecTest, EveryCorruptionIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(DecodeStoredJob("job-1", e.head, crc, 2, e.Stored()).status()));
   // Bytes that are not a JobState at all, with a matching checksum.
   const std::string garbage = "\xff\xff\xff\xff";
-  EXPECT_TRUE(
-      absl::IsDataLoss(DecodeStoredJob("job-1", garbage, Crc32c(garbage), 0, {}).status()));
+  EXPECT_TRUE(absl::IsDataLoss(DecodeStoredJob("job-1", garbage, Crc32c(garbage), 0, {}).status()));
 }
 
 }  // namespace

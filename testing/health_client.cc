@@ -27,7 +27,8 @@ absl::StatusOr<Health> CheckHealth(const std::shared_ptr<grpc::Channel>& channel
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return absl::InternalError("health check: bad response");
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   if (bytes.empty()) return Health::kUnknown;  // status = 0 is not encoded.
   if (bytes.size() != 2 || bytes[0] != 0x08) {
     return absl::InternalError("health check: unexpected response bytes");

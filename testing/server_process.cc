@@ -58,9 +58,8 @@ absl::StatusOr<pid_t> Spawn(std::vector<std::string> args, const ChildOptions& c
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::string& binary, const std::string& store,
-    const std::vector<std::string>& extra_args, absl::Duration timeout,
-    const ChildOptions& child) {
+    const std::string& binary, const std::string& store, const std::vector<std::string>& extra_args,
+    absl::Duration timeout, const ChildOptions& child) {
   const std::string port_file = TempPath("port");
   std::remove(port_file.c_str());
   std::vector<std::string> args = {binary, "--listen=127.0.0.1:0", "--store=" + store,

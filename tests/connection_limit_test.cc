@@ -45,8 +45,8 @@ std::vector<int> OpenSilentConnections(int port, int n) {
 }
 
 grpc::Status CreateJob(const std::string& address, const std::string& id) {
-  auto stub = v1::AutoLrsService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::AutoLrsService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_wait_for_ready(true);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(40));

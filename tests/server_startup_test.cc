@@ -23,8 +23,7 @@ constexpr char kServer[] = "server/autolrs_server";
 // Runs the server with `args` and expects it to exit non-zero on its own,
 // printing `message`.
 void ExpectStartFails(const std::vector<std::string>& args, const std::string& message) {
-  absl::StatusOr<ExitResult> result =
-      ServerProcess::RunToExit(kServer, args, absl::Seconds(20));
+  absl::StatusOr<ExitResult> result = ServerProcess::RunToExit(kServer, args, absl::Seconds(20));
   ASSERT_TRUE(result.ok()) << result.status() << " (the server kept running)";
   ASSERT_TRUE(WIFEXITED(result->wait_status))
       << "killed by signal " << WTERMSIG(result->wait_status) << "; stderr:\n"
@@ -87,9 +86,9 @@ TEST(ServerStartupTest, DatabaseInUseByAnotherServer) {
 }
 
 TEST(ServerStartupTest, UnreadableTokenFile) {
-  ExpectStartFails({"--listen=127.0.0.1:0", "--store=memory:",
-                    "--auth_token_file=" + TempPath("no_such_token")},
-                   "cannot read a token");
+  ExpectStartFails(
+      {"--listen=127.0.0.1:0", "--store=memory:", "--auth_token_file=" + TempPath("no_such_token")},
+      "cannot read a token");
 }
 
 }  // namespace

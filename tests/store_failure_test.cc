@@ -3,8 +3,8 @@
 // Writes that cannot be made durable answer UNAVAILABLE (retryable), the
 // gRPC health service says NOT_SERVING while the store fails and SERVING
 // once it works again, and nothing acknowledged is lost.
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -58,8 +58,7 @@ TEST(StoreFailureTest, FullDiskIsUnavailableAndHealthFollowsTheStore) {
   ChildOptions child;
   child.max_file_bytes = 192 << 10;
   child.stderr_path = ::testing::TempDir() + "/full_stderr.txt";
-  auto server = ServerProcess::Start(kServer, "sqlite:" + db, {},
-                                     absl::Seconds(30), child);
+  auto server = ServerProcess::Start(kServer, "sqlite:" + db, {}, absl::Seconds(30), child);
   ASSERT_TRUE(server.ok()) << server.status();
   auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::AutoLrsService::NewStub(channel);

@@ -13,10 +13,10 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
-#include <iterator>
-#include <limits>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -118,7 +118,7 @@ v1::ReportLossesRequest FuzzedReport(FuzzedDataProvider& in, const std::string& 
   r.set_job_id(job_id);
   r.set_worker_rank(rank);
   r.set_action_id(in.ConsumeIntegralInRange<int>(0, 9) == 0 ? in.ConsumeIntegral<int64_t>()
-                                                             : action.action_id());
+                                                            : action.action_id());
   int64_t steps = std::min(action.steps(), kMaxReportedSteps);
   if (in.ConsumeIntegralInRange<int>(0, 9) == 0) steps = in.ConsumeIntegralInRange<int64_t>(0, 64);
   const int shape = in.ConsumeIntegralInRange<int>(0, 7);

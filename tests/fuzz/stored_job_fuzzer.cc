@@ -61,11 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int n = in.ConsumeIntegralInRange<int>(0, 8);
   for (int i = 0; i < n; ++i) bytes.push_back(in.ConsumeRandomLengthString(1024));
   for (int i = 0; i < n; ++i) {
-    const int64_t index = in.ConsumeIntegralInRange<int>(0, 15) == 0
-                              ? in.ConsumeIntegral<int64_t>()
-                              : i;
-    const int64_t crc = honest_checksums ? autolrs::server::Crc32c(bytes[i])
-                                         : in.ConsumeIntegral<uint32_t>();
+    const int64_t index =
+        in.ConsumeIntegralInRange<int>(0, 15) == 0 ? in.ConsumeIntegral<int64_t>() : i;
+    const int64_t crc =
+        honest_checksums ? autolrs::server::Crc32c(bytes[i]) : in.ConsumeIntegral<uint32_t>();
     stages.push_back({index, bytes[i], crc});
   }
   const int64_t head_crc =
