@@ -185,9 +185,7 @@ std::vector<double> LogGrid(double lo, double hi, int n) {
   const double a = std::log10(lo);
   const double b = std::log10(hi);
   for (int i = 0; i < n; ++i) {
-    grid.push_back(i == 0       ? lo
-                   : i == n - 1 ? hi
-                                : std::pow(10.0, a + (b - a) * i / (n - 1)));
+    grid.push_back(i == 0 ? lo : i == n - 1 ? hi : std::pow(10.0, a + (b - a) * i / (n - 1)));
   }
   return grid;
 }
@@ -227,8 +225,8 @@ absl::StatusOr<LrChoice> SelectBestLr(const std::vector<GridRun>& runs) {
 std::vector<Segment> Segments(const std::vector<StepRow>& rows) {
   std::vector<Segment> segments;
   for (const StepRow& r : rows) {
-    if (!segments.empty() && segments.back().phase == r.phase &&
-        SameLr(segments.back().lr, r.lr) && segments.back().last_step + 1 == r.step) {
+    if (!segments.empty() && segments.back().phase == r.phase && SameLr(segments.back().lr, r.lr) &&
+        segments.back().last_step + 1 == r.step) {
       segments.back().last_step = r.step;
       continue;
     }

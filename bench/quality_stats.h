@@ -26,7 +26,7 @@ struct StepRow {
   int64_t step = 0;
   std::string phase;  // train | warmup | probe | exploit | cooldown
   double lr = 0;
-  double loss = 0;    // May be NaN or infinite (diverged).
+  double loss = 0;  // May be NaN or infinite (diverged).
   bool evaluated = false;
   double val_loss = 0;  // Meaningful only when `evaluated`.
 };

@@ -117,7 +117,8 @@ TEST(ComputeSpeedupTest, EqualLossRatioWhenTheTargetIsNotReached) {
   // A diverged candidate, an empty one, and a target the reference misses.
   EXPECT_FALSE(ComputeSpeedup(reference, {{100, 0.9}, {400, kNan}}, 0.4, 400).has_value());
   EXPECT_FALSE(ComputeSpeedup(reference, {}, 0.4, 400).has_value());
-  EXPECT_FALSE(ComputeSpeedup(reference, std::vector<EvalPoint>{{100, 0.05}}, 0.1, 400).has_value());
+  EXPECT_FALSE(
+      ComputeSpeedup(reference, std::vector<EvalPoint>{{100, 0.05}}, 0.1, 400).has_value());
 }
 
 TEST(MeanCurveTest, AveragesSharedStepsOnly) {

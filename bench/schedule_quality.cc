@@ -136,12 +136,14 @@ struct Variant {
 const Variant kVariants[] = {
     {"reference", "reference", 10, 0.1, 15, 4, "",
      "published AutoLRS (reference forecaster, LCB kappa=1e6), k=10 probes of tau/10 "
-     "every stage", true},
+     "every stage",
+     true},
     {"first-preset", "recommended", 10, 0.1, 15, 4,
      "forecaster: FORECASTER_ROBUST_EXPONENTIAL cooldown_fraction: 0 search_radius: 0 "
      "later_stage_probes: 10 choice_tolerance: 0",
      "the service's first default preset (commit 3f775f2): robust forecaster, every stage "
-     "searches the whole interval with k=10, no cooldown", true},
+     "searches the whole interval with k=10, no cooldown",
+     true},
     {"recommended-robust-forecaster", "recommended", 10, 0.1, 15, 4,
      "forecaster: FORECASTER_ROBUST_EXPONENTIAL",
      "the default preset with the robust exponential forecaster instead of the last-10 mean",
@@ -152,15 +154,16 @@ const Variant kVariants[] = {
     {"recommended-no-cooldown", "recommended", 10, 0.1, 15, 4, "cooldown_fraction: 0",
      "the default preset without the final cooldown", false},
     {"recommended-no-tolerance", "recommended", 10, 0.1, 15, 4, "choice_tolerance: 0",
-     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)",
-     false},
+     "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)", false},
     {"recommended", "recommended", 10, 0.1, 15, 4, "",
      "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
      "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "
-     "cooldown", true},
+     "cooldown",
+     true},
     {"recommended-reuse", "recommended", 10, 0.1, 15, 4, "reuse_best_probe: true",
      "the default preset, continuing from the chosen probe's state (opt-in: the trainer "
-     "keeps a second checkpoint)", true},
+     "keeps a second checkpoint)",
+     true},
     {"recommended-early-stop", "recommended", 10, 0.1, 15, 4, "min_probes_per_stage: 3",
      "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)", false},
 };
@@ -185,7 +188,7 @@ struct RunSpec {
   int variant = -1;      // Index into kVariants for autolrs.
   double lr = 0;         // Baseline peak LR.
   int seed = 1;
-  std::string id;        // Unique, also the job id.
+  std::string id;  // Unique, also the job id.
   std::string csv, out, err;
   std::vector<std::string> argv;
 };
@@ -198,7 +201,7 @@ struct RunResult {
   std::vector<EvalPoint> curve;  // Main-line validation losses, ending at S.
   double final_val = NAN;        // curve.back(), or NaN.
   double probe_fraction = 0;
-  v1::Schedule schedule;         // AutoLRS only.
+  v1::Schedule schedule;  // AutoLRS only.
 };
 
 std::string RunName(const RunSpec& r) {
@@ -317,9 +320,9 @@ absl::Status CheckLrsFollowSchedule(const std::vector<StepRow>& rows,
     const double want = schedule.cooldown_lr() *
                         (1.0 - static_cast<double>(i + 1) / static_cast<double>(cooldown.size()));
     if (std::abs(cooldown[i].lr - want) > 1e-6 * schedule.cooldown_lr()) {
-      return absl::DataLossError(absl::StrFormat(
-          "cooldown step %d (step %d) ran at LR %.6g, the schedule says %.6g", i + 1,
-          cooldown[i].step, cooldown[i].lr, want));
+      return absl::DataLossError(
+          absl::StrFormat("cooldown step %d (step %d) ran at LR %.6g, the schedule says %.6g",
+                          i + 1, cooldown[i].step, cooldown[i].lr, want));
     }
   }
   const std::vector<Segment> got = Segments(no_warmup);
@@ -354,8 +357,8 @@ absl::Status Collect(const RunSpec& spec, RunResult& result) {
   result.test_loss = number("test_loss");
   result.test_accuracy = number("test_accuracy");
   if (number("steps") != static_cast<double>(spec.steps)) {
-    return absl::DataLossError(absl::StrCat("the run spent ", number("steps"), " steps, not ",
-                                            spec.steps));
+    return absl::DataLossError(
+        absl::StrCat("the run spent ", number("steps"), " steps, not ", spec.steps));
   }
   absl::StatusOr<std::string> csv = ReadFile(spec.csv);
   if (!csv.ok()) return csv.status();
@@ -379,8 +382,8 @@ absl::Status Collect(const RunSpec& spec, RunResult& result) {
   if (spec.schedule != "autolrs" && !rows->empty()) {
     // The first step runs at the peak LR for every baseline schedule.
     if (std::abs((*rows)[0].lr - spec.lr) > 1e-6 * spec.lr) {
-      return absl::DataLossError(absl::StrFormat("step 1 ran at lr %.6g, expected %.6g",
-                                                 (*rows)[0].lr, spec.lr));
+      return absl::DataLossError(
+          absl::StrFormat("step 1 ran at lr %.6g, expected %.6g", (*rows)[0].lr, spec.lr));
     }
   }
   return absl::OkStatus();
@@ -413,10 +416,10 @@ std::string Thousands(int64_t n) {
 // Analysis per task.
 
 struct Approach {
-  std::string name;         // "cosine", "autolrs-recommended"
-  std::string setting;      // "peak 0.139" or the variant's description
+  std::string name;     // "cosine", "autolrs-recommended"
+  std::string setting;  // "peak 0.139" or the variant's description
   bool is_baseline = false;
-  double lr = 0;            // Baseline peak LR.
+  double lr = 0;  // Baseline peak LR.
   bool at_grid_edge = false;
   std::vector<const RunResult*> runs;  // One per seed (successful only).
   std::vector<EvalPoint> mean_curve;
@@ -531,10 +534,8 @@ absl::Status Benchmark::Prepare(const char* argv0) {
   work_dir_ = fs::absolute(work_dir_).string();
   out_dir_ = fs::absolute(out_dir_).string();
 
-  server_binary_ =
-      Runfile(argv0, absl::GetFlag(FLAGS_server_binary), "server/autolrs_server");
-  train_binary_ =
-      Runfile(argv0, absl::GetFlag(FLAGS_train_binary), "examples/fashion_mnist/train");
+  server_binary_ = Runfile(argv0, absl::GetFlag(FLAGS_server_binary), "server/autolrs_server");
+  train_binary_ = Runfile(argv0, absl::GetFlag(FLAGS_train_binary), "examples/fashion_mnist/train");
   // Snapshot the binaries: a rebuild in the workspace during a long run must
   // not change the code of later runs.
   fs::create_directories(fs::path(work_dir_) / "bin", ec);
@@ -562,9 +563,8 @@ absl::Status Benchmark::Prepare(const char* argv0) {
   client_ = *std::move(client);
   std::fprintf(stderr, "schedule_quality: %s mode, %d seed(s), grid %d, %d parallel\n",
                quick_ ? "quick" : "full", seeds_, grid_size_, parallel_);
-  std::fprintf(stderr, "  work dir %s\n  out dir  %s\n  server %s (pid %d)\n",
-               work_dir_.c_str(), out_dir_.c_str(), server_->address().c_str(),
-               static_cast<int>(server_->pid()));
+  std::fprintf(stderr, "  work dir %s\n  out dir  %s\n  server %s (pid %d)\n", work_dir_.c_str(),
+               out_dir_.c_str(), server_->address().c_str(), static_cast<int>(server_->pid()));
   return absl::OkStatus();
 }
 
@@ -601,18 +601,16 @@ void Benchmark::Plan() {
         common(r);
         const int64_t tau_initial = std::max<int64_t>(10, s / variant.tau_initial_div);
         const int64_t tau_max = std::max<int64_t>(tau_initial, s / variant.tau_max_div);
-        std::string config = absl::StrFormat("probe_ratio: %.17g %s", variant.probe_ratio,
-                                             variant.job_config);
-        r.argv.insert(r.argv.end(),
-                      {"--schedule=autolrs", absl::StrCat("--server=", server_->address()),
-                       absl::StrCat("--job_id=", r.id),
-                       absl::StrFormat("--lr_min=%.17g", task.lr_min),
-                       absl::StrFormat("--lr_max=%.17g", task.lr_max),
-                       absl::StrCat("--tau_initial=", tau_initial),
-                       absl::StrCat("--tau_max=", tau_max),
-                       absl::StrCat("--probes_per_stage=", variant.probes_per_stage),
-                       absl::StrCat("--preset=", variant.preset),
-                       absl::StrCat("--job_config=", config)});
+        std::string config =
+            absl::StrFormat("probe_ratio: %.17g %s", variant.probe_ratio, variant.job_config);
+        r.argv.insert(
+            r.argv.end(),
+            {"--schedule=autolrs", absl::StrCat("--server=", server_->address()),
+             absl::StrCat("--job_id=", r.id), absl::StrFormat("--lr_min=%.17g", task.lr_min),
+             absl::StrFormat("--lr_max=%.17g", task.lr_max),
+             absl::StrCat("--tau_initial=", tau_initial), absl::StrCat("--tau_max=", tau_max),
+             absl::StrCat("--probes_per_stage=", variant.probes_per_stage),
+             absl::StrCat("--preset=", variant.preset), absl::StrCat("--job_config=", config)});
         specs_.push_back(std::move(r));
       }
       const std::vector<double> grid = LogGrid(task.lr_min, task.lr_max, grid_size_);
@@ -782,7 +780,8 @@ TaskReport Benchmark::Analyze(int t) {
     a.is_baseline = true;
     a.lr = choice->lr;
     a.at_grid_edge = choice->at_grid_edge;
-    a.setting = absl::StrCat("peak LR ", Lr(choice->lr), choice->at_grid_edge ? " (grid edge)" : "");
+    a.setting =
+        absl::StrCat("peak LR ", Lr(choice->lr), choice->at_grid_edge ? " (grid edge)" : "");
     a.runs = runs_of(schedule, choice->lr, -1);
     a.compute_steps = static_cast<int64_t>(grid_size_) * report.steps;
     a.compute_seconds = grid_seconds / seeds_;
@@ -816,7 +815,8 @@ TaskReport Benchmark::Analyze(int t) {
   }
   auto reach = [&](Approach& a) {
     a.steps_to_target = StepsToTarget(a.mean_curve, report.target);
-    for (const RunResult* r : a.runs) a.seeds_reaching += StepsToTarget(r->curve, report.target).has_value();
+    for (const RunResult* r : a.runs)
+      a.seeds_reaching += StepsToTarget(r->curve, report.target).has_value();
   };
   for (Approach& a : report.baselines) reach(a);
   for (Approach& a : report.autolrs) reach(a);
@@ -871,7 +871,8 @@ absl::Status Benchmark::Plot(TaskReport& report) {
   };
   auto write_curve = [&](const Approach& a, const std::string& stem) {
     std::string text;
-    for (const EvalPoint& p : a.mean_curve) absl::StrAppendFormat(&text, "%d %.6g\n", p.step, p.val_loss);
+    for (const EvalPoint& p : a.mean_curve)
+      absl::StrAppendFormat(&text, "%d %.6g\n", p.step, p.val_loss);
     return WriteFile(absl::StrCat(dir, "/", stem, "_val.dat"), text);
   };
 
@@ -888,16 +889,20 @@ absl::Status Benchmark::Plot(TaskReport& report) {
   const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   if (absl::Status s = write_lr(seed1_csv(best.name, best.lr, -1), "best"); !s.ok()) return s;
   if (absl::Status s = write_curve(best, "best"); !s.ok()) return s;
-  lr_plot = absl::StrFormat("'best_lr_main.dat' with lines lw 2 lc rgb '#000000' title '%s, peak %s (best tuned baseline)'",
-                            best.name, Lr(best.lr));
-  val_plot = absl::StrFormat("'best_val.dat' with linespoints lw 2 pt 7 ps 0.5 lc rgb '#000000' title '%s, peak %s'",
-                             best.name, Lr(best.lr));
+  lr_plot = absl::StrFormat(
+      "'best_lr_main.dat' with lines lw 2 lc rgb '#000000' title '%s, peak %s (best tuned "
+      "baseline)'",
+      best.name, Lr(best.lr));
+  val_plot = absl::StrFormat(
+      "'best_val.dat' with linespoints lw 2 pt 7 ps 0.5 lc rgb '#000000' title '%s, peak %s'",
+      best.name, Lr(best.lr));
   for (size_t i = 0; i < report.baselines.size(); ++i) {
     if (static_cast<int>(i) == report.best) continue;
     const Approach& b = report.baselines[i];
     const std::string stem = absl::StrCat("base", i);
     if (absl::Status s = write_curve(b, stem); !s.ok()) return s;
-    absl::StrAppendFormat(&val_plot, ", '%s_val.dat' with lines dt 2 lc rgb '#888888' title '%s, peak %s'",
+    absl::StrAppendFormat(&val_plot,
+                          ", '%s_val.dat' with lines dt 2 lc rgb '#888888' title '%s, peak %s'",
                           stem, b.name, Lr(b.lr));
   }
   size_t plotted = 0;
@@ -908,40 +913,41 @@ absl::Status Benchmark::Plot(TaskReport& report) {
     const char* color = colors[plotted++ % std::size(colors)];
     if (absl::Status s = write_lr(seed1_csv("autolrs", 0, a.variant), stem); !s.ok()) return s;
     if (absl::Status s = write_curve(a, stem); !s.ok()) return s;
-    absl::StrAppendFormat(&lr_plot,
-                          ", '%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s (main line)'"
-                          ", '%s_lr_probe.dat' every 2 with points pt 7 ps 0.25 lc rgb '%s' title '%s probes'",
-                          stem, color, a.name, stem, color, a.name);
+    absl::StrAppendFormat(
+        &lr_plot,
+        ", '%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s (main line)'"
+        ", '%s_lr_probe.dat' every 2 with points pt 7 ps 0.25 lc rgb '%s' title '%s probes'",
+        stem, color, a.name, stem, color, a.name);
     absl::StrAppendFormat(&val_plot,
                           ", '%s_val.dat' with linespoints lw 2 pt 7 ps 0.5 lc rgb '%s' title '%s'",
                           stem, color, a.name);
   }
-  absl::StrAppendFormat(&val_plot, ", %.6g with lines dt 3 lw 1.5 lc rgb '#000000' title 'target T = %.4f'",
+  absl::StrAppendFormat(&val_plot,
+                        ", %.6g with lines dt 3 lw 1.5 lc rgb '#000000' title 'target T = %.4f'",
                         report.target, report.target);
   report.plot = absl::StrCat("plots/", task.name, ".png");
   const std::string png = absl::StrCat(out_dir_, "/", report.plot);
   const std::string script = absl::StrCat(
       "set terminal pngcairo size 1000,820 font 'sans,9'\n", "set output '", png, "'\n",
-      absl::StrFormat("set multiplot layout 2,1 title '%s (%s + %s), S = %d steps; LRs of seed 1'\n",
-                      task.name, task.model, task.optimizer, report.steps),
+      absl::StrFormat(
+          "set multiplot layout 2,1 title '%s (%s + %s), S = %d steps; LRs of seed 1'\n", task.name,
+          task.model, task.optimizer, report.steps),
       "set grid\nset key outside right top\nset lmargin 10\nset rmargin 48\n",
       absl::StrFormat("set xrange [0:%d]\n", report.steps),
       "set logscale y\nset format y '%g'\nset ylabel 'learning rate'\n",
       "set xlabel 'step (probe steps included)'\n",
       absl::StrFormat("set yrange [%.6g:%.6g]\n", std::min(task.lr_min, best.lr / 100) / 1.5,
                       task.lr_max * 1.5),
-      "plot ", lr_plot, "\n",
-      "unset logscale y\nset format y '%.2f'\n",
+      "plot ", lr_plot, "\n", "unset logscale y\nset format y '%.2f'\n",
       absl::StrFormat("set ylabel 'validation loss (main line, mean of %d seed(s))'\n", seeds_),
-      absl::StrFormat("set yrange [%.6g:%.6g]\n", lowest * 0.95, report.target * 2.5),
-      "plot ", val_plot, "\n", "unset multiplot\n");
+      absl::StrFormat("set yrange [%.6g:%.6g]\n", lowest * 0.95, report.target * 2.5), "plot ",
+      val_plot, "\n", "unset multiplot\n");
   const std::string script_path = absl::StrCat(dir, "/plot.gp");
   if (absl::Status s = WriteFile(script_path, script); !s.ok()) return s;
-  absl::StatusOr<pid_t> pid = Spawn({"/bin/sh", "-c", absl::StrCat("cd '", dir, "' && exec '",
-                                                                   absl::GetFlag(FLAGS_gnuplot),
-                                                                   "' plot.gp")},
-                                    absl::StrCat(dir, "/gnuplot.out"),
-                                    absl::StrCat(dir, "/gnuplot.err"));
+  absl::StatusOr<pid_t> pid =
+      Spawn({"/bin/sh", "-c",
+             absl::StrCat("cd '", dir, "' && exec '", absl::GetFlag(FLAGS_gnuplot), "' plot.gp")},
+            absl::StrCat(dir, "/gnuplot.out"), absl::StrCat(dir, "/gnuplot.err"));
   if (!pid.ok()) return pid.status();
   int status = 0;
   waitpid(*pid, &status, 0);
@@ -972,7 +978,8 @@ std::string SpeedupCell(const Approach& a) {
 std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double wall_seconds) {
   std::string md;
   std::string command = absl::GetFlag(FLAGS_command);
-  if (command.empty()) command = quick_ ? "bench/schedule_quality.sh --quick" : "bench/schedule_quality.sh";
+  if (command.empty())
+    command = quick_ ? "bench/schedule_quality.sh --quick" : "bench/schedule_quality.sh";
   char date[64];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
@@ -1002,12 +1009,12 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
                "run of the pipeline; its numbers are not the benchmark's answer."
              : "");
   absl::StrAppend(
-      &md,
-      "## Method\n\n",
+      &md, "## Method\n\n",
       "- Every run is `//examples/fashion_mnist:train` on real Fashion-MNIST (50,000 train, "
       "2,000-image validation subset, 10,000 test), batch 128, for exactly S steps.\n",
       "- Baselines: constant, step decay (x0.1 at 50% and 75% of S) and cosine, each at ",
-      grid_size_, " peak LRs log-spaced over the task's interval; the tuned peak LR of each "
+      grid_size_,
+      " peak LRs log-spaced over the task's interval; the tuned peak LR of each "
       "schedule is the one with the lowest mean final **validation** loss over the seeds (test "
       "numbers are never used for choosing). The best tuned baseline is the schedule with the "
       "lowest mean final validation loss.\n",
@@ -1020,9 +1027,10 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       "- Target T = the best tuned baseline's mean final validation loss. *Steps to T* is the "
       "first evaluation step at which the mean (over seeds) main-line validation curve is <= T; "
       "validation loss is evaluated every S/40 counted steps, and only after main-line steps "
-      "(train/warmup/exploit/cooldown), never in a probe whose state is rolled back. Speedup = the best "
-      "baseline's steps to T / the approach's steps to T. ", kStarNote,
-      " *Seeds reaching T* uses each seed's own curve.\n",
+      "(train/warmup/exploit/cooldown), never in a probe whose state is rolled back. Speedup = the "
+      "best "
+      "baseline's steps to T / the approach's steps to T. ",
+      kStarNote, " *Seeds reaching T* uses each seed's own curve.\n",
       "- Compute per seed: a tuned baseline costs its whole grid (grid size x S steps); "
       "AutoLRS costs one run (S steps). Seconds are measured wall time of the train "
       "processes on a shared machine (indicative only).\n",
@@ -1033,8 +1041,9 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
       "schedule the server handed out; a mismatch fails the run.\n\n");
 
   // Summary.
-  absl::StrAppend(&md, "## Summary\n\n| task | S | best tuned baseline | T (val loss) |\n"
-                       "|---|---:|---|---:|\n");
+  absl::StrAppend(&md,
+                  "## Summary\n\n| task | S | best tuned baseline | T (val loss) |\n"
+                  "|---|---:|---|---:|\n");
   for (const TaskReport& r : reports) {
     if (r.best < 0) continue;
     const Approach& best = r.baselines[r.best];
@@ -1052,8 +1061,7 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
   absl::StrAppend(&md, "---:|\n");
   std::vector<std::string> met;  // Variants at >= 1.2x on at least two tasks.
   for (int v : variants_) {
-    absl::StrAppendFormat(&md, "| autolrs-%s | %s |", kVariants[v].name,
-                          kVariants[v].description);
+    absl::StrAppendFormat(&md, "| autolrs-%s | %s |", kVariants[v].name, kVariants[v].description);
     int meeting = 0;
     for (const TaskReport& r : reports) {
       const Approach* a = nullptr;
@@ -1073,25 +1081,28 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
   absl::StrAppend(&md, "\n", kStarNote,
                   "\n\nTarget: AutoLRS reaches T at least 1.2x sooner (probe steps counted) on "
                   "at least two of the three tasks. ");
-  absl::StrAppend(&md, met.empty() ? "**Not met** by any variant."
-                                   : absl::StrCat("**Met** by ", absl::StrJoin(met, ", "), "."),
+  absl::StrAppend(&md,
+                  met.empty() ? "**Not met** by any variant."
+                              : absl::StrCat("**Met** by ", absl::StrJoin(met, ", "), "."),
                   "\n");
   absl::StrAppend(&md, "\n");
 
   for (const TaskReport& r : reports) {
     const Task& task = kTasks[r.task];
     absl::StrAppendFormat(&md, "## %s: %s + %s, S = %s, LR interval [%s, %s]\n\n", task.name,
-                          task.model, std::string(task.optimizer) == "sgd" ? "SGD (momentum 0.9)" : "Adam",
+                          task.model,
+                          std::string(task.optimizer) == "sgd" ? "SGD (momentum 0.9)" : "Adam",
                           Thousands(r.steps), Lr(task.lr_min), Lr(task.lr_max));
     for (const std::string& n : r.notes) absl::StrAppend(&md, "- note: ", n, "\n");
     if (r.best < 0) {
       absl::StrAppend(&md, "No baseline finished; nothing to compare.\n\n");
       continue;
     }
-    absl::StrAppend(&md,
-                    "| approach | setting | final val loss | test loss | test accuracy | steps to T | "
-                    "seeds reaching T | speedup | compute per seed (steps) | seconds per seed |\n"
-                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    absl::StrAppend(
+        &md,
+        "| approach | setting | final val loss | test loss | test accuracy | steps to T | "
+        "seeds reaching T | speedup | compute per seed (steps) | seconds per seed |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     auto row = [&](const Approach& a, bool is_best) {
       std::vector<double> val, loss, acc;
       for (const RunResult* x : a.runs) {
@@ -1099,17 +1110,17 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
         loss.push_back(x->test_loss);
         acc.push_back(x->test_accuracy);
       }
-      absl::StrAppendFormat(
-          &md, "| %s%s%s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %.0f |\n", is_best ? "**" : "",
-          a.name, is_best ? "** (best)" : "", a.setting, MeanSd(val), MeanSd(loss), MeanSd(acc),
-          StepsCell(a, r.steps), a.seeds_reaching, static_cast<int>(a.runs.size()),
-          SpeedupCell(a),
-          a.is_baseline ? absl::StrCat(grid_size_, " x ", Thousands(r.steps), " = ",
-                                       Thousands(a.compute_steps))
-                        : Thousands(a.compute_steps),
-          a.compute_seconds);
+      absl::StrAppendFormat(&md, "| %s%s%s | %s | %s | %s | %s | %s | %d/%d | %s | %s | %.0f |\n",
+                            is_best ? "**" : "", a.name, is_best ? "** (best)" : "", a.setting,
+                            MeanSd(val), MeanSd(loss), MeanSd(acc), StepsCell(a, r.steps),
+                            a.seeds_reaching, static_cast<int>(a.runs.size()), SpeedupCell(a),
+                            a.is_baseline ? absl::StrCat(grid_size_, " x ", Thousands(r.steps),
+                                                         " = ", Thousands(a.compute_steps))
+                                          : Thousands(a.compute_steps),
+                            a.compute_seconds);
     };
-    for (size_t i = 0; i < r.baselines.size(); ++i) row(r.baselines[i], static_cast<int>(i) == r.best);
+    for (size_t i = 0; i < r.baselines.size(); ++i)
+      row(r.baselines[i], static_cast<int>(i) == r.best);
     for (const Approach& a : r.autolrs) row(a, false);
     absl::StrAppend(&md, "\nValues are mean ± sample standard deviation over seeds. ", kStarNote,
                     "\n\n");
@@ -1118,8 +1129,9 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
     }
 
     // The grid.
-    absl::StrAppend(&md, "<details><summary>LR grid: mean final validation loss</summary>\n\n"
-                         "| peak LR | constant | step | cosine |\n|---:|---:|---:|---:|\n");
+    absl::StrAppend(&md,
+                    "<details><summary>LR grid: mean final validation loss</summary>\n\n"
+                    "| peak LR | constant | step | cosine |\n|---:|---:|---:|---:|\n");
     for (const auto& [lr, by_schedule] : r.grid_val) {
       absl::StrAppend(&md, "| ", Lr(lr), " |");
       for (const char* s : kBaselines) {
@@ -1135,15 +1147,16 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
     absl::StrAppend(&md, "\n</details>\n\n");
 
     // AutoLRS stages.
-    absl::StrAppend(&md,
-                    "AutoLRS stages (chosen LR per seed; forecast = the chosen probe's predicted "
-                    "loss after tau steps, achieved = mean of the stage's last 10 training losses, "
-                    "or its final validation loss for validation-objective stages; both as mean "
-                    "over seeds. A cooldown row gives its start, its steps (in the tau column), "
-                    "the LR it decays from, and the final validation loss):\n\n"
-                    "| variant | probe steps | stage | start step | tau | tau' | objective | chosen LR "
-                    "per seed | forecast | achieved |\n"
-                    "|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n");
+    absl::StrAppend(
+        &md,
+        "AutoLRS stages (chosen LR per seed; forecast = the chosen probe's predicted "
+        "loss after tau steps, achieved = mean of the stage's last 10 training losses, "
+        "or its final validation loss for validation-objective stages; both as mean "
+        "over seeds. A cooldown row gives its start, its steps (in the tau column), "
+        "the LR it decays from, and the final validation loss):\n\n"
+        "| variant | probe steps | stage | start step | tau | tau' | objective | chosen LR "
+        "per seed | forecast | achieved |\n"
+        "|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n");
     for (const Approach& a : r.autolrs) {
       if (a.runs.empty()) continue;
       std::vector<double> fractions;
@@ -1169,17 +1182,19 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
           const bool val = stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS &&
                            stage.validation_loss().count() > 0;
           if (stage.training_loss().count() > 0) {
-            achieved.push_back(val ? stage.validation_loss().last() : stage.training_loss().tail_mean());
+            achieved.push_back(val ? stage.validation_loss().last()
+                                   : stage.training_loss().tail_mean());
             // A stage continued from its chosen probe trains tau - tau' steps.
-            const int64_t full = stage.tau() - (stage.continued_from_probe() ? stage.tau_probe() : 0);
+            const int64_t full =
+                stage.tau() - (stage.continued_from_probe() ? stage.tau_probe() : 0);
             cut |= stage.training_loss().count() < full;
           }
         }
         if (first == nullptr) continue;
         absl::StrAppendFormat(
-            &md, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s%s |\n",
-            st == 0 ? a.name : "", st == 0 ? absl::StrCat(MeanSd(fractions, 1), "%") : "",
-            static_cast<int>(st), Thousands(first->start_steps_spent()), Thousands(first->tau()),
+            &md, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s%s |\n", st == 0 ? a.name : "",
+            st == 0 ? absl::StrCat(MeanSd(fractions, 1), "%") : "", static_cast<int>(st),
+            Thousands(first->start_steps_spent()), Thousands(first->tau()),
             first->search_skipped() ? "-" : Thousands(first->tau_probe()),
             first->objective() == v1::OBJECTIVE_VALIDATION_LOSS ? "val" : "train",
             absl::StrJoin(lrs, ", "), forecast.empty() ? "-" : Fmt(Summarize(forecast).mean),
@@ -1210,7 +1225,8 @@ std::string Benchmark::Markdown(const std::vector<TaskReport>& reports, double w
     absl::StrAppend(&md, "## Failed runs\n\n");
     for (size_t i = 0; i < specs_.size(); ++i) {
       if (!results_[i].ok) {
-        absl::StrAppend(&md, "- ", RunName(specs_[i]), ": ", results_[i].error.substr(0, 300), "\n");
+        absl::StrAppend(&md, "- ", RunName(specs_[i]), ": ", results_[i].error.substr(0, 300),
+                        "\n");
       }
     }
     absl::StrAppend(&md, "\n");

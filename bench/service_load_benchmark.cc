@@ -136,9 +136,10 @@ int Main() {
   const int threads = absl::GetFlag(FLAGS_threads);
   const double seconds = absl::GetFlag(FLAGS_seconds);
 
-  std::printf("| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
-              " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
+      " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   int run = 0;
   for (absl::string_view n_text : absl::StrSplit(absl::GetFlag(FLAGS_jobs), ',')) {
     int n = 0;
@@ -226,11 +227,13 @@ int Main() {
                 next.latency.Percentile(0.99), 1e6 * (cpu_next - cpu_reports) / next.calls,
                 static_cast<double>(rss_after - rss_before) / n);
     std::fflush(stdout);
-    if (errors > 0) std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
+    if (errors > 0)
+      std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
   }
-  std::printf("\n%d client threads over %d channels, %.0f s per phase, on %ld cores "
-              "(client and server share them).\n",
-              threads, absl::GetFlag(FLAGS_channels), seconds, sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf(
+      "\n%d client threads over %d channels, %.0f s per phase, on %ld cores "
+      "(client and server share them).\n",
+      threads, absl::GetFlag(FLAGS_channels), seconds, sysconf(_SC_NPROCESSORS_ONLN));
   return 0;
 }
 

@@ -21,23 +21,23 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
 absl::Status Validate(const ClientOptions& o, bool need_target) {
   if (need_target && o.target.empty()) return Invalid("target", "is required");
   if (o.deadline <= absl::ZeroDuration() || o.deadline == absl::InfiniteDuration()) {
-    return Invalid("deadline", absl::StrCat("must be finite and > 0, got ",
-                                            absl::FormatDuration(o.deadline)));
+    return Invalid("deadline",
+                   absl::StrCat("must be finite and > 0, got ", absl::FormatDuration(o.deadline)));
   }
   if (o.max_attempts < 1) {
     return Invalid("max_attempts", absl::StrCat("must be >= 1, got ", o.max_attempts));
   }
   if (o.initial_backoff <= absl::ZeroDuration()) {
-    return Invalid("initial_backoff", absl::StrCat("must be > 0, got ",
-                                                   absl::FormatDuration(o.initial_backoff)));
+    return Invalid("initial_backoff",
+                   absl::StrCat("must be > 0, got ", absl::FormatDuration(o.initial_backoff)));
   }
   if (o.max_backoff < o.initial_backoff || o.max_backoff == absl::InfiniteDuration()) {
     return Invalid("max_backoff", absl::StrCat("must be finite and >= initial_backoff, got ",
                                                absl::FormatDuration(o.max_backoff)));
   }
   if (o.retry_budget < absl::ZeroDuration()) {
-    return Invalid("retry_budget", absl::StrCat("must be >= 0, got ",
-                                                absl::FormatDuration(o.retry_budget)));
+    return Invalid("retry_budget",
+                   absl::StrCat("must be >= 0, got ", absl::FormatDuration(o.retry_budget)));
   }
   for (char c : o.auth_token) {
     if (c < 0x20 || c > 0x7e) return Invalid("auth_token", "must be printable ASCII");
@@ -78,8 +78,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& opti
   return std::unique_ptr<Client>(new Client(std::move(channel), options));
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::FromChannel(
-    std::shared_ptr<grpc::Channel> channel, const ClientOptions& options) {
+absl::StatusOr<std::unique_ptr<Client>> Client::FromChannel(std::shared_ptr<grpc::Channel> channel,
+                                                            const ClientOptions& options) {
   if (channel == nullptr) return absl::InvalidArgumentError("channel is null");
   if (absl::Status s = Validate(options, /*need_target=*/false); !s.ok()) return s;
   return std::unique_ptr<Client>(new Client(std::move(channel), options));
@@ -87,8 +87,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::FromChannel(
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, const ClientOptions& options)
     : options_(options),
-      auth_header_(options.auth_token.empty() ? ""
-                                              : absl::StrCat("Bearer ", options.auth_token)),
+      auth_header_(options.auth_token.empty() ? "" : absl::StrCat("Bearer ", options.auth_token)),
       channel_(std::move(channel)),
       stub_(v1::AutoLrsService::NewStub(channel_)),
       rng_(options.seed) {}
@@ -127,9 +126,9 @@ absl::StatusOr<Response> Client::Call(const char* name,
   }
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   if (attempt == 1) return absl::Status(code, status.error_message());
-  return absl::Status(code, absl::StrCat(status.error_message(), " (", name, ": gave up after ",
-                                         attempt, " attempts in ",
-                                         absl::FormatDuration(absl::Now() - start), ")"));
+  return absl::Status(
+      code, absl::StrCat(status.error_message(), " (", name, ": gave up after ", attempt,
+                         " attempts in ", absl::FormatDuration(absl::Now() - start), ")"));
 }
 
 absl::StatusOr<v1::Job> Client::CreateJob(v1::CreateJobRequest request) {

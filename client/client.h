@@ -70,8 +70,8 @@ class Client {
 
   // A client over an existing channel (tests, custom credentials);
   // options.target is ignored.
-  static absl::StatusOr<std::unique_ptr<Client>> FromChannel(
-      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options);
+  static absl::StatusOr<std::unique_ptr<Client>> FromChannel(std::shared_ptr<grpc::Channel> channel,
+                                                             const ClientOptions& options);
 
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

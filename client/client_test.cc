@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "autolrs/v1/service.grpc.pb.h"
@@ -41,8 +41,8 @@ std::unique_ptr<AutoLrsServer> StartServer(ServerOptions options) {
 }
 
 std::unique_ptr<AutoLrsServer> StartMemoryServer(std::string auth_token = "") {
-  return StartServer({.listen_address = "127.0.0.1:0", .store = "memory:",
-                      .auth_token = std::move(auth_token)});
+  return StartServer(
+      {.listen_address = "127.0.0.1:0", .store = "memory:", .auth_token = std::move(auth_token)});
 }
 
 // Fast retries for tests.
@@ -248,8 +248,7 @@ TEST(ClientTest, SurvivesAServerRestart) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->job_id(), "survivor");
   EXPECT_EQ(got->create_time().seconds(), job->create_time().seconds());
-  std::cerr << "GetJob across the restart took " << client->attempts() - attempts
-            << " attempts\n";
+  std::cerr << "GetJob across the restart took " << client->attempts() - attempts << " attempts\n";
 }
 
 // A fake AutoLrsService whose GetJob fails with `fail_code` for the first

@@ -1,8 +1,6 @@
 #include "client/torch_checkpointer.h"
 
-#include <string>
-#include <utility>
-
+#include <c10/util/string_utils.h>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -10,7 +8,8 @@
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
-#include <c10/util/string_utils.h>
+#include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -64,17 +63,14 @@ absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> DeepCopy(
       "RMSprop only");
 }
 
-absl::Status CheckSameShapes(const char* what,
-                             const std::vector<at::Tensor>& saved,
+absl::Status CheckSameShapes(const char* what, const std::vector<at::Tensor>& saved,
                              const std::vector<at::Tensor>& live) {
   if (saved.size() != live.size()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the model has ", live.size(), " ", what,
-                     " but the checkpoint has ", saved.size()));
+    return absl::FailedPreconditionError(absl::StrCat("the model has ", live.size(), " ", what,
+                                                      " but the checkpoint has ", saved.size()));
   }
   for (size_t i = 0; i < saved.size(); ++i) {
-    if (saved[i].sizes() != live[i].sizes() ||
-        saved[i].dtype() != live[i].dtype()) {
+    if (saved[i].sizes() != live[i].sizes() || saved[i].dtype() != live[i].dtype()) {
       return absl::FailedPreconditionError(
           absl::StrCat(what, " #", i, " changed shape or type since Save()"));
     }
@@ -98,8 +94,7 @@ std::string StateKey(const at::Tensor& param) {
 
 }  // namespace
 
-TorchCheckpointer::TorchCheckpointer(torch::nn::Module& model,
-                                     torch::optim::Optimizer& optimizer)
+TorchCheckpointer::TorchCheckpointer(torch::nn::Module& model, torch::optim::Optimizer& optimizer)
     : model_(model), optimizer_(optimizer) {}
 
 TorchCheckpointer::~TorchCheckpointer() = default;
@@ -141,8 +136,7 @@ absl::Status TorchCheckpointer::Restore() {
   torch::NoGradGuard no_grad;
   const std::vector<at::Tensor> parameters = model_.parameters();
   const std::vector<at::Tensor> buffers = model_.buffers();
-  if (absl::Status s = CheckSameShapes("parameters", parameters_, parameters);
-      !s.ok()) {
+  if (absl::Status s = CheckSameShapes("parameters", parameters_, parameters); !s.ok()) {
     return s;
   }
   if (absl::Status s = CheckSameShapes("buffers", buffers_, buffers); !s.ok()) {
@@ -150,9 +144,9 @@ absl::Status TorchCheckpointer::Restore() {
   }
   const std::vector<at::Tensor> optimized = OptimizerParameters(optimizer_);
   if (optimized.size() != states_.size()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the optimizer has ", optimized.size(),
-        " parameters but the checkpoint has state slots for ", states_.size()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the optimizer has ", optimized.size(),
+                     " parameters but the checkpoint has state slots for ", states_.size()));
   }
   // Deep-copy the saved optimizer state first, so that a failure leaves the
   // model and optimizer untouched; the slot stays reusable for later

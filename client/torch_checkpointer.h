@@ -1,12 +1,12 @@
 #ifndef AUTOLRS_CLIENT_TORCH_CHECKPOINTER_H_
 #define AUTOLRS_CLIENT_TORCH_CHECKPOINTER_H_
 
-#include <memory>
-#include <vector>
-
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+
+#include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "client/checkpointer.h"
@@ -26,9 +26,8 @@ namespace autolrs {
 //
 // Restore() writes into the existing parameter tensors in place, so the
 // optimizer keeps pointing at them (its state is keyed by tensor identity).
-// The optimizer is expected to update the model's parameters. The set and shapes of the parameters and
-// buffers must not change between Save() and Restore() (else
-// FAILED_PRECONDITION).
+// The optimizer is expected to update the model's parameters. The set and shapes of the parameters
+// and buffers must not change between Save() and Restore() (else FAILED_PRECONDITION).
 //
 // Supported optimizers: SGD, Adam, AdamW, Adagrad, RMSprop (others make
 // Save() return UNIMPLEMENTED, since their state cannot be deep-copied
@@ -39,8 +38,7 @@ namespace autolrs {
 // training step runs. The model and optimizer must outlive the checkpointer.
 class TorchCheckpointer final : public Checkpointer {
  public:
-  TorchCheckpointer(torch::nn::Module& model,
-                    torch::optim::Optimizer& optimizer);
+  TorchCheckpointer(torch::nn::Module& model, torch::optim::Optimizer& optimizer);
   ~TorchCheckpointer() override;
 
   TorchCheckpointer(const TorchCheckpointer&) = delete;

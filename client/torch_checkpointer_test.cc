@@ -1,10 +1,5 @@
 #include "client/torch_checkpointer.h"
 
-#include <functional>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/nn/functional/loss.h>
@@ -19,6 +14,11 @@
 #include <torch/optim/rmsprop.h>
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -36,27 +36,22 @@ class Fixture {
   explicit Fixture(const std::string& optimizer) {
     at::set_num_threads(1);
     torch::manual_seed(5);
-    model_ = nn::Sequential(nn::Linear(8, 16), nn::BatchNorm1d(16), nn::ReLU(),
-                            nn::Linear(16, 3));
+    model_ = nn::Sequential(nn::Linear(8, 16), nn::BatchNorm1d(16), nn::ReLU(), nn::Linear(16, 3));
     const auto params = model_->parameters();
     if (optimizer == "sgd") {
-      optimizer_ = std::make_unique<optim::SGD>(
-          params, optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
+      optimizer_ =
+          std::make_unique<optim::SGD>(params, optim::SGDOptions(0.1).momentum(0.9).nesterov(true));
     } else if (optimizer == "adam") {
-      optimizer_ = std::make_unique<optim::Adam>(
-          params, optim::AdamOptions(1e-2).amsgrad(true));
+      optimizer_ = std::make_unique<optim::Adam>(params, optim::AdamOptions(1e-2).amsgrad(true));
     } else if (optimizer == "adamw") {
-      optimizer_ =
-          std::make_unique<optim::AdamW>(params, optim::AdamWOptions(1e-2));
+      optimizer_ = std::make_unique<optim::AdamW>(params, optim::AdamWOptions(1e-2));
     } else if (optimizer == "adagrad") {
-      optimizer_ =
-          std::make_unique<optim::Adagrad>(params, optim::AdagradOptions(0.1));
+      optimizer_ = std::make_unique<optim::Adagrad>(params, optim::AdagradOptions(0.1));
     } else if (optimizer == "rmsprop") {
       optimizer_ = std::make_unique<optim::RMSprop>(
           params, optim::RMSpropOptions(1e-2).momentum(0.5).centered(true));
     } else if (optimizer == "lbfgs") {
-      optimizer_ =
-          std::make_unique<optim::LBFGS>(params, optim::LBFGSOptions(0.1));
+      optimizer_ = std::make_unique<optim::LBFGS>(params, optim::LBFGSOptions(0.1));
     }
     inputs_ = at::randn({64, 8});
     labels_ = at::randint(0, 3, {64}, at::kLong);
@@ -72,8 +67,7 @@ class Fixture {
     double loss_value = 0;
     auto closure = [&] {
       optimizer_->zero_grad();
-      at::Tensor loss =
-          nn::functional::cross_entropy(model_->forward(x), y);
+      at::Tensor loss = nn::functional::cross_entropy(model_->forward(x), y);
       loss.backward();
       loss_value = loss.item<double>();
       return loss;
@@ -90,13 +84,11 @@ class Fixture {
     }
     for (const at::Tensor& b : model_->buffers()) out.push_back(b.clone());
     for (const at::Tensor& p : model_->parameters()) {
-      auto it = optimizer_->state().find(
-          c10::guts::to_string(p.unsafeGetTensorImpl()));
+      auto it = optimizer_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
       if (it == optimizer_->state().end()) continue;
       if (auto* s = dynamic_cast<optim::SGDParamState*>(it->second.get())) {
         out.push_back(s->momentum_buffer().clone());
-      } else if (auto* s =
-                     dynamic_cast<optim::AdamParamState*>(it->second.get())) {
+      } else if (auto* s = dynamic_cast<optim::AdamParamState*>(it->second.get())) {
         out.push_back(s->exp_avg().clone());
         out.push_back(s->exp_avg_sq().clone());
         out.push_back(s->max_exp_avg_sq().clone());
@@ -113,8 +105,7 @@ class Fixture {
   at::Tensor labels_;
 };
 
-bool BitEqual(const std::vector<at::Tensor>& a,
-              const std::vector<at::Tensor>& b) {
+bool BitEqual(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!at::equal(a[i], b[i])) return false;
@@ -126,8 +117,7 @@ TEST(TorchCheckpointerTest, RestoreBeforeSaveIsFailedPrecondition) {
   Fixture f("sgd");
   TorchCheckpointer checkpointer(f.model(), f.optimizer());
   EXPECT_FALSE(checkpointer.has_checkpoint());
-  EXPECT_EQ(checkpointer.Restore().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(checkpointer.Restore().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 class RoundTripTest : public testing::TestWithParam<const char*> {};
@@ -161,8 +151,7 @@ TEST_P(RoundTripTest, RestorePutsBackTheSavedStateBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, RoundTripTest,
-                         testing::Values("sgd", "adam", "adamw", "adagrad",
-                                         "rmsprop"));
+                         testing::Values("sgd", "adam", "adamw", "adagrad", "rmsprop"));
 
 TEST(TorchCheckpointerTest, RestoreDoesNotTouchTheLearningRate) {
   Fixture f("sgd");
@@ -186,8 +175,7 @@ TEST(TorchCheckpointerTest, ChangedModelIsFailedPrecondition) {
   TorchCheckpointer checkpointer(f.model(), f.optimizer());
   ASSERT_TRUE(checkpointer.Save().ok());
   f.model().register_parameter("extra", at::zeros({2}));
-  EXPECT_EQ(checkpointer.Restore().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(checkpointer.Restore().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

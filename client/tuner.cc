@@ -160,9 +160,8 @@ absl::Status Tuner::Evaluate() {
   report_.add_eval_losses(*loss);
   eval_due_ = false;
   ++next_eval_;
-  next_eval_step_ = next_eval_ < action_.eval_steps_size()
-                        ? action_.eval_steps(next_eval_)
-                        : std::numeric_limits<int64_t>::max();
+  next_eval_step_ = next_eval_ < action_.eval_steps_size() ? action_.eval_steps(next_eval_)
+                                                           : std::numeric_limits<int64_t>::max();
   return absl::OkStatus();
 }
 
@@ -170,9 +169,9 @@ absl::Status Tuner::SendReport() {
   ++rpcs_;
   absl::StatusOr<v1::Action> next = client_->ReportLosses(report_);
   if (!next.ok()) {
-    return Annotate(next.status(), absl::StrCat("reporting the losses of action ",
-                                                action_.action_id(), " of job '",
-                                                options_.job_id, "'"));
+    return Annotate(next.status(),
+                    absl::StrCat("reporting the losses of action ", action_.action_id(),
+                                 " of job '", options_.job_id, "'"));
   }
   SetAction(*std::move(next));
   return EndOnMainLine();
@@ -205,8 +204,8 @@ absl::Status Tuner::WaitForOthers() {
     ++rpcs_;
     absl::StatusOr<v1::Action> next = client_->NextAction(request);
     if (!next.ok()) {
-      return Annotate(next.status(), absl::StrCat("waiting for the other workers of job '",
-                                                  options_.job_id, "'"));
+      return Annotate(next.status(),
+                      absl::StrCat("waiting for the other workers of job '", options_.job_id, "'"));
     }
     SetAction(*std::move(next));
     if (absl::Status s = EndOnMainLine(); !s.ok()) return s;
@@ -217,14 +216,14 @@ absl::Status Tuner::WaitForOthers() {
 absl::Status Tuner::StartAction() {
   const v1::Action& a = action_;
   if (a.steps() < 0) {
-    return absl::InternalError(absl::StrCat("action ", a.action_id(), " has ", a.steps(),
-                                            " steps"));
+    return absl::InternalError(
+        absl::StrCat("action ", a.action_id(), " has ", a.steps(), " steps"));
   }
   for (int i = 0; i < a.eval_steps_size(); ++i) {
     if (a.eval_steps(i) < 1 || a.eval_steps(i) > a.steps() ||
         (i > 0 && a.eval_steps(i) <= a.eval_steps(i - 1))) {
-      return absl::InternalError(absl::StrCat("action ", a.action_id(),
-                                              " lists invalid eval_steps"));
+      return absl::InternalError(
+          absl::StrCat("action ", a.action_id(), " lists invalid eval_steps"));
     }
   }
   if (a.eval_steps_size() > 0 && !evaluate_) {
@@ -261,8 +260,7 @@ absl::Status Tuner::StartAction() {
   step_ = 0;
   steps_ = a.steps();
   next_eval_ = 0;
-  next_eval_step_ =
-      a.eval_steps_size() > 0 ? a.eval_steps(0) : std::numeric_limits<int64_t>::max();
+  next_eval_step_ = a.eval_steps_size() > 0 ? a.eval_steps(0) : std::numeric_limits<int64_t>::max();
   ramp_ = a.phase() == v1::PHASE_WARMUP || a.phase() == v1::PHASE_COOLDOWN;
   ramp_start_ = a.lr_ramp_start();
   ramp_end_ = a.lr();

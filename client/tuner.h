@@ -94,8 +94,8 @@ class Tuner {
   // FAILED_PRECONDITION (the job exists with another config), and the
   // Client's errors.
   static absl::StatusOr<std::unique_ptr<Tuner>> Create(
-      Client* client, Checkpointer* checkpointer,
-      std::function<absl::StatusOr<double>()> evaluate, TunerOptions options);
+      Client* client, Checkpointer* checkpointer, std::function<absl::StatusOr<double>()> evaluate,
+      TunerOptions options);
 
   Tuner(const Tuner&) = delete;
   Tuner& operator=(const Tuner&) = delete;
@@ -184,13 +184,13 @@ class Tuner {
   // has work to do before the step (start an action, send a report, retry an
   // evaluation).
   bool slow_path_ = true;
-  bool started_ = false;       // action_'s checkpoint op has run.
-  bool report_due_ = false;    // every step of action_ is recorded, not yet sent.
-  bool eval_due_ = false;      // the evaluation after step_ failed; retry it.
-  bool in_step_ = false;       // NextLearningRate() was called, ReportStepLoss() not yet.
-  int64_t step_ = 0;           // steps of action_ done.
-  int64_t steps_ = 0;          // action_.steps().
-  int next_eval_ = 0;          // index into action_.eval_steps().
+  bool started_ = false;     // action_'s checkpoint op has run.
+  bool report_due_ = false;  // every step of action_ is recorded, not yet sent.
+  bool eval_due_ = false;    // the evaluation after step_ failed; retry it.
+  bool in_step_ = false;     // NextLearningRate() was called, ReportStepLoss() not yet.
+  int64_t step_ = 0;         // steps of action_ done.
+  int64_t steps_ = 0;        // action_.steps().
+  int next_eval_ = 0;        // index into action_.eval_steps().
   int64_t next_eval_step_ = std::numeric_limits<int64_t>::max();
   bool ramp_ = false;
   double ramp_start_ = 0;

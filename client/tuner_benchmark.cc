@@ -127,10 +127,10 @@ void BM_WholeJob(benchmark::State& state) {
     config.set_tau_max(8 * tau);
     config.set_total_steps(kSteps);
     config.set_seed(1);
-    auto tuner = Tuner::Create(
-        &SharedClient(), &checkpointer,
-        [&model]() -> absl::StatusOr<double> { return model.ValidationLoss(); },
-        {.job_id = NewJobId(), .config = config});
+    auto tuner =
+        Tuner::Create(&SharedClient(), &checkpointer,
+                      [&model]() -> absl::StatusOr<double> { return model.ValidationLoss(); },
+                      {.job_id = NewJobId(), .config = config});
     if (!tuner.ok()) {
       state.SkipWithError(tuner.status().ToString().c_str());
       return;

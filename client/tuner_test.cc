@@ -260,8 +260,8 @@ void ExpectEventOrder(const Run& run) {
     switch (e.kind) {
       case Event::kSave:
       case Event::kRestore:
-        EXPECT_EQ(action.checkpoint(), e.kind == Event::kSave ? v1::CHECKPOINT_OP_SAVE
-                                                              : v1::CHECKPOINT_OP_RESTORE);
+        EXPECT_EQ(action.checkpoint(),
+                  e.kind == Event::kSave ? v1::CHECKPOINT_OP_SAVE : v1::CHECKPOINT_OP_RESTORE);
         ASSERT_NE(next, nullptr);
         EXPECT_EQ(next->kind, Event::kStep);
         EXPECT_EQ(next->action_id, e.action_id);
@@ -270,8 +270,8 @@ void ExpectEventOrder(const Run& run) {
       case Event::kStep:
         if (e.offset == 1 && action.checkpoint() != v1::CHECKPOINT_OP_NONE) {
           ASSERT_NE(previous, nullptr);
-          EXPECT_NE(previous->kind, Event::kStep) << "no checkpoint op before action "
-                                                  << e.action_id;
+          EXPECT_NE(previous->kind, Event::kStep)
+              << "no checkpoint op before action " << e.action_id;
         }
         break;
       case Event::kEval: {
@@ -443,12 +443,12 @@ TEST_F(TunerTest, TwoWorkersSeeTheSameSchedule) {
                   .ok());
   // The second rank may use its own client or share one: both are fine.
   std::unique_ptr<Client> client1 = NewClient();
-  ASSERT_TRUE(rank1
-                  .Connect(client1.get(), {.job_id = "pair",
-                                           .config = config,
-                                           .worker_rank = 1,
-                                           .max_wait = absl::Seconds(60)})
-                  .ok());
+  ASSERT_TRUE(
+      rank1
+          .Connect(
+              client1.get(),
+              {.job_id = "pair", .config = config, .worker_rank = 1, .max_wait = absl::Seconds(60)})
+          .ok());
   absl::Status status0, status1;
   std::thread t0([&] { status0 = rank0.Train(1000); });
   std::thread t1([&] { status1 = rank1.Train(1000); });
@@ -614,8 +614,7 @@ TEST_F(TunerTest, EvaluationWithoutCallbackIsAnError) {
   config.set_warmup_steps(0);
   config.set_warmup_lr(0);
   config.set_objective_switch(v1::OBJECTIVE_SWITCH_ALWAYS_VALIDATION);
-  ASSERT_TRUE(
-      trainer.Connect(client_.get(), {.job_id = "noeval", .config = config}, false).ok());
+  ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "noeval", .config = config}, false).ok());
   EXPECT_EQ(trainer.tuner->NextLearningRate().status().code(),
             absl::StatusCode::kFailedPrecondition);
 
@@ -659,9 +658,8 @@ TEST_F(TunerTest, ReuseBestProbeUsesTheSecondCheckpointLikeTheReferenceRunner) {
   Trainer trainer(/*seed=*/3);
   BestProbeCheckpointer best(&trainer.model);
   ASSERT_TRUE(trainer
-                  .Connect(client_.get(), {.job_id = "reuse",
-                                           .config = config,
-                                           .best_probe_checkpointer = &best})
+                  .Connect(client_.get(),
+                           {.job_id = "reuse", .config = config, .best_probe_checkpointer = &best})
                   .ok());
   ASSERT_TRUE(trainer.Train(1000).ok());
   ASSERT_TRUE(trainer.tuner->done());

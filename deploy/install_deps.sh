@@ -14,8 +14,9 @@ SERVER_PACKAGES=(
 )
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
-  # Tests and benchmarks.
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
+  # fuzz targets (tests/fuzz/run_fuzzers.sh).
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
 )

@@ -28,9 +28,7 @@ ABSL_FLAG(std::string, kind, "training",
 
 namespace {
 
-std::string Number(double v) {
-  return std::isfinite(v) ? absl::StrFormat("%.17g", v) : "null";
-}
+std::string Number(double v) { return std::isfinite(v) ? absl::StrFormat("%.17g", v) : "null"; }
 
 int Fail(const std::string& message) {
   std::cerr << "autolrs_forecast: " << message << "\n";
@@ -44,13 +42,11 @@ int main(int argc, char** argv) {
       "autolrs_forecast --horizon=N [--method=robust|reference|last_mean] "
       "[--kind=training|validation] < losses.txt");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1)
-    return Fail(absl::StrCat("unexpected argument '", rest[1], "'"));
+  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument '", rest[1], "'"));
 
   namespace fc = autolrs::forecast;
   fc::ForecastOptions options;
-  absl::StatusOr<fc::Method> method =
-      fc::ParseMethod(absl::GetFlag(FLAGS_method));
+  absl::StatusOr<fc::Method> method = fc::ParseMethod(absl::GetFlag(FLAGS_method));
   if (!method.ok()) return Fail(std::string(method.status().message()));
   options.method = *method;
   const std::string kind = absl::GetFlag(FLAGS_kind);
@@ -59,8 +55,7 @@ int main(int argc, char** argv) {
   } else if (kind == "validation") {
     options.kind = fc::SeriesKind::kValidationLoss;
   } else {
-    return Fail(absl::StrCat("unknown --kind '", kind,
-                             "' (expected training or validation)"));
+    return Fail(absl::StrCat("unknown --kind '", kind, "' (expected training or validation)"));
   }
   const double horizon = absl::GetFlag(FLAGS_horizon);
   if (!(horizon > 0) || !std::isfinite(horizon)) {
@@ -76,20 +71,18 @@ int main(int argc, char** argv) {
     if (text.empty()) continue;
     double v = 0;
     if (!absl::SimpleAtod(text, &v)) {
-      return Fail(
-          absl::StrCat("line ", line_no, ": '", text,
-                       "' is not a number (expected one loss per line)"));
+      return Fail(absl::StrCat("line ", line_no, ": '", text,
+                               "' is not a number (expected one loss per line)"));
     }
     losses.push_back(v);
   }
   if (losses.empty()) return Fail("no losses on stdin (expected one per line)");
   if (horizon < losses.size()) {
-    return Fail(absl::StrCat("--horizon=", horizon,
-                             " is before the last step (", losses.size(), ")"));
+    return Fail(
+        absl::StrCat("--horizon=", horizon, " is before the last step (", losses.size(), ")"));
   }
 
-  const absl::StatusOr<fc::Forecast> f =
-      fc::PredictSteps(losses, horizon, options);
+  const absl::StatusOr<fc::Forecast> f = fc::PredictSteps(losses, horizon, options);
   if (!f.ok()) return Fail(std::string(f.status().message()));
   std::cout << absl::StrFormat(
       "{\"a\":%s,\"b\":%s,\"c\":%s,\"prediction\":%s,\"diverged\":%s,"

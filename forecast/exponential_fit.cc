@@ -75,8 +75,8 @@ class Profile {
 // Brent's minimization of f on [lo, hi] starting from x0 (golden-section
 // steps, with parabolic steps when they are safe). Returns the argmin.
 template <typename F>
-double BrentMinimize(const F& f, double lo, double hi, double x0, double f0,
-                     double tol, int max_iter = 60) {
+double BrentMinimize(const F& f, double lo, double hi, double x0, double f0, double tol,
+                     int max_iter = 60) {
   constexpr double kGolden = 0.3819660112501051;  // (3 - sqrt(5)) / 2
   double x = x0, w = x0, v = x0;
   double fx = f0, fw = f0, fv = f0;
@@ -97,8 +97,7 @@ double BrentMinimize(const F& f, double lo, double hi, double x0, double f0,
       q = std::abs(q);
       const double e_prev = e;
       e = d;
-      if (std::abs(p) < std::abs(0.5 * q * e_prev) && p > q * (lo - x) &&
-          p < q * (hi - x)) {
+      if (std::abs(p) < std::abs(0.5 * q * e_prev) && p > q * (lo - x) && p < q * (hi - x)) {
         d = p / q;
         const double u = x + d;
         if (u - lo < tol2 || hi - u < tol2) d = x < mid ? tol1 : -tol1;
@@ -131,17 +130,15 @@ double BrentMinimize(const F& f, double lo, double hi, double x0, double f0,
 
 }  // namespace
 
-double ExponentialFit::Evaluate(double t) const {
-  return a_ref * std::exp(b * (t - t_ref)) + c;
-}
+double ExponentialFit::Evaluate(double t) const { return a_ref * std::exp(b * (t - t_ref)) + c; }
 
-absl::StatusOr<ExponentialFit> FitExponential(
-    absl::Span<const double> t, absl::Span<const double> y,
-    const ExponentialFitOptions& options) {
+absl::StatusOr<ExponentialFit> FitExponential(absl::Span<const double> t,
+                                              absl::Span<const double> y,
+                                              const ExponentialFitOptions& options) {
   const size_t n = t.size();
   if (y.size() != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "FitExponential: t has ", n, " values but y has ", y.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("FitExponential: t has ", n, " values but y has ", y.size()));
   }
   if (n < 3) {
     return absl::InvalidArgumentError(
@@ -153,8 +150,8 @@ absl::StatusOr<ExponentialFit> FitExponential(
           absl::StrCat("FitExponential: non-finite value at index ", i));
     }
     if (i > 0 && !(t[i] > t[i - 1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "FitExponential: t is not strictly ascending at index ", i));
+      return absl::InvalidArgumentError(
+          absl::StrCat("FitExponential: t is not strictly ascending at index ", i));
     }
   }
   if (options.grid_points < 3) {
@@ -162,11 +159,10 @@ absl::StatusOr<ExponentialFit> FitExponential(
   }
   const double span = t[n - 1] - t[0];
   const double min_rate = options.min_rate > 0 ? options.min_rate : 0.01 / span;
-  const double max_rate =
-      options.max_rate > 0 ? options.max_rate : 3.0 * (n - 1) / span;
+  const double max_rate = options.max_rate > 0 ? options.max_rate : 3.0 * (n - 1) / span;
   if (!(min_rate <= max_rate) || !std::isfinite(max_rate)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "FitExponential: bad rate bounds [", min_rate, ", ", max_rate, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("FitExponential: bad rate bounds [", min_rate, ", ", max_rate, "]"));
   }
 
   const Eigen::Map<const ArrayXd> t_map(t.data(), n);
@@ -189,8 +185,8 @@ absl::StatusOr<ExponentialFit> FitExponential(
   if (g > 1) {
     const double lo = beta_lo + std::max(0, best - 1) * step;
     const double hi = beta_lo + std::min(g - 1, best + 1) * step;
-    beta = BrentMinimize([&](double x) { return profile.Sse(x); }, lo, hi, beta,
-                         best_sse, options.beta_tolerance);
+    beta = BrentMinimize([&](double x) { return profile.Sse(x); }, lo, hi, beta, best_sse,
+                         options.beta_tolerance);
   }
 
   ExponentialFit fit;

@@ -51,9 +51,9 @@ struct ExponentialFit {
 // ascending. Otherwise returns INVALID_ARGUMENT. Options are validated too
 // (INVALID_ARGUMENT for grid_points < 3 or min_rate > max_rate).
 // Cost: O(n) per profile evaluation, about grid_points + 15 evaluations.
-absl::StatusOr<ExponentialFit> FitExponential(
-    absl::Span<const double> t, absl::Span<const double> y,
-    const ExponentialFitOptions& options = {});
+absl::StatusOr<ExponentialFit> FitExponential(absl::Span<const double> t,
+                                              absl::Span<const double> y,
+                                              const ExponentialFitOptions& options = {});
 
 }  // namespace forecast
 }  // namespace autolrs

@@ -17,8 +17,8 @@ struct Series {
 };
 
 // y = a*exp(b*t) + c at t = t0, t0 + dt, ..., plus N(0, noise^2), seeded.
-Series Make(double a, double b, double c, int n, double t0 = 1, double dt = 1,
-            double noise = 0, unsigned seed = 7) {
+Series Make(double a, double b, double c, int n, double t0 = 1, double dt = 1, double noise = 0,
+            unsigned seed = 7) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0, noise > 0 ? noise : 1);
   Series s;
@@ -107,8 +107,7 @@ TEST(ExponentialFitTest, NonNegativeConstraintOnC) {
   EXPECT_GT(fit->sse, free_fit->sse);
   // When the constraint is inactive it changes nothing.
   const Series pos = Make(2.0, -0.05, 0.3, 100);
-  absl::StatusOr<ExponentialFit> pos_fit =
-      FitExponential(pos.t, pos.y, options);
+  absl::StatusOr<ExponentialFit> pos_fit = FitExponential(pos.t, pos.y, options);
   ASSERT_TRUE(pos_fit.ok());
   EXPECT_NEAR(pos_fit->c, 0.3, 1e-5);
 }
@@ -154,31 +153,21 @@ TEST(ExponentialFitTest, ThreePointsSuffice) {
 TEST(ExponentialFitTest, RejectsBadInput) {
   const std::vector<double> t = {1, 2, 3, 4};
   const std::vector<double> y = {4, 3, 2, 1};
-  EXPECT_EQ(FitExponential(t, {4, 3, 2}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FitExponential({1, 2}, {2, 1}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FitExponential({1, 2, 2, 3}, y).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FitExponential({1, 3, 2, 4}, y).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential(t, {4, 3, 2}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential({1, 2}, {2, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential({1, 2, 2, 3}, y).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential({1, 3, 2, 4}, y).status().code(), absl::StatusCode::kInvalidArgument);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_EQ(FitExponential(t, {4, nan, 2, 1}).status().code(),
+  EXPECT_EQ(FitExponential(t, {4, nan, 2, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential({1, 2, 3, std::numeric_limits<double>::infinity()}, y).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      FitExponential({1, 2, 3, std::numeric_limits<double>::infinity()}, y)
-          .status()
-          .code(),
-      absl::StatusCode::kInvalidArgument);
   ExponentialFitOptions options;
   options.grid_points = 2;
-  EXPECT_EQ(FitExponential(t, y, options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential(t, y, options).status().code(), absl::StatusCode::kInvalidArgument);
   options = {};
   options.min_rate = 1.0;
   options.max_rate = 0.1;
-  EXPECT_EQ(FitExponential(t, y, options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FitExponential(t, y, options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -64,15 +64,13 @@ bool Explodes(absl::Span<const double> y, double ratio) {
 
 // ---------------------------------------------------------------- reference
 
-absl::StatusOr<Forecast> PredictReference(absl::Span<const double> t,
-                                          absl::Span<const double> y,
-                                          double horizon,
-                                          const ForecastOptions& options) {
+absl::StatusOr<Forecast> PredictReference(absl::Span<const double> t, absl::Span<const double> y,
+                                          double horizon, const ForecastOptions& options) {
   if (y.size() < 3) return Level(TailMean(y, options.tail_window), "tail_mean");
-  const std::vector<int> kept = ReferenceOutlierFilter(
-      t, y,
-      options.kind == SeriesKind::kTrainingLoss ? ReferenceTrainingFilter()
-                                                : ReferenceValidationFilter());
+  const std::vector<int> kept = ReferenceOutlierFilter(t, y,
+                                                       options.kind == SeriesKind::kTrainingLoss
+                                                           ? ReferenceTrainingFilter()
+                                                           : ReferenceValidationFilter());
   const std::vector<double> smooth = SmoothQuadratic(t, y, kept);
   absl::StatusOr<ExponentialFit> fit = FitExponential(t, smooth);
   if (!fit.ok()) return fit.status();
@@ -129,8 +127,7 @@ struct Trend {
   Line log_line;
 
   double operator()(double t) const {
-    return exponential ? exp.Evaluate(t)
-                       : log_line.p + log_line.q * std::log(t);
+    return exponential ? exp.Evaluate(t) : log_line.p + log_line.q * std::log(t);
   }
   // Mean of the model over the given times.
   double MeanOver(absl::Span<const double> t) const {
@@ -170,18 +167,16 @@ struct Backtest {
 // that actually happened, clamped to [0, 1], then shrunk by the change's
 // signal-to-noise ratio: change^2 / (change^2 + noise variance of the
 // held-out mean minus the tail mean), with `sigma` the per-point noise.
-absl::StatusOr<Backtest> RunBacktest(bool exponential,
-                                     absl::Span<const double> t,
-                                     absl::Span<const double> y, size_t s,
-                                     size_t window, double sigma) {
+absl::StatusOr<Backtest> RunBacktest(bool exponential, absl::Span<const double> t,
+                                     absl::Span<const double> y, size_t s, size_t window,
+                                     double sigma) {
   absl::StatusOr<Trend> trend = FitTrend(exponential, t.first(s), y.first(s));
   if (!trend.ok()) return trend.status();
   const size_t w = std::min(window, s);
   const size_t held = t.size() - s;
   const double tail = Mean(y.subspan(s - w, w));
   const double actual_change = Mean(y.subspan(s)) - tail;
-  const double model_change =
-      trend->MeanOver(t.subspan(s)) - trend->MeanOver(t.subspan(s - w, w));
+  const double model_change = trend->MeanOver(t.subspan(s)) - trend->MeanOver(t.subspan(s - w, w));
   const double noise_var = sigma * sigma * (1.0 / held + 1.0 / w);
   Backtest out;
   if (model_change != 0) {
@@ -195,8 +190,7 @@ absl::StatusOr<Backtest> RunBacktest(bool exponential,
 }
 
 // Robust sigma of the residuals of `trend` over (t, y): 1.4826 * MAD.
-double ResidualSigma(const Trend& trend, absl::Span<const double> t,
-                     absl::Span<const double> y) {
+double ResidualSigma(const Trend& trend, absl::Span<const double> t, absl::Span<const double> y) {
   std::vector<double> r(t.size());
   for (size_t i = 0; i < t.size(); ++i) r[i] = y[i] - trend(t[i]);
   const double center = Median(r);
@@ -209,8 +203,7 @@ size_t LevelWindow(size_t n) {
   return std::max<size_t>(1, static_cast<size_t>(kLevelFraction * n));
 }
 
-absl::StatusOr<Forecast> PredictRobust(absl::Span<const double> t,
-                                       absl::Span<const double> y,
+absl::StatusOr<Forecast> PredictRobust(absl::Span<const double> t, absl::Span<const double> y,
                                        double horizon) {
   const size_t n = y.size();
   const double y_max = *std::max_element(y.begin(), y.end());
@@ -249,8 +242,7 @@ absl::StatusOr<Forecast> PredictRobust(absl::Span<const double> t,
     const double sigma = ResidualSigma(*full, ts, ys);
     double weight = 0, error = 0;
     for (size_t s : origins) {
-      absl::StatusOr<Backtest> bt =
-          RunBacktest(exponential, ts, ys, s, LevelWindow(s), sigma);
+      absl::StatusOr<Backtest> bt = RunBacktest(exponential, ts, ys, s, LevelWindow(s), sigma);
       if (!bt.ok()) return bt.status();
       weight += bt->weight / origins.size();
       error += bt->error / origins.size();
@@ -289,29 +281,26 @@ absl::StatusOr<Forecast> PredictRobust(absl::Span<const double> t,
 
 }  // namespace
 
-absl::StatusOr<Forecast> Predict(absl::Span<const double> t,
-                                 absl::Span<const double> y, double horizon,
-                                 const ForecastOptions& options) {
+absl::StatusOr<Forecast> Predict(absl::Span<const double> t, absl::Span<const double> y,
+                                 double horizon, const ForecastOptions& options) {
   if (t.empty()) return absl::InvalidArgumentError("Predict: empty series");
   if (t.size() != y.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Predict: t has ", t.size(), " values but y has ", y.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Predict: t has ", t.size(), " values but y has ", y.size()));
   }
   for (size_t i = 0; i < t.size(); ++i) {
     if (!std::isfinite(t[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Predict: t[", i, "] is not finite"));
+      return absl::InvalidArgumentError(absl::StrCat("Predict: t[", i, "] is not finite"));
     }
     if (i > 0 && !(t[i] > t[i - 1])) {
       return absl::InvalidArgumentError(
-          absl::StrCat("Predict: t is not strictly ascending at index ", i,
-                       " (", t[i - 1], " then ", t[i], ")"));
+          absl::StrCat("Predict: t is not strictly ascending at index ", i, " (", t[i - 1],
+                       " then ", t[i], ")"));
     }
   }
   if (!std::isfinite(horizon) || horizon < t.back()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Predict: horizon ", horizon,
-                     " must be finite and >= the last t (", t.back(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Predict: horizon ", horizon, " must be finite and >= the last t (", t.back(), ")"));
   }
   if (options.tail_window < 1) {
     return absl::InvalidArgumentError("Predict: tail_window must be >= 1");
@@ -332,8 +321,7 @@ absl::StatusOr<Forecast> Predict(absl::Span<const double> t,
   return absl::InvalidArgumentError("Predict: unknown method");
 }
 
-absl::StatusOr<Forecast> PredictSteps(absl::Span<const double> y,
-                                      double horizon,
+absl::StatusOr<Forecast> PredictSteps(absl::Span<const double> y, double horizon,
                                       const ForecastOptions& options) {
   std::vector<double> t(y.size());
   std::iota(t.begin(), t.end(), 1.0);
@@ -353,12 +341,11 @@ absl::string_view MethodName(Method method) {
 }
 
 absl::StatusOr<Method> ParseMethod(absl::string_view name) {
-  for (Method m :
-       {Method::kRobust, Method::kReferenceExponential, Method::kLastMean}) {
+  for (Method m : {Method::kRobust, Method::kReferenceExponential, Method::kLastMean}) {
     if (name == MethodName(m)) return m;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown method '", name, "' (expected robust, reference or last_mean)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown method '", name, "' (expected robust, reference or last_mean)"));
 }
 
 }  // namespace forecast

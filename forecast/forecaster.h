@@ -82,13 +82,11 @@ struct Forecast {
 // non-finite horizon or one below t.back(), or bad options. Non-finite y is
 // not an error: it yields diverged = true. Any series length >= 1 is accepted
 // (short series fall back to the tail mean).
-absl::StatusOr<Forecast> Predict(absl::Span<const double> t,
-                                 absl::Span<const double> y, double horizon,
-                                 const ForecastOptions& options = {});
+absl::StatusOr<Forecast> Predict(absl::Span<const double> t, absl::Span<const double> y,
+                                 double horizon, const ForecastOptions& options = {});
 
 // Predict with t = 1, 2, ..., y.size().
-absl::StatusOr<Forecast> PredictSteps(absl::Span<const double> y,
-                                      double horizon,
+absl::StatusOr<Forecast> PredictSteps(absl::Span<const double> y, double horizon,
                                       const ForecastOptions& options = {});
 
 // "robust", "reference", "last_mean".

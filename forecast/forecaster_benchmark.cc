@@ -50,21 +50,13 @@ void BM_Predict(benchmark::State& state, Method method) {
     benchmark::DoNotOptimize(f);
   }
 }
-BENCHMARK_CAPTURE(BM_Predict, robust, Method::kRobust)
-    ->Arg(16)
-    ->Arg(100)
-    ->Arg(400)
-    ->Arg(1000);
+BENCHMARK_CAPTURE(BM_Predict, robust, Method::kRobust)->Arg(16)->Arg(100)->Arg(400)->Arg(1000);
 BENCHMARK_CAPTURE(BM_Predict, reference, Method::kReferenceExponential)
     ->Arg(16)
     ->Arg(100)
     ->Arg(400)
     ->Arg(1000);
-BENCHMARK_CAPTURE(BM_Predict, last_mean, Method::kLastMean)
-    ->Arg(16)
-    ->Arg(100)
-    ->Arg(400)
-    ->Arg(1000);
+BENCHMARK_CAPTURE(BM_Predict, last_mean, Method::kLastMean)->Arg(16)->Arg(100)->Arg(400)->Arg(1000);
 
 }  // namespace
 }  // namespace forecast

@@ -19,11 +19,10 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr Method kAllMethods[] = {
-    Method::kRobust, Method::kReferenceExponential, Method::kLastMean};
+constexpr Method kAllMethods[] = {Method::kRobust, Method::kReferenceExponential,
+                                  Method::kLastMean};
 
-ForecastOptions With(Method method,
-                     SeriesKind kind = SeriesKind::kTrainingLoss) {
+ForecastOptions With(Method method, SeriesKind kind = SeriesKind::kTrainingLoss) {
   ForecastOptions o;
   o.method = method;
   o.kind = kind;
@@ -31,8 +30,8 @@ ForecastOptions With(Method method,
 }
 
 // Losses of steps 1..n of a*exp(b*t) + c, with seeded N(0, noise^2) noise.
-std::vector<double> ExpCurve(double a, double b, double c, int n,
-                             double noise = 0, unsigned seed = 1) {
+std::vector<double> ExpCurve(double a, double b, double c, int n, double noise = 0,
+                             unsigned seed = 1) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0, 1);
   std::vector<double> y(n);
@@ -50,26 +49,17 @@ double MeanOfLast(const std::vector<double>& y, int k) {
 
 TEST(PredictTest, RejectsBadArguments) {
   const std::vector<double> y = {3, 2, 1};
-  EXPECT_EQ(Predict({}, {}, 10).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 2}, y, 10).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 3, 2}, y, 10).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 1, 2}, y, 10).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, kNaN, 3}, y, 10).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 2, 3}, y, 2).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 2, 3}, y, kInf).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Predict({1, 2, 3}, y, kNaN).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({}, {}, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 2}, y, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 3, 2}, y, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 1, 2}, y, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, kNaN, 3}, y, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 2, 3}, y, 2).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 2, 3}, y, kInf).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 2, 3}, y, kNaN).status().code(), absl::StatusCode::kInvalidArgument);
   ForecastOptions bad;
   bad.tail_window = 0;
-  EXPECT_EQ(Predict({1, 2, 3}, y, 10, bad).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Predict({1, 2, 3}, y, 10, bad).status().code(), absl::StatusCode::kInvalidArgument);
   // The horizon may equal the last step.
   EXPECT_TRUE(Predict({1, 2, 3}, y, 3).ok());
 }
@@ -95,8 +85,7 @@ TEST(MethodNameTest, RoundTrips) {
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, m);
   }
-  EXPECT_EQ(ParseMethod("exp").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseMethod("exp").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // ------------------------------------------------------- degenerate series
@@ -162,8 +151,7 @@ TEST(PredictTest, ConstantSeries) {
   }
   EXPECT_EQ(PredictSteps(y, 1000)->model, "constant");
   // An all-zero series is constant, not exploding.
-  absl::StatusOr<Forecast> zero =
-      PredictSteps(std::vector<double>(20, 0.0), 200);
+  absl::StatusOr<Forecast> zero = PredictSteps(std::vector<double>(20, 0.0), 200);
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(zero->prediction, 0.0);
   EXPECT_FALSE(zero->diverged);
@@ -211,8 +199,7 @@ TEST(PredictTest, ReferenceRecoversAGentleExponential) {
   // Over the window exp(-0.01 t) is close to a quadratic, which is what the
   // reference smooths with before fitting.
   const std::vector<double> y = ExpCurve(1.0, -0.01, 0.5, 100);
-  absl::StatusOr<Forecast> f =
-      PredictSteps(y, 100, With(Method::kReferenceExponential));
+  absl::StatusOr<Forecast> f = PredictSteps(y, 100, With(Method::kReferenceExponential));
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->model, "exponential");
   EXPECT_NEAR(f->b, -0.01, 0.002);
@@ -224,8 +211,7 @@ TEST(PredictTest, ReferenceCanForecastNegativeLossesRobustCannot) {
   // A noisy, nearly linear decrease extrapolated 10x: the reference's
   // unconstrained c goes negative (a known defect we keep for fidelity).
   const std::vector<double> y = ExpCurve(2.0, -0.001, -1.0, 100, 0.01, 3);
-  absl::StatusOr<Forecast> ref =
-      PredictSteps(y, 1000, With(Method::kReferenceExponential));
+  absl::StatusOr<Forecast> ref = PredictSteps(y, 1000, With(Method::kReferenceExponential));
   ASSERT_TRUE(ref.ok());
   EXPECT_LT(ref->prediction, 0);
   absl::StatusOr<Forecast> robust = PredictSteps(y, 1000);
@@ -272,8 +258,7 @@ TEST(PredictTest, RobustOnValidationSeries) {
     y.push_back(0.6 * std::exp(-0.003 * t.back()) + 0.35 + normal(rng));
   }
   for (Method m : kAllMethods) {
-    absl::StatusOr<Forecast> f =
-        Predict(t, y, 8000, With(m, SeriesKind::kValidationLoss));
+    absl::StatusOr<Forecast> f = Predict(t, y, 8000, With(m, SeriesKind::kValidationLoss));
     ASSERT_TRUE(f.ok()) << f.status();
     EXPECT_TRUE(std::isfinite(f->prediction));
     EXPECT_LT(f->prediction, y.front());
@@ -329,8 +314,7 @@ TEST(PredictTest, RobustForecastsAreAlwaysFiniteAndNonNegative) {
     if (f->diverged) continue;
     EXPECT_TRUE(std::isfinite(f->prediction)) << trial;
     EXPECT_GE(f->prediction, 0) << trial;
-    EXPECT_LE(f->prediction, *std::max_element(y.begin(), y.end()) + 1e-12)
-        << trial;
+    EXPECT_LE(f->prediction, *std::max_element(y.begin(), y.end()) + 1e-12) << trial;
   }
 }
 
@@ -353,8 +337,7 @@ TEST(PredictTest, RobustRanksAtLeastAsWellAsLastTenMean) {
       nqm.obs_noise = 0.2;
       RankingOptions options;
       options.tau_probe = 100;
-      absl::StatusOr<RankingReport> report =
-          ScoreRanking(SimulateNqmSweep(nqm), methods, options);
+      absl::StatusOr<RankingReport> report = ScoreRanking(SimulateNqmSweep(nqm), methods, options);
       ASSERT_TRUE(report.ok()) << report.status();
       ASSERT_EQ(report->scores.size(), 3u);
       EXPECT_EQ(report->scores[0].negative, 0);
@@ -365,10 +348,9 @@ TEST(PredictTest, RobustRanksAtLeastAsWellAsLastTenMean) {
       last_regret += report->scores[2].mean_rel_regret;
     }
   }
-  std::cout << "mean Spearman: robust " << robust_rho / 6 << ", last-10 mean "
-            << last_rho / 6 << "; mean relative regret: robust "
-            << robust_regret / 6 << ", last-10 mean " << last_regret / 6
-            << "\n";
+  std::cout << "mean Spearman: robust " << robust_rho / 6 << ", last-10 mean " << last_rho / 6
+            << "; mean relative regret: robust " << robust_regret / 6 << ", last-10 mean "
+            << last_regret / 6 << "\n";
   EXPECT_GE(robust_rho, last_rho);
   EXPECT_LE(robust_regret, 1.5 * last_regret);
   EXPECT_GT(reference_negative, 0);

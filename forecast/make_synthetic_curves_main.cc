@@ -18,8 +18,7 @@ ABSL_FLAG(double, obs_noise, 0.15, "log-sd of the per-step loss noise");
 ABSL_FLAG(int, dims, 100, "NQM dimensions");
 ABSL_FLAG(double, grad_noise, 0.5, "NQM gradient noise scale");
 ABSL_FLAG(double, checkpoint_lr, 0.3, "LR used to train up to the checkpoints");
-ABSL_FLAG(std::vector<std::string>, lrs, {},
-          "LR sweep (default: see NqmOptions)");
+ABSL_FLAG(std::vector<std::string>, lrs, {}, "LR sweep (default: see NqmOptions)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -46,7 +45,6 @@ int main(int argc, char** argv) {
     std::cerr << "make_synthetic_curves: --tau must be >= 1\n";
     return 2;
   }
-  std::cout << autolrs::forecast::CurvesToCsv(
-      autolrs::forecast::SimulateNqmSweep(options));
+  std::cout << autolrs::forecast::CurvesToCsv(autolrs::forecast::SimulateNqmSweep(options));
   return 0;
 }

@@ -32,8 +32,7 @@ int RoundHalfEven(double x) {
 
 }  // namespace
 
-std::vector<double> SmoothQuadratic(absl::Span<const double> t,
-                                    absl::Span<const double> y,
+std::vector<double> SmoothQuadratic(absl::Span<const double> t, absl::Span<const double> y,
                                     absl::Span<const int> kept) {
   const size_t n = t.size();
   std::vector<double> out(n, 0.0);
@@ -53,8 +52,7 @@ std::vector<double> SmoothQuadratic(absl::Span<const double> t,
     aty += row * y[i];
   }
   const int k = degree + 1;
-  const Eigen::VectorXd coef =
-      ata.topLeftCorner(k, k).ldlt().solve(aty.head(k));
+  const Eigen::VectorXd coef = ata.topLeftCorner(k, k).ldlt().solve(aty.head(k));
   for (size_t i = 0; i < n; ++i) {
     const double u = (t[i] - mid) / half;
     double v = coef(0);
@@ -74,22 +72,19 @@ ReferenceFilterOptions ReferenceValidationFilter() {
   return o;
 }
 
-std::vector<int> ReferenceOutlierFilter(absl::Span<const double> t,
-                                        absl::Span<const double> y,
+std::vector<int> ReferenceOutlierFilter(absl::Span<const double> t, absl::Span<const double> y,
                                         const ReferenceFilterOptions& options) {
   const int n = static_cast<int>(t.size());
   std::vector<int> kept(n);
   std::iota(kept.begin(), kept.end(), 0);
   if (n == 0) return kept;
-  const int bound =
-      static_cast<int>(std::floor((n - 1) * options.droppable_fraction));
+  const int bound = static_cast<int>(std::floor((n - 1) * options.droppable_fraction));
   std::vector<int> order;
   std::vector<double> abs_res(n);
   for (int pass = 0; pass < options.passes; ++pass) {
     const int m = static_cast<int>(kept.size());
-    const int count = options.drop_count > 0
-                          ? options.drop_count
-                          : RoundHalfEven(options.drop_fraction * m);
+    const int count =
+        options.drop_count > 0 ? options.drop_count : RoundHalfEven(options.drop_fraction * m);
     if (count <= 0 || m <= options.min_kept) break;
     const std::vector<double> smooth = SmoothQuadratic(t, y, kept);
     for (int i : kept) abs_res[i] = std::abs(y[i] - smooth[i]);
@@ -106,8 +101,7 @@ std::vector<int> ReferenceOutlierFilter(absl::Span<const double> t,
       }
     }
     if (dropped == 0) continue;
-    kept.erase(std::remove_if(kept.begin(), kept.end(),
-                              [&](int i) { return drop[i]; }),
+    kept.erase(std::remove_if(kept.begin(), kept.end(), [&](int i) { return drop[i]; }),
                kept.end());
   }
   return kept;
@@ -131,8 +125,7 @@ std::vector<int> RobustOutlierFilter(absl::Span<const double> y,
   for (int i = 0; i < n; ++i) work[i] = std::abs(res[i] - center);
   const double sigma = 1.4826 * MedianInPlace(work);
   const double limit = options.threshold * sigma;
-  const int max_drop =
-      static_cast<int>(std::floor(options.max_drop_fraction * n));
+  const int max_drop = static_cast<int>(std::floor(options.max_drop_fraction * n));
   std::vector<int> candidates;
   for (int i = 0; i < n; ++i) {
     if (std::abs(res[i] - center) > limit) candidates.push_back(i);
@@ -146,9 +139,7 @@ std::vector<int> RobustOutlierFilter(absl::Span<const double> y,
   }
   std::vector<bool> drop(n, false);
   for (int i : candidates) drop[i] = true;
-  kept.erase(
-      std::remove_if(kept.begin(), kept.end(), [&](int i) { return drop[i]; }),
-      kept.end());
+  kept.erase(std::remove_if(kept.begin(), kept.end(), [&](int i) { return drop[i]; }), kept.end());
   return kept;
 }
 

@@ -21,8 +21,7 @@ namespace forecast {
 // (t[i], y[i]) for i in `kept`, evaluated at every t. Requires finite values,
 // t.size() == y.size(), valid ascending indices in `kept`; an empty `kept`
 // yields all zeros.
-std::vector<double> SmoothQuadratic(absl::Span<const double> t,
-                                    absl::Span<const double> y,
+std::vector<double> SmoothQuadratic(absl::Span<const double> t, absl::Span<const double> y,
                                     absl::Span<const int> kept);
 
 // The reference filter: `passes` times, fit SmoothQuadratic to the points
@@ -46,8 +45,7 @@ ReferenceFilterOptions ReferenceValidationFilter();
 
 // Returns the indices (ascending) of the points kept. Requires finite values
 // and t.size() == y.size().
-std::vector<int> ReferenceOutlierFilter(absl::Span<const double> t,
-                                        absl::Span<const double> y,
+std::vector<int> ReferenceOutlierFilter(absl::Span<const double> t, absl::Span<const double> y,
                                         const ReferenceFilterOptions& options);
 
 // A one-pass robust filter: residuals against a running median of

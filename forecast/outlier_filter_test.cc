@@ -33,8 +33,7 @@ std::vector<double> Curve(int n, double noise, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0, noise);
   std::vector<double> y(n);
-  for (int i = 0; i < n; ++i)
-    y[i] = 1.0 + 0.5 * std::exp(-0.02 * i) + normal(rng);
+  for (int i = 0; i < n; ++i) y[i] = 1.0 + 0.5 * std::exp(-0.02 * i) + normal(rng);
   return y;
 }
 
@@ -75,8 +74,7 @@ TEST(ReferenceOutlierFilterTest, DropsOutliersOnlyInTheFirstHalf) {
   std::vector<double> y = Curve(n, 0.002, 1);
   for (int i : {5, 20, 40}) y[i] += 1.0;  // droppable
   y[80] += 1.0;                           // in the second half: kept
-  const std::vector<int> kept =
-      ReferenceOutlierFilter(t, y, ReferenceTrainingFilter());
+  const std::vector<int> kept = ReferenceOutlierFilter(t, y, ReferenceTrainingFilter());
   for (int i : {5, 20, 40}) EXPECT_FALSE(Contains(kept, i)) << i;
   EXPECT_TRUE(Contains(kept, 80));
   for (int i = 49; i < n; ++i) EXPECT_TRUE(Contains(kept, i)) << i;
@@ -104,8 +102,7 @@ TEST(ReferenceOutlierFilterTest, PassCountFollowsRoundHalfEven) {
   // 10 points: round(0.3) = 0, so nothing is dropped (the reference code
   // would drop every droppable point here and empty short series).
   const std::vector<int> short_kept = ReferenceOutlierFilter(
-      Steps(10), std::vector<double>(y.begin(), y.begin() + 10),
-      ReferenceTrainingFilter());
+      Steps(10), std::vector<double>(y.begin(), y.begin() + 10), ReferenceTrainingFilter());
   EXPECT_EQ(short_kept.size(), 10u);
 }
 
@@ -116,15 +113,13 @@ TEST(ReferenceOutlierFilterTest, ValidationDropsOnlyTheWorstPoint) {
   std::vector<double> y = Curve(n, 0.0, 1);
   y[2] += 1.0;
   y[4] += 0.5;
-  const std::vector<int> kept =
-      ReferenceOutlierFilter(t, y, ReferenceValidationFilter());
+  const std::vector<int> kept = ReferenceOutlierFilter(t, y, ReferenceValidationFilter());
   EXPECT_EQ(kept.size(), 15u);
   EXPECT_FALSE(Contains(kept, 2));
   // The worst point in the second half is not droppable: nothing goes.
   std::vector<double> y2 = Curve(n, 0.0, 1);
   y2[12] += 1.0;
-  EXPECT_EQ(ReferenceOutlierFilter(t, y2, ReferenceValidationFilter()).size(),
-            16u);
+  EXPECT_EQ(ReferenceOutlierFilter(t, y2, ReferenceValidationFilter()).size(), 16u);
 }
 
 TEST(ReferenceOutlierFilterTest, NeverEmptiesTheSeries) {
@@ -133,8 +128,8 @@ TEST(ReferenceOutlierFilterTest, NeverEmptiesTheSeries) {
     options.drop_count = 5;  // as aggressive as possible
     options.droppable_fraction = 1.0;
     options.passes = 50;
-    const std::vector<int> kept = ReferenceOutlierFilter(
-        Steps(n), std::vector<double>(Curve(n, 0.1, 2)), options);
+    const std::vector<int> kept =
+        ReferenceOutlierFilter(Steps(n), std::vector<double>(Curve(n, 0.1, 2)), options);
     EXPECT_EQ(kept.size(), static_cast<size_t>(std::min(n, 3))) << n;
   }
 }
@@ -166,7 +161,7 @@ TEST(RobustOutlierFilterTest, DropsAtMostTheAllowedFraction) {
 TEST(RobustOutlierFilterTest, ShortSeriesAreUntouched) {
   std::vector<double> y = {1, 1, 100, 1, 1};
   EXPECT_EQ(RobustOutlierFilter(y).size(), 5u);
-  y.push_back(1);  // 6 points: long enough for a 5-point median
+  y.push_back(1);                                // 6 points: long enough for a 5-point median
   EXPECT_EQ(RobustOutlierFilter(y).size(), 6u);  // 10% of 6 rounds down to 0
   y.resize(10, 1.0);
   const std::vector<int> kept = RobustOutlierFilter(y);

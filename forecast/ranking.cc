@@ -25,8 +25,7 @@ std::vector<double> Ranks(absl::Span<const double> v) {
   const size_t n = v.size();
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t i, size_t j) { return v[i] < v[j]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t i, size_t j) { return v[i] < v[j]; });
   std::vector<double> rank(n);
   for (size_t i = 0; i < n;) {
     size_t j = i;
@@ -47,8 +46,7 @@ double Truth(const std::vector<double>& loss, int window) {
 }
 
 int TruthWindow(int tau, const RankingOptions& options) {
-  return options.truth_window > 0 ? options.truth_window
-                                  : std::max(10, tau / 20);
+  return options.truth_window > 0 ? options.truth_window : std::max(10, tau / 20);
 }
 
 }  // namespace
@@ -66,28 +64,24 @@ absl::StatusOr<std::vector<Curve>> ParseCurvesCsv(absl::string_view csv) {
     const std::vector<absl::string_view> f = absl::StrSplit(line, ',');
     if (!header_seen) {
       if (f.size() != 4 || absl::StripAsciiWhitespace(f[0]) != "checkpoint" ||
-          absl::StripAsciiWhitespace(f[1]) != "lr" ||
-          absl::StripAsciiWhitespace(f[2]) != "step" ||
+          absl::StripAsciiWhitespace(f[1]) != "lr" || absl::StripAsciiWhitespace(f[2]) != "step" ||
           absl::StripAsciiWhitespace(f[3]) != "loss") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ": expected header 'checkpoint,lr,step,loss'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("line ", line_no, ": expected header 'checkpoint,lr,step,loss'"));
       }
       header_seen = true;
       continue;
     }
     if (f.size() != 4) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": expected 4 fields, got ", f.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_no, ": expected 4 fields, got ", f.size()));
     }
     const std::string checkpoint(absl::StripAsciiWhitespace(f[0]));
     double lr = 0, loss = 0;
     long step = 0;
-    if (checkpoint.empty() ||
-        !absl::SimpleAtod(absl::StripAsciiWhitespace(f[1]), &lr) ||
-        !std::isfinite(lr) ||
-        !absl::SimpleAtoi(absl::StripAsciiWhitespace(f[2]), &step) ||
-        step < 1 ||
-        !absl::SimpleAtod(absl::StripAsciiWhitespace(f[3]), &loss)) {
+    if (checkpoint.empty() || !absl::SimpleAtod(absl::StripAsciiWhitespace(f[1]), &lr) ||
+        !std::isfinite(lr) || !absl::SimpleAtoi(absl::StripAsciiWhitespace(f[2]), &step) ||
+        step < 1 || !absl::SimpleAtod(absl::StripAsciiWhitespace(f[3]), &loss)) {
       return absl::InvalidArgumentError(
           absl::StrCat("line ", line_no, ": cannot parse '", line, "'"));
     }
@@ -96,9 +90,8 @@ absl::StatusOr<std::vector<Curve>> ParseCurvesCsv(absl::string_view csv) {
     }
     auto& steps = data[checkpoint][lr];
     if (!steps.emplace(step, loss).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": duplicate step ", step,
-                       " for checkpoint ", checkpoint, " lr ", f[1]));
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": duplicate step ", step,
+                                                     " for checkpoint ", checkpoint, " lr ", f[1]));
     }
   }
   if (!header_seen) return absl::InvalidArgumentError("empty CSV");
@@ -107,9 +100,9 @@ absl::StatusOr<std::vector<Curve>> ParseCurvesCsv(absl::string_view csv) {
     for (const auto& [lr, steps] : data[checkpoint]) {
       const long tau = steps.rbegin()->first;
       if (static_cast<long>(steps.size()) != tau) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "checkpoint ", checkpoint, " lr ", lr, ": steps are not 1..", tau,
-            " (", steps.size(), " distinct steps)"));
+        return absl::InvalidArgumentError(absl::StrCat("checkpoint ", checkpoint, " lr ", lr,
+                                                       ": steps are not 1..", tau, " (",
+                                                       steps.size(), " distinct steps)"));
       }
       Curve c;
       c.checkpoint = checkpoint;
@@ -125,15 +118,13 @@ std::string CurvesToCsv(absl::Span<const Curve> curves) {
   std::string out = "checkpoint,lr,step,loss\n";
   for (const Curve& c : curves) {
     for (size_t i = 0; i < c.loss.size(); ++i) {
-      absl::StrAppendFormat(&out, "%s,%.9g,%d,%.9g\n", c.checkpoint, c.lr,
-                            i + 1, c.loss[i]);
+      absl::StrAppendFormat(&out, "%s,%.9g,%d,%.9g\n", c.checkpoint, c.lr, i + 1, c.loss[i]);
     }
   }
   return out;
 }
 
-double SpearmanCorrelation(absl::Span<const double> x,
-                           absl::Span<const double> y) {
+double SpearmanCorrelation(absl::Span<const double> x, absl::Span<const double> y) {
   const std::vector<double> rx = Ranks(x), ry = Ranks(y);
   const double mean = 0.5 * (x.size() + 1);
   double sxy = 0, sxx = 0, syy = 0;
@@ -158,9 +149,9 @@ std::vector<RankingMethod> DefaultRankingMethods() {
   return methods;
 }
 
-absl::StatusOr<RankingReport> ScoreRanking(
-    absl::Span<const Curve> curves, absl::Span<const RankingMethod> methods,
-    const RankingOptions& options) {
+absl::StatusOr<RankingReport> ScoreRanking(absl::Span<const Curve> curves,
+                                           absl::Span<const RankingMethod> methods,
+                                           const RankingOptions& options) {
   RankingReport report;
   report.tau_probe = options.tau_probe;
   report.curves = static_cast<int>(curves.size());
@@ -171,8 +162,7 @@ absl::StatusOr<RankingReport> ScoreRanking(
   std::vector<std::pair<size_t, size_t>> groups;
   for (size_t i = 0; i < curves.size();) {
     size_t j = i;
-    while (j < curves.size() && curves[j].checkpoint == curves[i].checkpoint)
-      ++j;
+    while (j < curves.size() && curves[j].checkpoint == curves[i].checkpoint) ++j;
     groups.emplace_back(i, j);
     i = j;
   }
@@ -181,9 +171,9 @@ absl::StatusOr<RankingReport> ScoreRanking(
   for (size_t i = 0; i < curves.size(); ++i) {
     const int tau = static_cast<int>(curves[i].loss.size());
     if (tau < options.tau_probe) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", curves[i].checkpoint, " lr ", curves[i].lr, " has ",
-          tau, " steps, fewer than tau_probe = ", options.tau_probe));
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", curves[i].checkpoint, " lr ", curves[i].lr, " has ", tau,
+                       " steps, fewer than tau_probe = ", options.tau_probe));
     }
     min_tau = std::min(min_tau, tau);
     max_tau = std::max(max_tau, tau);
@@ -193,14 +183,13 @@ absl::StatusOr<RankingReport> ScoreRanking(
   if (curves.empty()) min_tau = 0;
   report.truth_description =
       options.truth_window > 0
-          ? absl::StrCat("mean of the last ", options.truth_window,
-                         " losses up to tau")
+          ? absl::StrCat("mean of the last ", options.truth_window, " losses up to tau")
           : absl::StrCat("mean of the last max(10, tau/20) losses up to tau (",
-                         TruthWindow(min_tau, options), " to ",
-                         TruthWindow(max_tau, options), " here)");
-  report.truth_description += absl::StrCat(
-      "; tau = ", min_tau == max_tau ? absl::StrCat(min_tau)
-                                     : absl::StrCat(min_tau, "..", max_tau));
+                         TruthWindow(min_tau, options), " to ", TruthWindow(max_tau, options),
+                         " here)");
+  report.truth_description +=
+      absl::StrCat("; tau = ", min_tau == max_tau ? absl::StrCat(min_tau)
+                                                  : absl::StrCat(min_tau, "..", max_tau));
 
   report.details.resize(curves.size());
   for (size_t i = 0; i < curves.size(); ++i) {
@@ -221,9 +210,9 @@ absl::StatusOr<RankingReport> ScoreRanking(
             PredictSteps(absl::MakeConstSpan(c.loss).first(options.tau_probe),
                          static_cast<double>(c.loss.size()), method.options);
         if (!f.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(method.name, " on checkpoint ", c.checkpoint, " lr ",
-                           c.lr, ": ", f.status().message()));
+          return absl::InvalidArgumentError(absl::StrCat(method.name, " on checkpoint ",
+                                                         c.checkpoint, " lr ", c.lr, ": ",
+                                                         f.status().message()));
         }
         const double p = std::isfinite(f->prediction) ? f->prediction : kInf;
         report.details[i].predictions.push_back(p);
@@ -240,15 +229,12 @@ absl::StatusOr<RankingReport> ScoreRanking(
         forecast.push_back(p);
         group_truth.push_back(truth[i]);
       }
-      const double best =
-          *std::min_element(group_truth.begin(), group_truth.end());
-      const double worst =
-          *std::max_element(group_truth.begin(), group_truth.end());
+      const double best = *std::min_element(group_truth.begin(), group_truth.end());
+      const double worst = *std::max_element(group_truth.begin(), group_truth.end());
       if (best == worst) continue;  // nothing to rank
       ++score.checkpoints;
       sum_rho += SpearmanCorrelation(forecast, group_truth);
-      const size_t chosen =
-          std::min_element(forecast.begin(), forecast.end()) - forecast.begin();
+      const size_t chosen = std::min_element(forecast.begin(), forecast.end()) - forecast.begin();
       const double regret = group_truth[chosen] - best;
       sum_regret += regret;
       sum_rel += best > 0 ? regret / best : regret;
@@ -267,34 +253,29 @@ std::string FormatMarkdown(const RankingReport& report) {
   std::string out = absl::StrFormat(
       "Forecasts from the first %d losses; %d curves (%d diverged); truth = "
       "%s.\n\n",
-      report.tau_probe, report.curves, report.diverged_curves,
-      report.truth_description);
+      report.tau_probe, report.curves, report.diverged_curves, report.truth_description);
   absl::StrAppend(&out,
                   "| method | checkpoints | Spearman (mean) | regret (mean) | "
                   "relative regret (mean) | non-finite | negative | missed "
                   "divergence | false divergence |\n",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const MethodScore& s : report.scores) {
-    absl::StrAppendFormat(
-        &out, "| %s | %d | %.3f | %.4g | %.3f | %d/%d | %d | %d | %d |\n",
-        s.name, s.checkpoints, s.mean_spearman, s.mean_regret,
-        s.mean_rel_regret, s.nonfinite, s.forecasts, s.negative,
-        s.missed_divergence, s.false_divergence);
+    absl::StrAppendFormat(&out, "| %s | %d | %.3f | %.4g | %.3f | %d/%d | %d | %d | %d |\n", s.name,
+                          s.checkpoints, s.mean_spearman, s.mean_regret, s.mean_rel_regret,
+                          s.nonfinite, s.forecasts, s.negative, s.missed_divergence,
+                          s.false_divergence);
   }
   return out;
 }
 
 std::string FormatDetails(const RankingReport& report) {
   std::string out = "| checkpoint | lr | truth |";
-  for (const MethodScore& s : report.scores)
-    absl::StrAppend(&out, " ", s.name, " |");
+  for (const MethodScore& s : report.scores) absl::StrAppend(&out, " ", s.name, " |");
   absl::StrAppend(&out, "\n|---|---:|---:|");
-  for (size_t i = 0; i < report.scores.size(); ++i)
-    absl::StrAppend(&out, "---|");
+  for (size_t i = 0; i < report.scores.size(); ++i) absl::StrAppend(&out, "---|");
   absl::StrAppend(&out, "\n");
   for (const CurveForecast& d : report.details) {
-    absl::StrAppendFormat(&out, "| %s | %g | %.4g |", d.checkpoint, d.lr,
-                          d.truth);
+    absl::StrAppendFormat(&out, "| %s | %g | %.4g |", d.checkpoint, d.lr, d.truth);
     for (size_t m = 0; m < d.predictions.size(); ++m) {
       absl::StrAppendFormat(&out, " %.4g %s |", d.predictions[m], d.models[m]);
     }

@@ -41,8 +41,7 @@ std::string CurvesToCsv(absl::Span<const Curve> curves);
 // Spearman rank correlation (Pearson correlation of the ranks, ties get their
 // average rank; +inf ranks above every finite value, NaN is not allowed).
 // Returns 0 when either side's ranks are all equal. Requires equal sizes >= 2.
-double SpearmanCorrelation(absl::Span<const double> x,
-                           absl::Span<const double> y);
+double SpearmanCorrelation(absl::Span<const double> x, absl::Span<const double> y);
 
 struct RankingMethod {
   std::string name;
@@ -68,7 +67,7 @@ struct MethodScore {
   int nonfinite = 0;           // non-finite (diverged) forecasts
   int negative = 0;            // forecasts below 0
   int missed_divergence = 0;   // finite forecast although the truth diverged
-  int false_divergence = 0;  // non-finite forecast although the truth is finite
+  int false_divergence = 0;    // non-finite forecast although the truth is finite
 };
 
 // One forecast of one curve, for --details output.
@@ -91,9 +90,9 @@ struct RankingReport {
 
 // Scores every method on every checkpoint with >= 2 curves.
 // INVALID_ARGUMENT when tau_probe is out of range or a forecast fails.
-absl::StatusOr<RankingReport> ScoreRanking(
-    absl::Span<const Curve> curves, absl::Span<const RankingMethod> methods,
-    const RankingOptions& options);
+absl::StatusOr<RankingReport> ScoreRanking(absl::Span<const Curve> curves,
+                                           absl::Span<const RankingMethod> methods,
+                                           const RankingOptions& options);
 
 // A Markdown table of the report, with a line stating how truth is defined.
 std::string FormatMarkdown(const RankingReport& report);

@@ -16,13 +16,11 @@
 
 ABSL_FLAG(std::string, curves, "", "CSV with header checkpoint,lr,step,loss");
 ABSL_FLAG(int, tau_probe, 0, "number of leading losses each forecast sees");
-ABSL_FLAG(int, truth_window, 0,
-          "losses averaged for the true loss at tau; 0: max(10, tau/20)");
+ABSL_FLAG(int, truth_window, 0, "losses averaged for the true loss at tau; 0: max(10, tau/20)");
 ABSL_FLAG(bool, details, false, "also print every curve's truth and forecasts");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "ranking_benchmark --curves=FILE --tau_probe=N [--truth_window=N]");
+  absl::SetProgramUsageMessage("ranking_benchmark --curves=FILE --tau_probe=N [--truth_window=N]");
   absl::ParseCommandLine(argc, argv);
   const std::string path = absl::GetFlag(FLAGS_curves);
   if (path.empty()) {
@@ -39,16 +37,14 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::vector<autolrs::forecast::Curve>> curves =
       autolrs::forecast::ParseCurvesCsv(text.str());
   if (!curves.ok()) {
-    std::cerr << "ranking_benchmark: " << path << ": "
-              << curves.status().message() << "\n";
+    std::cerr << "ranking_benchmark: " << path << ": " << curves.status().message() << "\n";
     return 2;
   }
   autolrs::forecast::RankingOptions options;
   options.tau_probe = absl::GetFlag(FLAGS_tau_probe);
   options.truth_window = absl::GetFlag(FLAGS_truth_window);
   absl::StatusOr<autolrs::forecast::RankingReport> report =
-      autolrs::forecast::ScoreRanking(
-          *curves, autolrs::forecast::DefaultRankingMethods(), options);
+      autolrs::forecast::ScoreRanking(*curves, autolrs::forecast::DefaultRankingMethods(), options);
   if (!report.ok()) {
     std::cerr << "ranking_benchmark: " << report.status().message() << "\n";
     return 2;

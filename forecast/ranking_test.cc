@@ -22,8 +22,7 @@ TEST(SpearmanTest, PerfectReversedAndTied) {
   // Monotone but non-linear is still 1.
   EXPECT_DOUBLE_EQ(SpearmanCorrelation({1, 2, 3}, {1, 100, 1e6}), 1.0);
   // Ties share ranks: x ranks (1.5, 1.5, 3), y ranks (1, 2, 3).
-  EXPECT_NEAR(SpearmanCorrelation({5, 5, 7}, {1, 2, 3}), 0.8660254037844386,
-              1e-12);
+  EXPECT_NEAR(SpearmanCorrelation({5, 5, 7}, {1, 2, 3}), 0.8660254037844386, 1e-12);
   // +inf ranks last.
   EXPECT_DOUBLE_EQ(SpearmanCorrelation({1, kInf, 2}, {1, 3, 2}), 1.0);
   // Constant side: no ranking information.
@@ -55,22 +54,19 @@ TEST(ParseCurvesCsvTest, ParsesAnyRowOrder) {
 TEST(ParseCurvesCsvTest, RejectsMalformedInput) {
   const char* bad[] = {
       "",
-      "lr,step,loss\n0.1,1,0.5\n",                  // wrong header
-      "checkpoint,lr,step,loss\nc0,0.1,1\n",        // 3 fields
-      "checkpoint,lr,step,loss\nc0,x,1,0.5\n",      // bad lr
-      "checkpoint,lr,step,loss\nc0,0.1,0,0.5\n",    // step 0
-      "checkpoint,lr,step,loss\nc0,0.1,1.5,0.5\n",  // fractional step
-      "checkpoint,lr,step,loss\nc0,0.1,1,abc\n",    // bad loss
+      "lr,step,loss\n0.1,1,0.5\n",                              // wrong header
+      "checkpoint,lr,step,loss\nc0,0.1,1\n",                    // 3 fields
+      "checkpoint,lr,step,loss\nc0,x,1,0.5\n",                  // bad lr
+      "checkpoint,lr,step,loss\nc0,0.1,0,0.5\n",                // step 0
+      "checkpoint,lr,step,loss\nc0,0.1,1.5,0.5\n",              // fractional step
+      "checkpoint,lr,step,loss\nc0,0.1,1,abc\n",                // bad loss
       "checkpoint,lr,step,loss\nc0,0.1,1,0.5\nc0,0.1,1,0.4\n",  // duplicate
       "checkpoint,lr,step,loss\nc0,0.1,1,0.5\nc0,0.1,3,0.4\n",  // gap
   };
   for (const char* csv : bad) {
-    EXPECT_EQ(ParseCurvesCsv(csv).status().code(),
-              absl::StatusCode::kInvalidArgument)
-        << csv;
+    EXPECT_EQ(ParseCurvesCsv(csv).status().code(), absl::StatusCode::kInvalidArgument) << csv;
   }
-  absl::Status s =
-      ParseCurvesCsv("checkpoint,lr,step,loss\nc0,0.1,1\n").status();
+  absl::Status s = ParseCurvesCsv("checkpoint,lr,step,loss\nc0,0.1,1\n").status();
   EXPECT_TRUE(absl::StrContains(s.message(), "line 2")) << s;
 }
 
@@ -80,8 +76,7 @@ TEST(ParseCurvesCsvTest, RoundTripsThroughCurvesToCsv) {
   nqm.checkpoint_steps = {0, 50};
   nqm.lrs = {0.1, 0.5, 3.0};  // 3.0 diverges
   const std::vector<Curve> curves = SimulateNqmSweep(nqm);
-  absl::StatusOr<std::vector<Curve>> parsed =
-      ParseCurvesCsv(CurvesToCsv(curves));
+  absl::StatusOr<std::vector<Curve>> parsed = ParseCurvesCsv(CurvesToCsv(curves));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->size(), curves.size());
   for (size_t i = 0; i < curves.size(); ++i) {
@@ -122,8 +117,7 @@ TEST(ScoreRankingTest, ComputesSpearmanAndRegretByHand) {
   RankingOptions options;
   options.tau_probe = 10;
   options.truth_window = 5;
-  absl::StatusOr<RankingReport> report =
-      ScoreRanking(HandMadeCurves(), methods, options);
+  absl::StatusOr<RankingReport> report = ScoreRanking(HandMadeCurves(), methods, options);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->curves, 4);
   EXPECT_EQ(report->diverged_curves, 1);
@@ -132,8 +126,7 @@ TEST(ScoreRankingTest, ComputesSpearmanAndRegretByHand) {
   EXPECT_EQ(s.checkpoints, 1);
   EXPECT_EQ(s.forecasts, 4);
   // Forecasts 0.9, 0.7, 0.5, 0.6 vs truths 0.5, 0.6, 0.8, inf.
-  EXPECT_NEAR(s.mean_spearman,
-              SpearmanCorrelation({0.9, 0.7, 0.5, 0.6}, {0.5, 0.6, 0.8, kInf}),
+  EXPECT_NEAR(s.mean_spearman, SpearmanCorrelation({0.9, 0.7, 0.5, 0.6}, {0.5, 0.6, 0.8, kInf}),
               1e-12);
   EXPECT_LT(s.mean_spearman, 0);
   // It picks lr 1.0 (forecast 0.5): regret 0.8 - 0.5.
@@ -157,12 +150,10 @@ TEST(ScoreRankingTest, CountsFalseDivergence) {
   // The probe explodes 50x (flagged as diverged) but the run recovers.
   std::vector<double> spiky(30, 0.2);
   for (int i = 0; i < 10; ++i) spiky[i] = i < 5 ? 0.1 : 5.0;
-  const std::vector<Curve> curves = {{"c", 0.1, spiky},
-                                     {"c", 0.2, std::vector<double>(30, 0.3)}};
+  const std::vector<Curve> curves = {{"c", 0.1, spiky}, {"c", 0.2, std::vector<double>(30, 0.3)}};
   std::vector<RankingMethod> methods(1);
   methods[0].options.method = Method::kLastMean;
-  absl::StatusOr<RankingReport> report =
-      ScoreRanking(curves, methods, RankingOptions{10, 5});
+  absl::StatusOr<RankingReport> report = ScoreRanking(curves, methods, RankingOptions{10, 5});
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->scores[0].nonfinite, 1);
   EXPECT_EQ(report->scores[0].false_divergence, 1);
@@ -188,8 +179,8 @@ TEST(ScoreRankingTest, ScoresTheDefaultMethodsOnASyntheticSweep) {
   nqm.seed = 5;
   nqm.tau = 400;
   nqm.lrs = {0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.5, 2.5};  // 2.5 diverges
-  absl::StatusOr<RankingReport> report = ScoreRanking(
-      SimulateNqmSweep(nqm), DefaultRankingMethods(), RankingOptions{40, 0});
+  absl::StatusOr<RankingReport> report =
+      ScoreRanking(SimulateNqmSweep(nqm), DefaultRankingMethods(), RankingOptions{40, 0});
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->curves, 24);
   ASSERT_EQ(report->scores.size(), 3u);

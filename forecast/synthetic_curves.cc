@@ -47,8 +47,7 @@ std::vector<Curve> SimulateNqmSweep(const NqmOptions& options) {
   std::vector<double> x(options.dims);
   for (double& v : x) v = options.init_scale * normal(rng);
   int trained = 0;
-  for (int ckpt_index = 0;
-       ckpt_index < static_cast<int>(options.checkpoint_steps.size());
+  for (int ckpt_index = 0; ckpt_index < static_cast<int>(options.checkpoint_steps.size());
        ++ckpt_index) {
     const int steps = options.checkpoint_steps[ckpt_index];
     for (; trained < steps; ++trained) nqm.Step(x, options.checkpoint_lr, rng);
@@ -61,12 +60,10 @@ std::vector<Curve> SimulateNqmSweep(const NqmOptions& options) {
       c.lr = options.lrs[k];
       for (int s = 0; s < options.tau; ++s) {
         nqm.Step(z, c.lr, probe_rng);
-        double loss =
-            nqm.Loss(z) * std::exp(options.obs_noise * obs(probe_rng) -
-                                   0.5 * options.obs_noise * options.obs_noise);
+        double loss = nqm.Loss(z) * std::exp(options.obs_noise * obs(probe_rng) -
+                                             0.5 * options.obs_noise * options.obs_noise);
         // Like a float32 loss: beyond its range it is inf (or nan).
-        if (!(loss < kFloat32Max))
-          loss = std::numeric_limits<double>::infinity();
+        if (!(loss < kFloat32Max)) loss = std::numeric_limits<double>::infinity();
         c.loss.push_back(loss);
       }
       curves.push_back(std::move(c));

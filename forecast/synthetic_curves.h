@@ -34,8 +34,7 @@ struct NqmOptions {
   std::vector<int> checkpoint_steps = {0, 1000, 4000};
   double checkpoint_lr = 0.3;
   // The LR sweep run from every checkpoint, tau steps each.
-  std::vector<double> lrs = {0.01, 0.02, 0.05, 0.1, 0.2,
-                             0.35, 0.5,  0.8,  1.2, 1.9};
+  std::vector<double> lrs = {0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 1.9};
   int tau = 1000;
   uint64_t seed = 1;
 };

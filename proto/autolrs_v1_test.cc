@@ -33,8 +33,7 @@ void Fill(Message* msg, int depth) {
           f->is_repeated() ? r->AddInt32(msg, f, n + c) : r->SetInt32(msg, f, n);
           break;
         case FieldDescriptor::CPPTYPE_INT64:
-          f->is_repeated() ? r->AddInt64(msg, f, n * 1000 + c)
-                           : r->SetInt64(msg, f, n * 1000);
+          f->is_repeated() ? r->AddInt64(msg, f, n * 1000 + c) : r->SetInt64(msg, f, n * 1000);
           break;
         case FieldDescriptor::CPPTYPE_UINT32:
           r->SetUInt32(msg, f, n);
@@ -43,8 +42,7 @@ void Fill(Message* msg, int depth) {
           r->SetUInt64(msg, f, 1ull << 40 | n);
           break;
         case FieldDescriptor::CPPTYPE_DOUBLE:
-          f->is_repeated() ? r->AddDouble(msg, f, n + 0.25 * c)
-                           : r->SetDouble(msg, f, n + 0.5);
+          f->is_repeated() ? r->AddDouble(msg, f, n + 0.25 * c) : r->SetDouble(msg, f, n + 0.5);
           break;
         case FieldDescriptor::CPPTYPE_FLOAT:
           r->SetFloat(msg, f, n + 0.5f);
@@ -64,8 +62,7 @@ void Fill(Message* msg, int depth) {
         }
         case FieldDescriptor::CPPTYPE_MESSAGE:
           if (depth > 0) {
-            Fill(f->is_repeated() ? r->AddMessage(msg, f) : r->MutableMessage(msg, f),
-                 depth - 1);
+            Fill(f->is_repeated() ? r->AddMessage(msg, f) : r->MutableMessage(msg, f), depth - 1);
           }
           break;
       }
@@ -134,8 +131,7 @@ TEST(AutoLrsV1Test, EveryEnumStartsWithUnspecifiedZero) {
 }
 
 TEST(AutoLrsV1Test, ServiceDeclaresTheDocumentedRpcs) {
-  const auto* service = CreateJobRequest::descriptor()->file()->FindServiceByName(
-      "AutoLrsService");
+  const auto* service = CreateJobRequest::descriptor()->file()->FindServiceByName("AutoLrsService");
   ASSERT_NE(service, nullptr);
   for (const char* rpc : {"CreateJob", "GetJob", "ListJobs", "DeleteJob", "NextAction",
                           "ReportLosses", "GetSchedule"}) {

@@ -16,6 +16,8 @@ namespace autolrs::server {
 // that lost a race gets ABORTED and must reload.
 //
 // A call returns only once its effect is durable (for a durable store).
+// Failures of the storage itself (disk full, I/O errors, a vanished file)
+// are UNAVAILABLE: retryable, and a failed write changes nothing.
 // Thread-safety: implementations are safe for concurrent use.
 class JobStore {
  public:
@@ -25,12 +27,12 @@ class JobStore {
   // job_id, or the non-empty request_id, is taken.
   virtual absl::Status Insert(const JobState& state) = 0;
 
-  // NOT_FOUND when there is no such job.
+  // NOT_FOUND when there is no such job; DATA_LOSS when its stored record is
+  // corrupt (that job only).
   virtual absl::StatusOr<JobState> Get(absl::string_view job_id) = 0;
 
   // The job created with `request_id`, if any.
-  virtual absl::StatusOr<std::optional<JobState>> FindByRequestId(
-      absl::string_view request_id) = 0;
+  virtual absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view request_id) = 0;
 
   // Replaces the stored state of `state.job().job_id()` if its version is
   // `state.version() - 1`. ABORTED when it is not, NOT_FOUND when the job is
@@ -40,8 +42,17 @@ class JobStore {
   // NOT_FOUND when there is no such job.
   virtual absl::Status Delete(absl::string_view job_id) = 0;
 
-  // Up to `limit` jobs whose job_id sorts after `after`, in job_id order.
+  // Up to `limit` jobs whose job_id sorts after `after`, in job_id order. A
+  // job whose record is corrupt is listed as a placeholder holding only
+  // job().job_id() (version 0, state JOB_STATE_UNSPECIFIED), so that the
+  // others are still listed and the bad one is visible; Get answers DATA_LOSS
+  // for it.
   virtual absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) = 0;
+
+  // OK while the store can serve; UNAVAILABLE (saying why) while it cannot,
+  // e.g. its file vanished or writes fail. May write a probe. The server's
+  // health service reports NOT_SERVING while this fails.
+  virtual absl::Status CheckHealth() { return absl::OkStatus(); }
 };
 
 }  // namespace autolrs::server

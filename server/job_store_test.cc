@@ -1,4 +1,8 @@
 // One conformance suite that every JobStore implementation passes.
+#include "server/job_store.h"
+
+#include <sqlite3.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -6,10 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include <sqlite3.h>
-
 #include "gtest/gtest.h"
-#include "server/job_store.h"
 #include "server/memory_job_store.h"
 #include "server/sqlite_job_store.h"
 
@@ -106,7 +107,8 @@ TEST_P(JobStoreConformanceTest, DeleteRemovesTheJobAndItsRequestId) {
 }
 
 TEST_P(JobStoreConformanceTest, ListPagesInJobIdOrder) {
-  for (const char* id : {"d", "b", "a", "e", "c"}) ASSERT_TRUE(store_->Insert(MakeState(id, 1)).ok());
+  for (const char* id : {"d", "b", "a", "e", "c"})
+    ASSERT_TRUE(store_->Insert(MakeState(id, 1)).ok());
   auto first = store_->List("", 2);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 2u);
@@ -139,15 +141,16 @@ TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
 
 INSTANTIATE_TEST_SUITE_P(
     Stores, JobStoreConformanceTest,
-    testing::Values(
-        StoreFactory{"memory", [](const std::string&) -> std::unique_ptr<JobStore> {
-                       return std::make_unique<MemoryJobStore>();
-                     }},
-        StoreFactory{"sqlite", [](const std::string& path) -> std::unique_ptr<JobStore> {
-                       auto store = SqliteJobStore::Open(path);
-                       EXPECT_TRUE(store.ok()) << store.status();
-                       return store.ok() ? std::move(*store) : nullptr;
-                     }}),
+    testing::Values(StoreFactory{"memory",
+                                 [](const std::string&) -> std::unique_ptr<JobStore> {
+                                   return std::make_unique<MemoryJobStore>();
+                                 }},
+                    StoreFactory{"sqlite",
+                                 [](const std::string& path) -> std::unique_ptr<JobStore> {
+                                   auto store = SqliteJobStore::Open(path);
+                                   EXPECT_TRUE(store.ok()) << store.status();
+                                   return store.ok() ? std::move(*store) : nullptr;
+                                 }}),
     [](const testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // SQLite-only: the data outlives the process's connection.

@@ -13,8 +13,7 @@ absl::Status MemoryJobStore::Insert(const JobState& state) {
   const std::string& id = state.job().job_id();
   if (jobs_.count(id)) return absl::AlreadyExistsError(absl::StrCat("job '", id, "' exists"));
   if (!state.request_id().empty() && job_by_request_.count(state.request_id())) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("request_id '", state.request_id(), "' was used"));
+    return absl::AlreadyExistsError(absl::StrCat("request_id '", state.request_id(), "' was used"));
   }
   jobs_.emplace(id, state);
   if (!state.request_id().empty()) job_by_request_.emplace(state.request_id(), id);
@@ -44,8 +43,7 @@ absl::Status MemoryJobStore::Update(const JobState& state) {
   }
   if (it->second.version() != state.version() - 1) {
     return absl::AbortedError(absl::StrCat("job '", state.job().job_id(), "' is at version ",
-                                           it->second.version(), ", not ",
-                                           state.version() - 1));
+                                           it->second.version(), ", not ", state.version() - 1));
   }
   it->second = state;
   return absl::OkStatus();
@@ -60,8 +58,7 @@ absl::Status MemoryJobStore::Delete(absl::string_view job_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<JobState>> MemoryJobStore::List(absl::string_view after,
-                                                           int limit) {
+absl::StatusOr<std::vector<JobState>> MemoryJobStore::List(absl::string_view after, int limit) {
   absl::MutexLock lock(&mu_);
   std::vector<JobState> page;
   for (auto it = jobs_.upper_bound(after); it != jobs_.end() && page.size() < limit; ++it) {

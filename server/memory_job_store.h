@@ -16,8 +16,7 @@ class MemoryJobStore final : public JobStore {
  public:
   absl::Status Insert(const JobState& state) override;
   absl::StatusOr<JobState> Get(absl::string_view job_id) override;
-  absl::StatusOr<std::optional<JobState>> FindByRequestId(
-      absl::string_view request_id) override;
+  absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view request_id) override;
   absl::Status Update(const JobState& state) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;

@@ -1,5 +1,10 @@
 #include "server/server.h"
 
+#include <malloc.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -8,12 +13,29 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/grpc_service.h"
 #include "server/memory_job_store.h"
 #include "server/sqlite_job_store.h"
 
 namespace autolrs::server {
+
+namespace {
+
+int DefaultMaxConnections() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
+  return static_cast<int>(
+      std::clamp<int64_t>(static_cast<int64_t>(limit.rlim_cur) - 128, 16, 1'000'000));
+}
+
+int ToMillis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
   if (uri == "memory:") return std::make_unique<MemoryJobStore>();
@@ -23,9 +45,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
       std::error_code error;
       std::filesystem::create_directories(path.parent_path(), error);
       if (error) {
-        return absl::UnavailableError(absl::StrCat("cannot create directory '",
-                                                   path.parent_path().string(),
-                                                   "': ", error.message()));
+        return absl::UnavailableError(absl::StrCat(
+            "cannot create directory '", path.parent_path().string(), "': ", error.message()));
       }
     }
     absl::StatusOr<std::unique_ptr<SqliteJobStore>> store = SqliteJobStore::Open(path.string());
@@ -36,11 +57,21 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
       absl::StrCat("store must be 'sqlite:<path>' or 'memory:', got '", uri, "'"));
 }
 
-absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
-    const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
   if (options.max_message_bytes < 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_message_bytes must be at least 1024, got ", options.max_message_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
+  }
+  if (options.health_check_interval <= absl::ZeroDuration() ||
+      options.handshake_timeout <= absl::ZeroDuration() ||
+      options.max_connection_idle <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "health_check_interval, handshake_timeout and max_connection_idle must be positive");
+  }
+  if (options.max_threads < 2 || options.memory_quota_bytes < (1 << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_threads must be at least 2 and memory_quota_bytes at least 1 MiB, got ",
+                     options.max_threads, " and ", options.memory_quota_bytes));
   }
   std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
   absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
@@ -51,28 +82,75 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // The listener binds without SO_REUSEPORT (gRPC's own listener sets it,
+  // which let a second server share the port) and bounds connections.
+  ConnectionListener::Options listen;
+  listen.address = options.listen_address;
+  listen.max_connections =
+      options.max_connections > 0 ? options.max_connections : DefaultMaxConnections();
+  listen.handshake_timeout = options.handshake_timeout;
+  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = ConnectionListener::Bind(listen);
+  if (!listener.ok()) return listener.status();
+  s->listener_ = *std::move(listener);
+  s->port_ = s->listener_->port();
+
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             ToMillis(options.max_connection_idle));
+  grpc::ResourceQuota quota("autolrs_server");
+  quota.SetMaxThreads(options.max_threads);
+  quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
+  builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.RegisterService(s->service_.get());
+  s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
+  builder.RegisterService(s->grpc_service_.get());
   s->server_ = builder.BuildAndStart();
-  if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on '", options.listen_address, "'"));
-  }
+  if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
+  s->listener_->Start(s->server_.get());
+  AutoLrsServer* raw = s.get();
+  s->health_ =
+      std::thread([raw, interval = options.health_check_interval] { raw->HealthLoop(interval); });
   return s;
+}
+
+void AutoLrsServer::HealthLoop(absl::Duration interval) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  bool serving = true;
+  while (!stop_health_.WaitForNotificationWithTimeout(interval)) {
+    // Give the memory of finished large requests back to the system: glibc
+    // keeps freed heap in its arenas, so a burst of big requests would
+    // otherwise stay resident for good.
+    malloc_trim(0);
+    const absl::Status status = store_->CheckHealth();
+    if (status.ok() == serving) continue;
+    serving = status.ok();
+    if (health != nullptr) health->SetServingStatus(serving);
+    if (serving) {
+      std::fprintf(stderr, "autolrs_server: the store works again; health SERVING\n");
+    } else {
+      std::fprintf(stderr, "autolrs_server: the store fails (%s); health NOT_SERVING\n",
+                   status.ToString().c_str());
+    }
+  }
 }
 
 void AutoLrsServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
+  stop_health_.Notify();
+  if (health_.joinable()) health_.join();
+  if (listener_ != nullptr) listener_->Stop();
+  if (server_ != nullptr) {  // Null when Start() failed before serving.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+  }
   scheduler_.reset();
   store_.reset();  // Finishes queued writes and closes the database.
 }
 
-void AutoLrsServer::Wait() { server_->Wait(); }
+void AutoLrsServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
 
 AutoLrsServer::~AutoLrsServer() { Shutdown(); }
 

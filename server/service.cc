@@ -19,10 +19,21 @@ grpc::Status Answer(grpc::Status authorized, Response* response, Call call) {
 
 }  // namespace
 
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  // Every byte of `a` is compared (against `b` cycled, or against itself
+  // when `b` is empty), so the time depends on a's length only, never on
+  // where the first difference is.
+  volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const unsigned char other = b.empty() ? ~static_cast<unsigned char>(a[i]) : b[i % b.size()];
+    diff |= static_cast<unsigned char>(a[i]) ^ other;
+  }
+  return diff == 0 && a.size() == b.size();
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 AutoLrsServiceImpl::AutoLrsServiceImpl(Scheduler* scheduler, std::string auth_token)
@@ -34,7 +45,7 @@ grpc::Status AutoLrsServiceImpl::Authorize(const grpc::ServerContext& context) c
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end() ||
-      absl::string_view(it->second.data(), it->second.size()) != auth_header_) {
+      !ConstantTimeEquals(absl::string_view(it->second.data(), it->second.size()), auth_header_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing or wrong 'authorization: Bearer <token>' metadata");
   }
@@ -42,8 +53,7 @@ grpc::Status AutoLrsServiceImpl::Authorize(const grpc::ServerContext& context) c
 }
 
 grpc::Status AutoLrsServiceImpl::CreateJob(grpc::ServerContext* context,
-                                           const v1::CreateJobRequest* request,
-                                           v1::Job* response) {
+                                           const v1::CreateJobRequest* request, v1::Job* response) {
   return Answer(Authorize(*context), response, [&] { return scheduler_->CreateJob(*request); });
 }
 
@@ -61,12 +71,11 @@ grpc::Status AutoLrsServiceImpl::ListJobs(grpc::ServerContext* context,
 grpc::Status AutoLrsServiceImpl::DeleteJob(grpc::ServerContext* context,
                                            const v1::DeleteJobRequest* request,
                                            v1::DeleteJobResponse* response) {
-  return Answer(Authorize(*context), response,
-                [&]() -> absl::StatusOr<v1::DeleteJobResponse> {
-                  absl::Status s = scheduler_->DeleteJob(*request);
-                  if (!s.ok()) return s;
-                  return v1::DeleteJobResponse();
-                });
+  return Answer(Authorize(*context), response, [&]() -> absl::StatusOr<v1::DeleteJobResponse> {
+    absl::Status s = scheduler_->DeleteJob(*request);
+    if (!s.ok()) return s;
+    return v1::DeleteJobResponse();
+  });
 }
 
 grpc::Status AutoLrsServiceImpl::NextAction(grpc::ServerContext* context,
@@ -78,15 +87,13 @@ grpc::Status AutoLrsServiceImpl::NextAction(grpc::ServerContext* context,
 grpc::Status AutoLrsServiceImpl::ReportLosses(grpc::ServerContext* context,
                                               const v1::ReportLossesRequest* request,
                                               v1::Action* response) {
-  return Answer(Authorize(*context), response,
-                [&] { return scheduler_->ReportLosses(*request); });
+  return Answer(Authorize(*context), response, [&] { return scheduler_->ReportLosses(*request); });
 }
 
 grpc::Status AutoLrsServiceImpl::GetSchedule(grpc::ServerContext* context,
                                              const v1::GetScheduleRequest* request,
                                              v1::Schedule* response) {
-  return Answer(Authorize(*context), response,
-                [&] { return scheduler_->GetSchedule(*request); });
+  return Answer(Authorize(*context), response, [&] { return scheduler_->GetSchedule(*request); });
 }
 
 }  // namespace autolrs::server

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "autolrs/v1/service.grpc.pb.h"
 #include "server/scheduler.h"
 
@@ -11,7 +12,7 @@ namespace autolrs::server {
 // The gRPC face of the Scheduler: one Scheduler call per RPC and one place
 // that turns absl::Status into grpc::Status. When `auth_token` is non-empty,
 // every call must carry the metadata `authorization: Bearer <auth_token>`
-// (UNAUTHENTICATED otherwise).
+// (UNAUTHENTICATED otherwise; compared in constant time).
 //
 // Thread-safe. Does not own the scheduler, which must outlive it.
 class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
@@ -28,8 +29,7 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
                          v1::DeleteJobResponse* response) override;
   grpc::Status NextAction(grpc::ServerContext* context, const v1::NextActionRequest* request,
                           v1::Action* response) override;
-  grpc::Status ReportLosses(grpc::ServerContext* context,
-                            const v1::ReportLossesRequest* request,
+  grpc::Status ReportLosses(grpc::ServerContext* context, const v1::ReportLossesRequest* request,
                             v1::Action* response) override;
   grpc::Status GetSchedule(grpc::ServerContext* context, const v1::GetScheduleRequest* request,
                            v1::Schedule* response) override;
@@ -40,6 +40,10 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
   Scheduler* const scheduler_;
   const std::string auth_header_;  // "Bearer <token>", or empty: no auth.
 };
+
+// Whether a == b, in a time that depends only on a.size() (for secrets:
+// the bearer token).
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // The grpc::Status carrying `status`'s code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);

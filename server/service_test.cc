@@ -7,6 +7,9 @@
 #include "autolrs/v1/service.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/impl/codegen/client_unary_call.h"
+#include "grpcpp/impl/codegen/rpc_method.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "testing/action_runner.h"
@@ -275,6 +278,45 @@ TEST_F(ServiceTest, AuthTokenIsRequiredWhenConfigured) {
   v1::CreateJobRequest req;
   *req.mutable_config() = Config();
   EXPECT_TRUE(stub_->CreateJob(&ctx, req, &job).ok());
+}
+
+}  // namespace
+}  // namespace autolrs::server
+
+namespace autolrs::server {
+namespace {
+
+// Bytes that are no protobuf message (a field key with wire type 7) answer
+// INVALID_ARGUMENT, as any other bad input does, not INTERNAL.
+TEST_F(ServiceTest, UndecodableRequestBytesAreInvalidArgument) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  for (const char* method : {"/autolrs.v1.AutoLrsService/ReportLosses",
+                             "/autolrs.v1.AutoLrsService/CreateJob",
+                             "/autolrs.v1.AutoLrsService/GetJob"}) {
+    const grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::NORMAL_RPC);
+    grpc::Slice garbage(std::string("\x0f\xff\xff\xff"));
+    grpc::ByteBuffer request(&garbage, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext ctx;
+    const grpc::Status s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel.get(), rpc, &ctx, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method << ": "
+                                                                  << s.error_message();
+  }
+  // Well-formed calls still work through the same registration.
+  v1::Job job;
+  EXPECT_TRUE(Create("after-garbage", Config(), &job).ok());
+}
+
+TEST(ConstantTimeEqualsTest, ComparesLikeEquality) {
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_TRUE(ConstantTimeEquals("Bearer abc", "Bearer abc"));
+  EXPECT_FALSE(ConstantTimeEquals("Bearer abd", "Bearer abc"));
+  EXPECT_FALSE(ConstantTimeEquals("Bearer ab", "Bearer abc"));
+  EXPECT_FALSE(ConstantTimeEquals("Bearer abcd", "Bearer abc"));
+  EXPECT_FALSE(ConstantTimeEquals("", "Bearer abc"));
+  EXPECT_FALSE(ConstantTimeEquals("x", ""));
 }
 
 }  // namespace

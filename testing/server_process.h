@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,16 +13,42 @@
 
 namespace autolrs::testing {
 
+// How the child process is set up before it execs the binary.
+struct ChildOptions {
+  // Where the child's stderr goes (truncated first); empty: inherited.
+  std::string stderr_path;
+  // The soft RLIMIT_FSIZE in bytes (SIGXFSZ ignored, so writes past it fail
+  // with EFBIG: a full disk as one process sees it; the hard limit stays, so
+  // prlimit() can lift it again); negative: unchanged.
+  int64_t max_file_bytes = -1;
+  // RLIMIT_NOFILE, soft and hard; negative: unchanged.
+  int64_t max_open_files = -1;
+};
+
+// How a process that was run to its end ended.
+struct ExitResult {
+  int wait_status = 0;  // As waitpid() reports it.
+  std::string stderr_text;
+};
+
 // An autolrs_server child process on 127.0.0.1 with a free port, for tests
 // and benchmarks that need the real binary (crash and restart tests).
 // Not thread-safe. The destructor kills the process if it still runs.
 class ServerProcess {
  public:
-  // Starts `binary --listen=127.0.0.1:0 --store=<store> <extra_args>` and
-  // waits (up to `timeout`) until it has written its port.
+  // Starts `binary --listen=127.0.0.1:0 --store=<store> <extra_args>` (a
+  // later --listen in `extra_args` wins) and waits (up to `timeout`) until it
+  // has written its port.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& binary, const std::string& store,
-      const std::vector<std::string>& extra_args = {}, absl::Duration timeout = absl::Seconds(30));
+      const std::vector<std::string>& extra_args = {}, absl::Duration timeout = absl::Seconds(30),
+      const ChildOptions& child = {});
+
+  // Runs `binary <args>` until it exits (killed after `timeout`), capturing
+  // its stderr. For startup failures.
+  static absl::StatusOr<ExitResult> RunToExit(const std::string& binary,
+                                              const std::vector<std::string>& args,
+                                              absl::Duration timeout = absl::Seconds(30));
 
   ~ServerProcess();
 

@@ -120,7 +120,9 @@ TEST(ServerCrashTest, SigkillMidStageThenRestartGivesTheUninterruptedSchedule) {
   ASSERT_GT(expected.stages_size(), 2);
   EXPECT_EQ(crashed_actions, uninterrupted_actions);
   EXPECT_EQ(actual.SerializeAsString(), expected.SerializeAsString())
-      << "expected:\n" << expected.DebugString() << "\nactual:\n" << actual.DebugString();
+      << "expected:\n"
+      << expected.DebugString() << "\nactual:\n"
+      << actual.DebugString();
 }
 
 TEST(ServerCrashTest, SigtermStopsCleanly) {

@@ -41,12 +41,12 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
   // Stages: 50 steps (probes of 5), then 100 (probes of 10, the second with
   // the validation-loss objective); the last 15 steps cannot pay for a
   // search and keep the last LR.
-  absl::StatusOr<pid_t> trainer = Spawn(
-      {kTrainBinary, "--schedule=autolrs", "--server=" + (*server)->address(), "--job_id=e2e",
-       "--model=mlp", "--optimizer=sgd", absl::StrCat("--total_steps=", kTotalSteps),
-       "--tau_initial=50", "--tau_max=100", "--probes_per_stage=3", "--lr_min=1e-3",
-       "--lr_max=1", "--seed=3", "--threads=1", "--csv=" + csv},
-      out, err);
+  absl::StatusOr<pid_t> trainer =
+      Spawn({kTrainBinary, "--schedule=autolrs", "--server=" + (*server)->address(), "--job_id=e2e",
+             "--model=mlp", "--optimizer=sgd", absl::StrCat("--total_steps=", kTotalSteps),
+             "--tau_initial=50", "--tau_max=100", "--probes_per_stage=3", "--lr_min=1e-3",
+             "--lr_max=1", "--seed=3", "--threads=1", "--csv=" + csv},
+            out, err);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   absl::StatusOr<int> exit_code = WaitFor(*trainer, kTrainTimeout);
   ASSERT_TRUE(exit_code.ok()) << exit_code.status() << "\n" << ReadFile(err);
@@ -137,7 +137,7 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
                    absl::StrCat("stage ", stage.index(), " probe ", p));
     }
     check_series(stage.training_loss(), stage.validation_loss(),
-                  absl::StrCat("stage ", stage.index(), " exploitation"));
+                 absl::StrCat("stage ", stage.index(), " exploitation"));
     if (validation) {
       EXPECT_TRUE((*rows)[at - 1].has_val_loss)
           << "stage " << stage.index() << ": no validation loss at the end of the stage";
@@ -150,11 +150,10 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
 
 TEST(TrainE2eTest, BaselineScheduleAndEvalEvery) {
   const std::string dir = ::testing::TempDir();
-  const std::string csv = dir + "/cosine.csv", out = dir + "/cosine.out",
-                    err = dir + "/cosine.err";
+  const std::string csv = dir + "/cosine.csv", out = dir + "/cosine.out", err = dir + "/cosine.err";
   absl::StatusOr<pid_t> trainer =
-      Spawn({kTrainBinary, "--schedule=cosine", "--lr=0.1", "--total_steps=200",
-             "--eval_every=50", "--seed=3", "--threads=1", "--csv=" + csv},
+      Spawn({kTrainBinary, "--schedule=cosine", "--lr=0.1", "--total_steps=200", "--eval_every=50",
+             "--seed=3", "--threads=1", "--csv=" + csv},
             out, err);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   absl::StatusOr<int> exit_code = WaitFor(*trainer, kTrainTimeout);

@@ -57,8 +57,7 @@ absl::StatusOr<int> WaitFor(pid_t pid, absl::Duration timeout) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return absl::DeadlineExceededError(absl::StrCat("process ", pid, " still ran after ",
-                                                      absl::FormatDuration(timeout),
-                                                      "; killed"));
+                                                      absl::FormatDuration(timeout), "; killed"));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -140,7 +139,8 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
   for (int s = 0; s < schedule.stages_size(); ++s) {
     const v1::Stage& stage = schedule.stages(s);
     const std::string where = absl::StrCat("stage ", s, ": ");
-    if (stage.index() != s) return absl::InternalError(absl::StrCat(where, "index ", stage.index()));
+    if (stage.index() != s)
+      return absl::InternalError(absl::StrCat(where, "index ", stage.index()));
     const int64_t at = static_cast<int64_t>(steps.size());
     if (stage.start_steps_spent() != at) {
       return absl::InternalError(absl::StrCat(where, "starts at step ", stage.start_steps_spent(),
@@ -152,26 +152,23 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
       }
     } else if (const int32_t k = s == 0 ? config.probes_per_stage() : config.later_stage_probes();
                stage.probes_size() != k) {
-      return absl::InternalError(
-          absl::StrCat(where, stage.probes_size(), " probes, expected ", k));
+      return absl::InternalError(absl::StrCat(where, stage.probes_size(), " probes, expected ", k));
     }
     for (int i = 0; i < stage.probes_size(); ++i) {
       const v1::Probe& probe = stage.probes(i);
-      const int64_t want =
-          std::min(stage.tau_probe(), total - static_cast<int64_t>(steps.size()));
+      const int64_t want = std::min(stage.tau_probe(), total - static_cast<int64_t>(steps.size()));
       if (probe.training_loss().count() != want) {
         return absl::InternalError(absl::StrCat(where, "probe ", i, " has ",
-                                                probe.training_loss().count(),
-                                                " losses, expected ", want));
+                                                probe.training_loss().count(), " losses, expected ",
+                                                want));
       }
       steps.insert(steps.end(), want, ExpectedStep{"probe", probe.lr(), stage.index()});
       ++*actions;
     }
     const int64_t want = std::min(stage.tau(), total - static_cast<int64_t>(steps.size()));
     if (stage.training_loss().count() != want || want == 0) {
-      return absl::InternalError(absl::StrCat(where, "exploitation has ",
-                                              stage.training_loss().count(),
-                                              " losses, expected ", want));
+      return absl::InternalError(absl::StrCat(
+          where, "exploitation has ", stage.training_loss().count(), " losses, expected ", want));
     }
     if (!(stage.chosen_lr() > 0)) return absl::InternalError(absl::StrCat(where, "no chosen LR"));
     steps.insert(steps.end(), want, ExpectedStep{"exploit", stage.chosen_lr(), stage.index()});
@@ -185,14 +182,14 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
   const int64_t n = schedule.cooldown_steps();
   if (n > 0) {
     if (schedule.cooldown_training_loss().count() != n) {
-      return absl::InternalError(absl::StrCat("the cooldown has ",
-                                              schedule.cooldown_training_loss().count(),
-                                              " losses, expected ", n));
+      return absl::InternalError(absl::StrCat(
+          "the cooldown has ", schedule.cooldown_training_loss().count(), " losses, expected ", n));
     }
     for (int64_t i = 1; i <= n; ++i) {
-      steps.push_back({"cooldown",
-                       schedule.cooldown_lr() * (1.0 - static_cast<double>(i) / static_cast<double>(n + 1)),
-                       schedule.stages_size() - 1});
+      steps.push_back(
+          {"cooldown",
+           schedule.cooldown_lr() * (1.0 - static_cast<double>(i) / static_cast<double>(n + 1)),
+           schedule.stages_size() - 1});
     }
     ++*actions;
   }

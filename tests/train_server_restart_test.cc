@@ -35,10 +35,21 @@ constexpr absl::Duration kTrainTimeout = absl::Seconds(150);
 
 std::vector<std::string> TrainArgs(const std::string& address, const std::string& job_id,
                                    const std::string& csv) {
-  return {kTrainBinary, "--schedule=autolrs", "--server=" + address, "--job_id=" + job_id,
-          "--model=mlp", "--optimizer=sgd", absl::StrCat("--total_steps=", kTotalSteps),
-          "--tau_initial=50", "--tau_max=200", "--probes_per_stage=3", "--lr_min=1e-3",
-          "--lr_max=1", "--seed=5", "--threads=1", "--csv=" + csv};
+  return {kTrainBinary,
+          "--schedule=autolrs",
+          "--server=" + address,
+          "--job_id=" + job_id,
+          "--model=mlp",
+          "--optimizer=sgd",
+          absl::StrCat("--total_steps=", kTotalSteps),
+          "--tau_initial=50",
+          "--tau_max=200",
+          "--probes_per_stage=3",
+          "--lr_min=1e-3",
+          "--lr_max=1",
+          "--seed=5",
+          "--threads=1",
+          "--csv=" + csv};
 }
 
 std::unique_ptr<Client> Connect(const std::string& address) {
@@ -117,9 +128,8 @@ TEST(TrainServerRestartTest, SigkillDuringTrainingThenRestartOnTheSamePort) {
   // The reference: the same job, uninterrupted.
   Finished clean;
   {
-    absl::StatusOr<pid_t> trainer =
-        Spawn(TrainArgs(address, "clean", dir + "/clean.csv"), dir + "/clean.out",
-              dir + "/clean.err");
+    absl::StatusOr<pid_t> trainer = Spawn(TrainArgs(address, "clean", dir + "/clean.csv"),
+                                          dir + "/clean.out", dir + "/clean.err");
     ASSERT_TRUE(trainer.ok()) << trainer.status();
     absl::StatusOr<int> exit_code = WaitFor(*trainer, kTrainTimeout);
     ASSERT_TRUE(exit_code.ok()) << exit_code.status() << "\n" << ReadFile(dir + "/clean.err");
@@ -129,9 +139,8 @@ TEST(TrainServerRestartTest, SigkillDuringTrainingThenRestartOnTheSamePort) {
   }
 
   // The same job again, with the server killed in the middle.
-  absl::StatusOr<pid_t> trainer =
-      Spawn(TrainArgs(address, "crashed", dir + "/crashed.csv"), dir + "/crashed.out",
-            dir + "/crashed.err");
+  absl::StatusOr<pid_t> trainer = Spawn(TrainArgs(address, "crashed", dir + "/crashed.csv"),
+                                        dir + "/crashed.out", dir + "/crashed.err");
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   int64_t steps_at_kill = -1;
   const absl::Time give_up = absl::Now() + kTrainTimeout;
@@ -172,7 +181,8 @@ TEST(TrainServerRestartTest, SigkillDuringTrainingThenRestartOnTheSamePort) {
   v1::Schedule expected = clean.schedule;
   expected.set_job_id("crashed");
   EXPECT_EQ(crashed.schedule.SerializeAsString(), expected.SerializeAsString())
-      << "uninterrupted:\n" << expected.DebugString() << "\nwith the kill:\n"
+      << "uninterrupted:\n"
+      << expected.DebugString() << "\nwith the kill:\n"
       << crashed.schedule.DebugString();
   EXPECT_EQ(ReadFile(dir + "/crashed.csv"), ReadFile(dir + "/clean.csv"))
       << "the trainer's steps differ from the uninterrupted run's";

@@ -11,6 +11,8 @@
 //
 //   bazel run -c opt //examples/fashion_mnist:curves -- --out=/tmp/curves.csv
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,8 +20,6 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <ATen/Parallel.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -35,8 +35,7 @@ ABSL_FLAG(std::string, model, "mlp", "Network: mlp or cnn.");
 ABSL_FLAG(std::string, optimizer, "sgd", "sgd (momentum 0.9) or adam.");
 ABSL_FLAG(int64_t, batch_size, 128, "Images per step.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the initialization and data order.");
-ABSL_FLAG(double, base_lr, 0.05,
-          "LR of the base run that leads to the checkpoints.");
+ABSL_FLAG(double, base_lr, 0.05, "LR of the base run that leads to the checkpoints.");
 ABSL_FLAG(std::string, checkpoint_steps, "0,300,1000,2000",
           "Comma-separated step counts of the base run at which to take a "
           "checkpoint.");
@@ -63,12 +62,11 @@ double Seconds(Clock::time_point since) {
 
 absl::StatusOr<std::vector<int64_t>> ParseSteps(const std::string& text) {
   std::vector<int64_t> steps;
-  for (absl::string_view part :
-       absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     int64_t v;
     if (!absl::SimpleAtoi(part, &v) || v < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--checkpoint_steps: '", part, "' is not a non-negative integer"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--checkpoint_steps: '", part, "' is not a non-negative integer"));
     }
     steps.push_back(v);
   }
@@ -98,8 +96,7 @@ absl::Status Run() {
   const int num_lrs = absl::GetFlag(FLAGS_num_lrs);
   const int64_t tau = absl::GetFlag(FLAGS_tau);
   if (!(lr_min > 0) || !(lr_max >= lr_min) || num_lrs < 1 || tau < 1) {
-    return absl::InvalidArgumentError(
-        "need 0 < lr_min <= lr_max, num_lrs >= 1 and tau >= 1");
+    return absl::InvalidArgumentError("need 0 < lr_min <= lr_max, num_lrs >= 1 and tau >= 1");
   }
   std::vector<double> lrs;
   for (int i = 0; i < num_lrs; ++i) {
@@ -124,11 +121,11 @@ absl::Status Run() {
     return absl::UnavailableError(absl::StrCat("cannot write ", out_path));
   }
   std::fprintf(out, "checkpoint,lr,step,loss\n");
-  std::fprintf(stderr, "model=%s optimizer=%s base_lr=%g tau=%ld, %zu "
+  std::fprintf(stderr,
+               "model=%s optimizer=%s base_lr=%g tau=%ld, %zu "
                "checkpoints x %zu LRs in [%g, %g]\n",
-               options.model.c_str(), options.optimizer.c_str(),
-               options.learning_rate, long(tau), checkpoints->size(),
-               lrs.size(), lr_min, lr_max);
+               options.model.c_str(), options.optimizer.c_str(), options.learning_rate, long(tau),
+               checkpoints->size(), lrs.size(), lr_min, lr_max);
 
   int64_t base_steps = 0;
   int64_t train_steps = 0;
@@ -145,8 +142,7 @@ absl::Status Run() {
     }
     train_seconds += Seconds(t);
     if (absl::Status s = checkpointer.Save(); !s.ok()) return s;
-    std::fprintf(stderr, "checkpoint %ld: last base loss %s, validation %.4f\n",
-                 long(checkpoint),
+    std::fprintf(stderr, "checkpoint %ld: last base loss %s, validation %.4f\n", long(checkpoint),
                  checkpoint == 0 ? "-" : absl::StrCat(base_loss).c_str(),
                  (*trainer)->ValidationLoss());
 
@@ -157,8 +153,7 @@ absl::Status Run() {
       double tail = 0;
       for (int64_t step = 1; step <= tau; ++step) {
         const double loss = (*trainer)->TrainStep();
-        std::fprintf(out, "%ld,%.6g,%ld,%.7g\n", long(checkpoint), lr,
-                     long(step), loss);
+        std::fprintf(out, "%ld,%.6g,%ld,%.7g\n", long(checkpoint), lr, long(step), loss);
         if (step > tau - std::min<int64_t>(tau, 10)) tail += loss;
       }
       train_seconds += Seconds(t);
@@ -175,10 +170,9 @@ absl::Status Run() {
                "wrote %s: %zu curves x %ld steps\n"
                "%ld training steps, %.2f ms/step (%s, batch %ld, %d thread)\n"
                "total time %.1f s\n",
-               out_path.c_str(), checkpoints->size() * lrs.size(), long(tau),
-               long(train_steps), 1e3 * train_seconds / double(train_steps),
-               options.model.c_str(), long(options.batch_size),
-               absl::GetFlag(FLAGS_threads), Seconds(start));
+               out_path.c_str(), checkpoints->size() * lrs.size(), long(tau), long(train_steps),
+               1e3 * train_seconds / double(train_steps), options.model.c_str(),
+               long(options.batch_size), absl::GetFlag(FLAGS_threads), Seconds(start));
   return absl::OkStatus();
 }
 

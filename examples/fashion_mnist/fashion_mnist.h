@@ -1,18 +1,17 @@
 #ifndef AUTOLRS_EXAMPLES_FASHION_MNIST_FASHION_MNIST_H_
 #define AUTOLRS_EXAMPLES_FASHION_MNIST_FASHION_MNIST_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
 
 namespace autolrs::examples {
 
 // Where Debian's dataset-fashion-mnist package installs the IDX files.
-inline constexpr char kDefaultFashionMnistDir[] =
-    "/usr/share/datasets/fashion-mnist";
+inline constexpr char kDefaultFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
 // Per-pixel statistics of the Fashion-MNIST training set (pixels in [0, 1]),
 // used to normalize every split the same way.
@@ -56,8 +55,7 @@ absl::StatusOr<at::Tensor> ReadIdxFile(const std::string& path);
 //
 // Thread-safety: safe to call concurrently; the result is immutable by
 // convention (do not write into its tensors).
-absl::StatusOr<FashionMnist> LoadFashionMnist(
-    const FashionMnistOptions& options = {});
+absl::StatusOr<FashionMnist> LoadFashionMnist(const FashionMnistOptions& options = {});
 
 }  // namespace autolrs::examples
 

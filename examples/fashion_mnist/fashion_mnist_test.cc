@@ -1,13 +1,12 @@
 #include "examples/fashion_mnist/fashion_mnist.h"
 
+#include <ATen/ATen.h>
 #include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -37,8 +36,7 @@ TEST(FashionMnistTest, DefaultSplitsHaveTheKnownSizesAndShapes) {
   ASSERT_EQ(data.test.size(), 10000);
   EXPECT_EQ(data.train.size() + data.validation.size(), 60000);
   for (const Split* split : {&data.train, &data.validation, &data.test}) {
-    EXPECT_EQ(split->images.sizes(),
-              (std::vector<int64_t>{split->size(), 1, 28, 28}));
+    EXPECT_EQ(split->images.sizes(), (std::vector<int64_t>{split->size(), 1, 28, 28}));
     EXPECT_EQ(split->images.scalar_type(), at::kFloat);
     EXPECT_EQ(split->labels.scalar_type(), at::kLong);
     EXPECT_EQ(split->labels.min().item<int64_t>(), 0);
@@ -51,8 +49,7 @@ TEST(FashionMnistTest, ClassesAreBalanced) {
   const FashionMnist& data = Data();
   const at::Tensor test_counts = at::bincount(data.test.labels, {}, 10);
   const at::Tensor train_counts =
-      at::bincount(data.train.labels, {}, 10) +
-      at::bincount(data.validation.labels, {}, 10);
+      at::bincount(data.train.labels, {}, 10) + at::bincount(data.validation.labels, {}, 10);
   for (int c = 0; c < 10; ++c) {
     EXPECT_EQ(test_counts[c].item<int64_t>(), 1000) << "class " << c;
     EXPECT_EQ(train_counts[c].item<int64_t>(), 6000) << "class " << c;
@@ -64,8 +61,7 @@ TEST(FashionMnistTest, ImagesAreNormalized) {
   EXPECT_NEAR(images.mean().item<double>(), 0.0, 0.02);
   EXPECT_NEAR(images.std().item<double>(), 1.0, 0.05);
   // Raw pixels are 0..255: the smallest normalized value is -mean/std.
-  EXPECT_NEAR(images.min().item<double>(),
-              -kFashionMnistMean / kFashionMnistStd, 1e-5);
+  EXPECT_NEAR(images.min().item<double>(), -kFashionMnistMean / kFashionMnistStd, 1e-5);
 }
 
 TEST(FashionMnistTest, ValidationIsTheTailOfTheTrainingFile) {
@@ -77,10 +73,8 @@ TEST(FashionMnistTest, ValidationIsTheTailOfTheTrainingFile) {
   EXPECT_EQ(data->validation.size(), 4000);
   // The last 4,000 images of the file are the last 4,000 of the default
   // 10,000-image validation split.
-  EXPECT_TRUE(at::equal(data->validation.images,
-                        Data().validation.images.narrow(0, 6000, 4000)));
-  EXPECT_TRUE(at::equal(data->train.images.narrow(0, 0, 50000),
-                        Data().train.images));
+  EXPECT_TRUE(at::equal(data->validation.images, Data().validation.images.narrow(0, 6000, 4000)));
+  EXPECT_TRUE(at::equal(data->train.images.narrow(0, 0, 50000), Data().train.images));
 }
 
 TEST(FashionMnistTest, ZeroValidationKeepsEveryTrainingImage) {
@@ -96,8 +90,7 @@ TEST(FashionMnistTest, RejectsBadValidationSize) {
   for (int64_t size : {int64_t{-1}, int64_t{60000}}) {
     FashionMnistOptions options;
     options.validation_size = size;
-    EXPECT_EQ(LoadFashionMnist(options).status().code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(LoadFashionMnist(options).status().code(), absl::StatusCode::kInvalidArgument)
         << size;
   }
 }
@@ -107,10 +100,8 @@ TEST(FashionMnistTest, MissingFolderIsNotFoundWithAHelpfulMessage) {
   options.data_dir = TempDir() + "/no-such-folder";
   const absl::Status status = LoadFashionMnist(options).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(status.message().find(options.data_dir), std::string::npos)
-      << status;
-  EXPECT_NE(status.message().find("dataset-fashion-mnist"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find(options.data_dir), std::string::npos) << status;
+  EXPECT_NE(status.message().find("dataset-fashion-mnist"), std::string::npos) << status;
 }
 
 // A 2x3 unsigned-byte IDX file.
@@ -129,8 +120,7 @@ void WritePlain(const std::string& path, const std::string& bytes) {
 void WriteGzip(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr) << path;
-  ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())),
-            int(bytes.size()));
+  ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
   gzclose(f);
 }
 
@@ -166,8 +156,7 @@ TEST(ReadIdxFileTest, RejectsBadMagicAndTruncation) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(status.message().find("truncated"), std::string::npos) << status;
 
-  EXPECT_EQ(ReadIdxFile(TempDir() + "/absent").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadIdxFile(TempDir() + "/absent").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -16,19 +16,15 @@ std::vector<std::string> ModelNames() { return {"mlp", "cnn"}; }
 absl::StatusOr<torch::nn::Sequential> MakeModel(const std::string& name) {
   namespace nn = torch::nn;
   if (name == "mlp") {
-    return nn::Sequential(nn::Flatten(), nn::Linear(28 * 28, 256), nn::ReLU(),
-                          nn::Linear(256, 10));
+    return nn::Sequential(nn::Flatten(), nn::Linear(28 * 28, 256), nn::ReLU(), nn::Linear(256, 10));
   }
   if (name == "cnn") {
-    return nn::Sequential(
-        nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1)), nn::ReLU(),
-        nn::MaxPool2d(2),
-        nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)), nn::ReLU(),
-        nn::MaxPool2d(2), nn::Flatten(), nn::Linear(32 * 7 * 7, 10));
+    return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1)), nn::ReLU(),
+                          nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)),
+                          nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(32 * 7 * 7, 10));
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown model '", name, "'; expected one of: ",
-      absl::StrJoin(ModelNames(), ", ")));
+      "unknown model '", name, "'; expected one of: ", absl::StrJoin(ModelNames(), ", ")));
 }
 
 }  // namespace autolrs::examples

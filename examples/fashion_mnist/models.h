@@ -1,10 +1,10 @@
 #ifndef AUTOLRS_EXAMPLES_FASHION_MNIST_MODELS_H_
 #define AUTOLRS_EXAMPLES_FASHION_MNIST_MODELS_H_
 
+#include <torch/nn/modules/container/sequential.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/nn/modules/container/sequential.h>
 
 #include "absl/status/statusor.h"
 

@@ -11,8 +11,7 @@ TEST(ParseBaselineScheduleTest, KnownAndUnknownNames) {
   EXPECT_EQ(*ParseBaselineSchedule("constant"), BaselineSchedule::kConstant);
   EXPECT_EQ(*ParseBaselineSchedule("step"), BaselineSchedule::kStep);
   EXPECT_EQ(*ParseBaselineSchedule("cosine"), BaselineSchedule::kCosine);
-  EXPECT_EQ(ParseBaselineSchedule("autolrs").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseBaselineSchedule("autolrs").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseBaselineSchedule("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 

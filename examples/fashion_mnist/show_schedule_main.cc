@@ -27,8 +27,7 @@
 
 ABSL_FLAG(std::string, server, "localhost:50051", "host:port of autolrs_server.");
 ABSL_FLAG(std::string, job_id, "", "The job whose schedule to print. Required.");
-ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding the server's bearer token; empty: none.");
+ABSL_FLAG(std::string, auth_token_file, "", "File holding the server's bearer token; empty: none.");
 
 namespace autolrs::examples {
 namespace {
@@ -74,20 +73,18 @@ void PrintSchedule(const v1::Job& job, const v1::Schedule& schedule) {
       probes.push_back(absl::StrCat(Lr(p.lr()), " (",
                                     p.diverged() ? "diverged" : Loss(p.predicted_loss()), ")"));
     }
-    std::string probed = stage.search_skipped() ? "skipped: budget left too small"
-                                                : absl::StrJoin(probes, ", ");
+    std::string probed =
+        stage.search_skipped() ? "skipped: budget left too small" : absl::StrJoin(probes, ", ");
     const bool chosen = stage.chosen_lr() > 0;
     const bool exploited = stage.training_loss().count() > 0;
-    std::printf("| %d | %ld | %ld | %ld | %s | %s | %s | %s | %s | %s |\n", stage.index(),
-                static_cast<long>(stage.start_steps_spent()), static_cast<long>(stage.tau()),
-                static_cast<long>(stage.tau_probe()), ObjectiveName(stage.objective()),
-                probed.c_str(), chosen ? Lr(stage.chosen_lr()).c_str() : "-",
-                chosen && !stage.search_skipped() ? Loss(stage.chosen_predicted_loss()).c_str()
-                                                  : "-",
-                exploited ? Loss(stage.training_loss().tail_mean()).c_str() : "-",
-                stage.validation_loss().count() > 0
-                    ? Loss(stage.validation_loss().last()).c_str()
-                    : "-");
+    std::printf(
+        "| %d | %ld | %ld | %ld | %s | %s | %s | %s | %s | %s |\n", stage.index(),
+        static_cast<long>(stage.start_steps_spent()), static_cast<long>(stage.tau()),
+        static_cast<long>(stage.tau_probe()), ObjectiveName(stage.objective()), probed.c_str(),
+        chosen ? Lr(stage.chosen_lr()).c_str() : "-",
+        chosen && !stage.search_skipped() ? Loss(stage.chosen_predicted_loss()).c_str() : "-",
+        exploited ? Loss(stage.training_loss().tail_mean()).c_str() : "-",
+        stage.validation_loss().count() > 0 ? Loss(stage.validation_loss().last()).c_str() : "-");
   }
   if (schedule.cooldown_steps() > 0) {
     std::printf("\nCooldown: the last %ld steps, linear from %s to 0.\n",

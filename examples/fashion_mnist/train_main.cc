@@ -24,6 +24,8 @@
 //
 // Exit status: 0 on success, 1 on any error (message on stderr).
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,8 +38,6 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/Parallel.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -49,13 +49,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "autolrs/v1/job.pb.h"
-#include "google/protobuf/text_format.h"
 #include "client/client.h"
 #include "client/torch_checkpointer.h"
 #include "client/tuner.h"
 #include "examples/fashion_mnist/fashion_mnist.h"
 #include "examples/fashion_mnist/schedules.h"
 #include "examples/fashion_mnist/trainer.h"
+#include "google/protobuf/text_format.h"
 
 ABSL_FLAG(std::string, model, "mlp", "Network: mlp or cnn.");
 ABSL_FLAG(std::string, optimizer, "sgd", "sgd (momentum 0.9) or adam.");
@@ -65,8 +65,7 @@ ABSL_FLAG(std::string, schedule, "autolrs",
 ABSL_FLAG(double, lr, 0.05,
           "Peak LR of the baseline schedules; the initial LR of the optimizer "
           "with autolrs (never used for a step there).");
-ABSL_FLAG(int64_t, total_steps, 6000,
-          "Steps to spend, S. With autolrs the probe steps count too.");
+ABSL_FLAG(int64_t, total_steps, 6000, "Steps to spend, S. With autolrs the probe steps count too.");
 ABSL_FLAG(int64_t, batch_size, 128, "Images per step.");
 ABSL_FLAG(uint64_t, seed, 1,
           "Seed of the model initialization, the data order and (autolrs) "
@@ -196,8 +195,8 @@ absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, StepLog& l
     if (evaluated) {
       val = trainer.ValidationLoss();
       result.last_val_loss = val;
-      std::fprintf(stderr, "step %ld: lr %.4g, validation loss %.4f\n", static_cast<long>(step),
-                   lr, val);
+      std::fprintf(stderr, "step %ld: lr %.4g, validation loss %.4f\n", static_cast<long>(step), lr,
+                   val);
     }
     log.Row(step, "train", lr, loss, val, evaluated);
     tail += loss;
@@ -269,8 +268,8 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
   config.set_total_steps(total);
   config.set_seed(trainer.options().seed);
   config.set_preset(*preset);
-  if (const std::string fields = absl::GetFlag(FLAGS_job_config); !fields.empty() &&
-      !google::protobuf::TextFormat::MergeFromString(fields, &config)) {
+  if (const std::string fields = absl::GetFlag(FLAGS_job_config);
+      !fields.empty() && !google::protobuf::TextFormat::MergeFromString(fields, &config)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--job_config: not text-format autolrs.v1.JobConfig fields: '", fields, "'"));
   }
@@ -292,13 +291,13 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
   if (!created.ok()) return created.status();
   Tuner& tuner = **created;
   if (tuner.done()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job '", options.job_id, "' on ", client_options.target,
-                     " is already done; choose another --job_id"));
+    return absl::FailedPreconditionError(absl::StrCat("job '", options.job_id, "' on ",
+                                                      client_options.target,
+                                                      " is already done; choose another --job_id"));
   }
-  std::fprintf(stderr, "autolrs: job '%s' on %s, LR in [%g, %g], S = %ld\n",
-               options.job_id.c_str(), client_options.target.c_str(), config.lr_min(),
-               config.lr_max(), static_cast<long>(total));
+  std::fprintf(stderr, "autolrs: job '%s' on %s, LR in [%g, %g], S = %ld\n", options.job_id.c_str(),
+               client_options.target.c_str(), config.lr_min(), config.lr_max(),
+               static_cast<long>(total));
 
   int64_t steps_run = 0;  // By this process (less than the job's when resuming).
   // Per action, for the progress line.
@@ -312,8 +311,7 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
     const double action_tail = sum / static_cast<double>(recent.size());
     std::string what = PhaseName(action.phase());
     if (action.phase() == v1::PHASE_PROBE) {
-      what = absl::StrCat("probe ", action.probe_index() + 1, "/",
-                          config.probes_per_stage());
+      what = absl::StrCat("probe ", action.probe_index() + 1, "/", config.probes_per_stage());
     }
     std::fprintf(stderr, "action %ld: stage %d %-11s lr %-10.4g %5ld steps, last-10 loss %.4f\n",
                  static_cast<long>(action_id), action.stage(), what.c_str(), action.lr(),

@@ -1,14 +1,14 @@
 #include "examples/fashion_mnist/trainer.h"
 
-#include <cassert>
-#include <cmath>
-#include <limits>
-#include <utility>
-
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
+
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,8 +21,8 @@ constexpr int64_t kEvalChunk = 1000;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
-    const TrainerOptions& options, const std::string& data_dir) {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(const TrainerOptions& options,
+                                                                 const std::string& data_dir) {
   FashionMnistOptions data_options;
   data_options.data_dir = data_dir;
   absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
@@ -30,29 +30,25 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
   return Create(options, *std::move(data));
 }
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
-    const TrainerOptions& options, FashionMnist data) {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
+                                                         FashionMnist data) {
   if (options.optimizer != "sgd" && options.optimizer != "adam") {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown optimizer '", options.optimizer,
-                     "'; expected sgd or adam"));
+        absl::StrCat("unknown optimizer '", options.optimizer, "'; expected sgd or adam"));
   }
   if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "learning_rate must be positive and finite, got ",
-        options.learning_rate));
+    return absl::InvalidArgumentError(
+        absl::StrCat("learning_rate must be positive and finite, got ", options.learning_rate));
   }
   if (options.batch_size <= 0 || options.batch_size > data.train.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_size must be in [1, ", data.train.size(),
-                     "] (the training split's size), got ",
-                     options.batch_size));
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be in [1, ", data.train.size(),
+                                                   "] (the training split's size), got ",
+                                                   options.batch_size));
   }
-  if (options.validation_subset < 0 ||
-      options.validation_subset > data.validation.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "validation_subset must be in [0, ", data.validation.size(),
-        "] (the validation split's size), got ", options.validation_subset));
+  if (options.validation_subset < 0 || options.validation_subset > data.validation.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("validation_subset must be in [0, ", data.validation.size(),
+                     "] (the validation split's size), got ", options.validation_subset));
   }
   torch::manual_seed(options.seed);
   absl::StatusOr<torch::nn::Sequential> model = MakeModel(options.model);
@@ -60,28 +56,25 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (options.optimizer == "sgd") {
     optimizer = std::make_unique<torch::optim::SGD>(
-        (*model)->parameters(), torch::optim::SGDOptions(options.learning_rate)
-                                    .momentum(options.momentum));
+        (*model)->parameters(),
+        torch::optim::SGDOptions(options.learning_rate).momentum(options.momentum));
   } else {
     optimizer = std::make_unique<torch::optim::Adam>(
-        (*model)->parameters(),
-        torch::optim::AdamOptions(options.learning_rate));
+        (*model)->parameters(), torch::optim::AdamOptions(options.learning_rate));
   }
-  return std::unique_ptr<Trainer>(new Trainer(
-      options, std::move(data), *std::move(model), std::move(optimizer)));
+  return std::unique_ptr<Trainer>(
+      new Trainer(options, std::move(data), *std::move(model), std::move(optimizer)));
 }
 
-Trainer::Trainer(const TrainerOptions& options, FashionMnist data,
-                 torch::nn::Sequential model,
+Trainer::Trainer(const TrainerOptions& options, FashionMnist data, torch::nn::Sequential model,
                  std::unique_ptr<torch::optim::Optimizer> optimizer)
     : options_(options),
       data_(std::move(data)),
       model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       rng_(options.seed) {
-  const int64_t n = options.validation_subset == 0
-                        ? data_.validation.size()
-                        : options.validation_subset;
+  const int64_t n =
+      options.validation_subset == 0 ? data_.validation.size() : options.validation_subset;
   if (n > 0) {
     validation_subset_.images = data_.validation.images.narrow(0, 0, n);
     validation_subset_.labels = data_.validation.labels.narrow(0, 0, n);
@@ -116,19 +109,16 @@ Trainer::Batch Trainer::NextBatch() {
     Reshuffle();
   }
   at::Tensor ids =
-      torch::from_blob(order_.data() + position_, {options_.batch_size},
-                       torch::kLong)
-          .clone();
+      torch::from_blob(order_.data() + position_, {options_.batch_size}, torch::kLong).clone();
   position_ += options_.batch_size;
-  return Batch{data_.train.images.index_select(0, ids),
-               data_.train.labels.index_select(0, ids)};
+  return Batch{data_.train.images.index_select(0, ids), data_.train.labels.index_select(0, ids)};
 }
 
 double Trainer::TrainOnBatch(const Batch& batch) {
   model_->train();
   optimizer_->zero_grad();
-  at::Tensor loss = torch::nn::functional::cross_entropy(
-      model_->forward(batch.images), batch.labels);
+  at::Tensor loss =
+      torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
   loss.backward();
   optimizer_->step();
   ++steps_;
@@ -160,11 +150,10 @@ Trainer::Metrics Trainer::Evaluate(const Split& split) {
     const int64_t len = std::min(kEvalChunk, n - start);
     at::Tensor logits = model_->forward(split.images.narrow(0, start, len));
     at::Tensor labels = split.labels.narrow(0, start, len);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(
-                        torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
   }
   model_->train();

@@ -1,14 +1,14 @@
 #ifndef AUTOLRS_EXAMPLES_FASHION_MNIST_TRAINER_H_
 #define AUTOLRS_EXAMPLES_FASHION_MNIST_TRAINER_H_
 
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/optim/optimizer.h>
 
 #include "absl/status/statusor.h"
 #include "examples/fashion_mnist/fashion_mnist.h"
@@ -64,14 +64,14 @@ class Trainer {
   // INVALID_ARGUMENT for an unknown model or optimizer, a non-positive batch
   // size or learning rate, a batch size larger than the training split, or a
   // validation_subset out of range.
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(
-      const TrainerOptions& options, FashionMnist data);
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainerOptions& options,
+                                                         FashionMnist data);
 
   // Loads Fashion-MNIST (`data_dir`, or the Debian package's files when
   // empty) and creates a Trainer on it: LoadFashionMnist's errors, then
   // Create's.
-  static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(
-      const TrainerOptions& options, const std::string& data_dir);
+  static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(const TrainerOptions& options,
+                                                                 const std::string& data_dir);
 
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -120,8 +120,7 @@ class Trainer {
   const FashionMnist& data() const { return data_; }
 
  private:
-  Trainer(const TrainerOptions& options, FashionMnist data,
-          torch::nn::Sequential model,
+  Trainer(const TrainerOptions& options, FashionMnist data, torch::nn::Sequential model,
           std::unique_ptr<torch::optim::Optimizer> optimizer);
 
   void Reshuffle();

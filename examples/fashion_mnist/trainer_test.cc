@@ -1,16 +1,15 @@
 #include "examples/fashion_mnist/trainer.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/string_utils.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+
 #include <cmath>
 #include <memory>
 #include <numeric>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
-#include <c10/util/string_utils.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/sgd.h>
 
 #include "absl/status/status.h"
 #include "client/torch_checkpointer.h"
@@ -31,8 +30,7 @@ const FashionMnist& Data() {
 }
 
 std::unique_ptr<Trainer> MakeTrainer(const TrainerOptions& options) {
-  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(options, Data());
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options, Data());
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   return trainer.ok() ? *std::move(trainer) : nullptr;
 }
@@ -44,8 +42,7 @@ std::vector<double> Losses(Trainer& trainer, int steps) {
 }
 
 double Mean(const std::vector<double>& v, size_t begin, size_t end) {
-  return std::accumulate(v.begin() + begin, v.begin() + end, 0.0) /
-         double(end - begin);
+  return std::accumulate(v.begin() + begin, v.begin() + end, 0.0) / double(end - begin);
 }
 
 TEST(TrainerTest, RejectsBadOptions) {
@@ -147,8 +144,7 @@ TEST(TrainerTest, EachEpochVisitsEveryTrainingImageOnce) {
   at::Tensor counts = at::zeros({10}, at::kLong);
   for (int i = 0; i < 5; ++i) {
     Trainer::Batch batch = trainer->NextBatch();
-    ASSERT_EQ(batch.images.sizes(),
-              (std::vector<int64_t>{10000, 1, 28, 28}));
+    ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
     counts += at::bincount(batch.labels, {}, 10);
   }
   EXPECT_EQ(trainer->epochs(), 0);
@@ -187,14 +183,11 @@ std::vector<at::Tensor> OptimizerTensors(torch::optim::Optimizer& optimizer) {
   std::vector<at::Tensor> out;
   for (const auto& group : optimizer.param_groups()) {
     for (const at::Tensor& p : group.params()) {
-      auto it = optimizer.state().find(
-          c10::guts::to_string(p.unsafeGetTensorImpl()));
+      auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
       if (it == optimizer.state().end()) continue;
-      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(
-              it->second.get())) {
+      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
         out.push_back(s->momentum_buffer().clone());
-      } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(
-                     it->second.get())) {
+      } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
         out.push_back(s->exp_avg().clone());
         out.push_back(s->exp_avg_sq().clone());
         out.push_back(at::tensor(s->step()));
@@ -214,8 +207,7 @@ std::vector<at::Tensor> Parameters(Trainer& trainer) {
   return out;
 }
 
-void ExpectBitEqual(const std::vector<at::Tensor>& a,
-                    const std::vector<at::Tensor>& b) {
+void ExpectBitEqual(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(at::equal(a[i], b[i])) << "tensor " << i;
@@ -229,14 +221,12 @@ TEST_P(TrainerCheckpointTest, RestoreGivesTheSavedStateAndTheSameNextLoss) {
   options.seed = 3;
   std::unique_ptr<Trainer> trainer = MakeTrainer(options);
   TorchCheckpointer checkpointer(trainer->model(), trainer->optimizer());
-  EXPECT_EQ(checkpointer.Restore().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(checkpointer.Restore().code(), absl::StatusCode::kFailedPrecondition);
 
   Losses(*trainer, 5);
   ASSERT_TRUE(checkpointer.Save().ok());
   const std::vector<at::Tensor> saved_params = Parameters(*trainer);
-  const std::vector<at::Tensor> saved_state =
-      OptimizerTensors(trainer->optimizer());
+  const std::vector<at::Tensor> saved_state = OptimizerTensors(trainer->optimizer());
   ASSERT_FALSE(saved_state.empty());
 
   const Trainer::Batch batch = trainer->NextBatch();
@@ -280,8 +270,7 @@ TEST_P(TrainerCheckpointTest, CheckpointBeforeTheFirstStepClearsTheState) {
   EXPECT_EQ(trainer->TrainOnBatch(batch), second);
 }
 
-INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerCheckpointTest,
-                         testing::Values("sgd", "adam"));
+INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerCheckpointTest, testing::Values("sgd", "adam"));
 
 }  // namespace
 }  // namespace autolrs::examples
