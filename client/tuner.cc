@@ -98,7 +98,9 @@ absl::Status Tuner::NotInStep() const {
 
 void Tuner::SetAction(v1::Action action) {
   action_ = std::move(action);
-  done_ = action_.phase() == v1::PHASE_DONE;
+  const bool done = action_.phase() == v1::PHASE_DONE;
+  finish_due_ = done && reported_phase_ == v1::PHASE_PROBE;
+  done_ = done && !finish_due_;
   started_ = false;
   eval_due_ = false;
   slow_path_ = true;
@@ -114,6 +116,9 @@ absl::StatusOr<double> Tuner::NextLearningRateSlow() {
   }
   // Every iteration either returns or moves to a new action through an RPC.
   while (true) {
+    if (finish_due_) {
+      if (absl::Status s = Finish(); !s.ok()) return s;
+    }
     if (done_) {
       return absl::OutOfRangeError(absl::StrCat("job '", options_.job_id, "' is done"));
     }
@@ -174,7 +179,18 @@ absl::Status Tuner::SendReport() {
                                                 action_.action_id(), " of job '",
                                                 options_.job_id, "'"));
   }
+  reported_phase_ = action_.phase();
   SetAction(*std::move(next));
+  return finish_due_ ? Finish() : absl::OkStatus();
+}
+
+absl::Status Tuner::Finish() {
+  if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
+    return Annotate(s, absl::StrCat("restoring the stage checkpoint (the main line) when job '",
+                                    options_.job_id, "' ended after a probe"));
+  }
+  finish_due_ = false;
+  done_ = true;
   return absl::OkStatus();
 }
 
@@ -200,7 +216,7 @@ absl::Status Tuner::WaitForOthers() {
     }
     SetAction(*std::move(next));
   }
-  return absl::OkStatus();
+  return finish_due_ ? Finish() : absl::OkStatus();
 }
 
 absl::Status Tuner::StartAction() {

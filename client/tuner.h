@@ -128,7 +128,10 @@ class Tuner {
     return absl::OkStatus();
   }
 
-  // The job is finished (its current action is DONE): stop training.
+  // The job is finished (its current action is DONE): stop training. The
+  // trainer then holds the main line's state: when DONE answers a PROBE's
+  // report (the budget ended inside a stage's search), the stage checkpoint
+  // is restored first, and done() becomes true only once that succeeded.
   bool done() const { return done_; }
   // The action being run, or the next one to run after a boundary.
   const v1::Action& action() const { return action_; }
@@ -151,6 +154,8 @@ class Tuner {
 
   // Sets `action` as the current one, not yet started.
   void SetAction(v1::Action action);
+  // DONE answered a probe: restores the stage checkpoint, then sets done_.
+  absl::Status Finish();
   // Runs the evaluation due after step_, if any.
   absl::Status Evaluate();
   // Sends the finished action's report and stores the next action.
@@ -174,6 +179,10 @@ class Tuner {
   v1::Action action_;
   int64_t rpcs_ = 0;
   bool done_ = false;
+  // The phase of the last action whose losses were reported.
+  v1::Phase reported_phase_ = v1::PHASE_UNSPECIFIED;
+  // action_ is DONE after a probe: the main line is not restored yet.
+  bool finish_due_ = false;
 
   // Per-step state. slow_path_ is set whenever the next NextLearningRate()
   // has work to do before the step (start an action, send a report, retry an

@@ -5,7 +5,11 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+# From the source tree: the package in client/python (its stubs are generated
+# on import); under Bazel the same folder of the runfiles.
+sys.path.insert(1, os.path.dirname(_HERE))
 
 import testutil  # noqa: E402
 
