@@ -11,6 +11,7 @@ code and message.
 
 import random
 import secrets
+import threading
 import time
 
 import grpc
@@ -99,6 +100,7 @@ class Client:
         self.retry_budget = float(retry_budget)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._rng = random.Random(seed)
+        self._lock = threading.Lock()  # Guards the counters and the RNG.
         self.calls = 0     # Calls made (a retried call counts once).
         self.attempts = 0  # Attempts sent (attempts - calls = retries).
         if channel is None:
@@ -127,16 +129,19 @@ class Client:
         self.close()
 
     def _backoff(self, retry):
-        backoff = min(self.initial_backoff * 2 ** (retry - 1), self.max_backoff)
-        return backoff * self._rng.uniform(0.5, 1.0)
+        backoff = min(self.initial_backoff * 2.0 ** min(retry - 1, 64), self.max_backoff)
+        with self._lock:
+            return backoff * self._rng.uniform(0.5, 1.0)
 
     def _call(self, name, request):
         method = getattr(self._stub, name)
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         start = time.monotonic()
         attempt = 1
         while True:
-            self.attempts += 1
+            with self._lock:
+                self.attempts += 1
             try:
                 return method(request, timeout=self.deadline, metadata=self._metadata,
                               wait_for_ready=True)

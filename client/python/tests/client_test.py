@@ -5,12 +5,14 @@ import signal
 import socket
 import threading
 import time
+from concurrent import futures
 
 import grpc
 import pytest
 
 import autolrs
 import testutil
+from autolrs.v1 import service_pb2_grpc
 
 CONFIG = {"lr_min": 1e-3, "lr_max": 1.0}
 
@@ -149,9 +151,76 @@ def test_bad_options_are_invalid_argument_naming_the_option(kwargs, field):
     assert field in e.value.message
 
 
+class FaultyService(service_pb2_grpc.AutoLrsServiceServicer):
+    """Fails the first `failures` GetJob calls with `code`, then answers."""
+
+    def __init__(self, code, failures):
+        self.code, self.failures, self.calls, self.metadata = code, failures, 0, []
+
+    def GetJob(self, request, context):
+        self.calls += 1
+        self.metadata.append(dict(context.invocation_metadata()))
+        if self.calls <= self.failures:
+            context.abort(self.code, f"injected failure {self.calls}")
+        return autolrs.Job(job_id=request.job_id)
+
+
+@pytest.fixture
+def faulty():
+    """A fake AutoLrsService in this process: make(code, failures) -> (service, address)."""
+    servers = []
+
+    def make(code, failures):
+        service = FaultyService(code, failures)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        service_pb2_grpc.add_AutoLrsServiceServicer_to_server(service, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        return service, f"127.0.0.1:{port}"
+
+    yield make
+    for server in servers:
+        server.stop(None)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
+                                  grpc.StatusCode.DEADLINE_EXCEEDED])
+def test_retryable_errors_are_retried(faulty, code):
+    service, address = faulty(code, failures=3)
+    with autolrs.Client(address, initial_backoff=0.01, token="t") as client:
+        assert client.get_job("flaky").job_id == "flaky"
+        assert service.calls == client.attempts == 4 and client.calls == 1
+    # Every attempt carries the token.
+    assert all(m.get("authorization") == "Bearer t" for m in service.metadata)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT,
+                                  grpc.StatusCode.FAILED_PRECONDITION,
+                                  grpc.StatusCode.INTERNAL, grpc.StatusCode.NOT_FOUND])
+def test_other_errors_are_not_retried(faulty, code):
+    service, address = faulty(code, failures=3)
+    with autolrs.Client(address, initial_backoff=0.01) as client:
+        with pytest.raises(autolrs.Error) as e:
+            client.get_job("flaky")
+    assert e.value.code == code
+    assert e.value.message == "injected failure 1"
+    assert service.calls == 1
+
+
+def test_gives_up_after_the_retries_with_the_last_error(faulty):
+    service, address = faulty(grpc.StatusCode.UNAVAILABLE, failures=100)
+    with autolrs.Client(address, retries=2, initial_backoff=0.01) as client:
+        with pytest.raises(autolrs.Error) as e:
+            client.get_job("flaky")
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert e.value.message.startswith("injected failure 3 (GetJob: gave up after 3 attempts in ")
+    assert service.calls == 3
+
+
 def test_backoff_doubles_up_to_the_cap_with_jitter():
     client = autolrs.Client("localhost:1", initial_backoff=0.1, max_backoff=0.3, seed=7)
-    for retry, cap in [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.3), (10, 0.3)]:
+    for retry, cap in [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.3), (10, 0.3), (5000, 0.3)]:
         for _ in range(20):
             assert cap / 2 <= client._backoff(retry) <= cap
     client.close()
