@@ -21,7 +21,7 @@ ALL_PACKAGES=(
   # The Python client (client/python) and its tests and PyTorch example;
   # python-is-python3 for the shebang of Bazel 4's py_test launcher.
   python3-grpcio python3-protobuf python3-torch python3-pytest python3-setuptools
-  python3-pip python-is-python3
+  python3-pip python3-venv python-is-python3
 )
 
 case "${1:-all}" in

@@ -41,21 +41,25 @@ CHECK = ("import autolrs, autolrs.v1.service_pb2_grpc as g; "
          "print(autolrs.JobConfig(lr_min=0.5).lr_min)")
 
 
-def test_pip_install_generates_the_stubs_offline(tree, tmp_path):
-    site = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
-         "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-         "--target", str(site), str(tree / "client" / "python")],
-        capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert pip.returncode == 0, pip.stdout + pip.stderr
+def test_pip_install_into_a_venv_generates_the_stubs_offline(tree, tmp_path):
+    # The README's commands (Debian 12 keeps pip out of the system Python).
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_NO_CACHE_DIR": "1",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    venv = tmp_path / "venv"
+    for cmd in ([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                [str(venv / "bin" / "pip"), "install", "--no-build-isolation", "--no-index",
+                 str(tree / "client" / "python")]):
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
+        "site-packages"
     installed = sorted(os.listdir(site / "autolrs" / "v1"))
     assert [f for f in installed if f.endswith(".py")] == [
         "__init__.py", "job_pb2.py", "service_pb2.py", "service_pb2_grpc.py"]
     # The source tree stays clean of generated stubs.
     assert not (tree / "client" / "python" / "autolrs" / "v1").exists()
-    run = python(CHECK, site, tmp_path)
+    run = subprocess.run([str(venv / "bin" / "python"), "-c", CHECK], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(site / "autolrs" / "__init__.py"),
                                        "AutoLrsServiceStub", "0.5"]
