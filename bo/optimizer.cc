@@ -12,9 +12,7 @@
 #include "absl/base/casts.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "bo/acquisition.h"
 #include "bo/gaussian_process.h"
@@ -22,8 +20,6 @@
 namespace autolrs::bo {
 namespace {
 
-constexpr absl::string_view kMagic = "autolrs.bo.Optimizer";
-constexpr int kVersion = 2;  // 2 added min_separation; 1 is still read.
 // The maximizer keeps this much more distance than promised, so that the
 // u -> log10 -> linear LR round trip cannot break the promise.
 constexpr double kSeparationMargin = 1.05;
@@ -101,49 +97,6 @@ absl::Status ValidateLr(const OptimizerOptions& o, double lr,
 
 // --- Serialization helpers -------------------------------------------------
 
-std::string HexBits(double v) {
-  return absl::StrCat(
-      absl::Hex(absl::bit_cast<uint64_t>(v), absl::kZeroPad16));
-}
-
-bool ParseHexBits(absl::string_view s, double* out) {
-  if (s.size() != 16) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  uint64_t bits = 0;
-  if (!absl::SimpleHexAtoi(s, &bits)) return false;
-  *out = absl::bit_cast<double>(bits);
-  return true;
-}
-
-absl::string_view AcquisitionName(AcquisitionKind k) {
-  switch (k) {
-    case AcquisitionKind::kLowerConfidenceBound:
-      return "lcb";
-    case AcquisitionKind::kExpectedImprovement:
-      return "ei";
-    case AcquisitionKind::kExploration:
-      return "exploration";
-  }
-  return "?";
-}
-
-absl::string_view ChoiceName(ChoiceRule c) {
-  switch (c) {
-    case ChoiceRule::kLowestObserved:
-      return "lowest_observed";
-    case ChoiceRule::kPosteriorMinimum:
-      return "posterior_minimum";
-  }
-  return "?";
-}
-
-absl::Status Malformed(int line, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("malformed optimizer state, line ", line, ": ", why));
-}
-
 }  // namespace
 
 Optimizer::Optimizer(const OptimizerOptions& options,
@@ -173,12 +126,6 @@ double Optimizer::FromUnit(double u) const {
   if (u >= 1) return options_.lr_max;
   return std::clamp(std::pow(10.0, log10_min_ + u * log10_span_),
                     options_.lr_min, options_.lr_max);
-}
-
-absl::Status Optimizer::Tell(double lr, double value) {
-  if (absl::Status s = ValidateLr(options_, lr, "lr"); !s.ok()) return s;
-  observations_.push_back({lr, value});
-  return absl::OkStatus();
 }
 
 std::vector<double> Optimizer::GpTargets() const {
@@ -331,120 +278,6 @@ absl::StatusOr<double> Optimizer::ExpectedRelativeImprovement() const {
   absl::StatusOr<IntervalMaximum> max = MaximizeOnInterval(improvement, 0.0, 1.0, {}, 0.0);
   if (!max.ok()) return max.status();
   return max->value / std::max(std::abs(best), 1e-12);
-}
-
-std::string Optimizer::Serialize() const {
-  std::string out = absl::StrCat(kMagic, " ", kVersion, "\n");
-  absl::StrAppend(&out, "lr_min ", HexBits(options_.lr_min), "\n");
-  absl::StrAppend(&out, "lr_max ", HexBits(options_.lr_max), "\n");
-  absl::StrAppend(&out, "acquisition ", AcquisitionName(options_.acquisition),
-                  "\n");
-  absl::StrAppend(&out, "kappa ", HexBits(options_.kappa), "\n");
-  absl::StrAppend(&out, "choice ", ChoiceName(options_.choice), "\n");
-  absl::StrAppend(&out, "seed ", options_.seed, "\n");
-  absl::StrAppend(&out, "min_separation ", HexBits(options_.min_separation_fraction), "\n");
-  absl::StrAppend(&out, "observations ", observations_.size(), "\n");
-  for (const Observation& o : observations_) {
-    absl::StrAppend(&out, HexBits(o.lr), " ", HexBits(o.value), "\n");
-  }
-  return out;
-}
-
-absl::StatusOr<Optimizer> Optimizer::Deserialize(absl::string_view data) {
-  if (data.empty() || data.back() != '\n') {
-    return Malformed(0, "empty or not newline-terminated");
-  }
-  data.remove_suffix(1);
-  const std::vector<absl::string_view> lines = absl::StrSplit(data, '\n');
-  int at = 0;
-  // Splits line `at` into "key value" and checks the key.
-  auto field = [&](absl::string_view key,
-                   absl::string_view* value) -> absl::Status {
-    if (at >= static_cast<int>(lines.size())) {
-      return Malformed(at + 1, absl::StrCat("missing '", key, "'"));
-    }
-    const std::vector<absl::string_view> parts =
-        absl::StrSplit(lines[at], ' ');
-    ++at;
-    if (parts.size() != 2 || parts[0] != key) {
-      return Malformed(at, absl::StrCat("expected '", key, " <value>'"));
-    }
-    *value = parts[1];
-    return absl::OkStatus();
-  };
-  auto double_field = [&](absl::string_view key, double* out) -> absl::Status {
-    absl::string_view v;
-    if (absl::Status s = field(key, &v); !s.ok()) return s;
-    if (!ParseHexBits(v, out)) {
-      return Malformed(at, absl::StrCat("'", key, "' is not 16 hex digits"));
-    }
-    return absl::OkStatus();
-  };
-
-  absl::string_view v;
-  if (absl::Status s = field(kMagic, &v); !s.ok()) return s;
-  int version = 0;
-  if (!absl::SimpleAtoi(v, &version) || version < 1 || version > kVersion) {
-    return Malformed(at, absl::StrCat("unsupported version '", v, "'"));
-  }
-  OptimizerOptions options;
-  if (absl::Status s = double_field("lr_min", &options.lr_min); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = double_field("lr_max", &options.lr_max); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = field("acquisition", &v); !s.ok()) return s;
-  if (v == "lcb") {
-    options.acquisition = AcquisitionKind::kLowerConfidenceBound;
-  } else if (v == "ei") {
-    options.acquisition = AcquisitionKind::kExpectedImprovement;
-  } else if (v == "exploration") {
-    options.acquisition = AcquisitionKind::kExploration;
-  } else {
-    return Malformed(at, absl::StrCat("unknown acquisition '", v, "'"));
-  }
-  if (absl::Status s = double_field("kappa", &options.kappa); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = field("choice", &v); !s.ok()) return s;
-  if (v == "lowest_observed") {
-    options.choice = ChoiceRule::kLowestObserved;
-  } else if (v == "posterior_minimum") {
-    options.choice = ChoiceRule::kPosteriorMinimum;
-  } else {
-    return Malformed(at, absl::StrCat("unknown choice '", v, "'"));
-  }
-  if (absl::Status s = field("seed", &v); !s.ok()) return s;
-  if (!absl::SimpleAtoi(v, &options.seed) || v.empty() || v[0] == '+' ||
-      v[0] == '-') {
-    return Malformed(at, "seed is not an unsigned decimal");
-  }
-  if (version >= 2) {
-    if (absl::Status s = double_field("min_separation", &options.min_separation_fraction);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (absl::Status s = field("observations", &v); !s.ok()) return s;
-  size_t count = 0;
-  if (!absl::SimpleAtoi(v, &count) ||
-      count != lines.size() - static_cast<size_t>(at)) {
-    return Malformed(at, "observation count does not match the data");
-  }
-  std::vector<Observation> observations;
-  observations.reserve(count);
-  for (; at < static_cast<int>(lines.size()); ++at) {
-    const std::vector<absl::string_view> parts =
-        absl::StrSplit(lines[at], ' ');
-    Observation o;
-    if (parts.size() != 2 || !ParseHexBits(parts[0], &o.lr) ||
-        !ParseHexBits(parts[1], &o.value)) {
-      return Malformed(at + 1, "expected '<lr bits> <value bits>'");
-    }
-    observations.push_back(o);
-  }
-  return Create(options, std::move(observations));
 }
 
 }  // namespace autolrs::bo

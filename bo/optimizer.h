@@ -19,8 +19,10 @@ namespace autolrs::bo {
 // learning rate. Internally the search space is log10(LR), mapped linearly onto
 // u in [0, 1] (u = 0 at lr_min, u = 1 at lr_max); the GP is fitted over u.
 //
-// Thread-safety: Optimizer is a value type (copyable, movable). Const methods
-// may run concurrently; Tell() needs exclusive access.
+// Thread-safety: Optimizer is an immutable value type (copyable, movable):
+// its methods may run concurrently. A stage's optimizer is built from its
+// probes each time (Create with the observations), so no state outlives a
+// call and nothing needs serializing.
 
 // AcquisitionKind (kLowerConfidenceBound, kExpectedImprovement, kExploration)
 // is declared in bo/acquisition.h.
@@ -81,11 +83,6 @@ class Optimizer {
   // hyperparameter fit per call); about 0.1 ms at n = 10 (optimizer_benchmark).
   absl::StatusOr<double> Ask() const;
 
-  // Records an observation (value may be NaN/Inf for a diverged probe).
-  // INVALID_ARGUMENT if lr is out of [lr_min, lr_max] or non-finite. Telling
-  // an LR twice is allowed; both observations are kept.
-  absl::Status Tell(double lr, double value);
-
   // The stage's answer (linear LR) under options.choice. kLowestObserved: the
   // told LR with the lowest finite value (the earliest one on ties).
   // kPosteriorMinimum: argmin over [lr_min, lr_max] of the posterior mean of
@@ -120,13 +117,6 @@ class Optimizer {
   // The GP that Ask() and Best() use, over u in [0, 1] (see above).
   // FAILED_PRECONDITION when there is no observation.
   absl::StatusOr<GaussianProcess> FitModel() const;
-
-  // Compact, versioned text form; doubles are stored as their IEEE-754 bit
-  // patterns, so they round-trip bit for bit (NaN payloads included).
-  std::string Serialize() const;
-  // INVALID_ARGUMENT for malformed data, an unknown version, or state that
-  // Create() rejects.
-  static absl::StatusOr<Optimizer> Deserialize(absl::string_view data);
 
  private:
   Optimizer(const OptimizerOptions& options,

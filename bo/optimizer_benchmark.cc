@@ -1,4 +1,5 @@
-// Latency of one BO step: Tell() the n-th observation, then Ask() for the
+// Latency of one BO step as the server runs it: Create() the stage optimizer
+// from its n observations, then Ask() for the
 // next LR (which fits the GP hyperparameters to n observations and maximizes
 // the acquisition). Sweeps n = 1..50.
 //
@@ -38,7 +39,11 @@ Setup MakeSetup(int n, AcquisitionKind kind) {
   if (!optimizer.ok()) std::abort();
   for (int i = 0; i + 1 < n; ++i) {
     const absl::StatusOr<double> lr = optimizer->Ask();
-    if (!lr.ok() || !optimizer->Tell(*lr, Loss(*lr)).ok()) std::abort();
+    if (!lr.ok()) std::abort();
+    std::vector<Observation> observations = optimizer->observations();
+    observations.push_back({*lr, Loss(*lr)});
+    optimizer = Optimizer::Create(options, std::move(observations));
+    if (!optimizer.ok()) std::abort();
   }
   const absl::StatusOr<double> next = optimizer->Ask();
   if (!next.ok()) std::abort();
@@ -50,9 +55,14 @@ void TellAndAsk(benchmark::State& state, AcquisitionKind kind) {
   const Setup setup = MakeSetup(n, kind);
   const double loss = Loss(setup.next_lr);
   for (auto _ : state) {
-    Optimizer optimizer = setup.optimizer;  // n - 1 observations
-    if (!optimizer.Tell(setup.next_lr, loss).ok()) std::abort();
-    absl::StatusOr<double> lr = optimizer.Ask();  // GP over n observations
+    // What the server does per probe: the stage's optimizer from its n
+    // probes, then the next proposal (a GP fit over n observations).
+    std::vector<Observation> observations = setup.optimizer.observations();
+    observations.push_back({setup.next_lr, loss});
+    absl::StatusOr<Optimizer> optimizer =
+        Optimizer::Create(setup.optimizer.options(), std::move(observations));
+    if (!optimizer.ok()) std::abort();
+    absl::StatusOr<double> lr = optimizer->Ask();
     benchmark::DoNotOptimize(lr);
   }
   state.counters["n"] = n;

@@ -98,9 +98,7 @@ absl::Status Tuner::NotInStep() const {
 
 void Tuner::SetAction(v1::Action action) {
   action_ = std::move(action);
-  const bool done = action_.phase() == v1::PHASE_DONE;
-  finish_due_ = done && reported_phase_ == v1::PHASE_PROBE;
-  done_ = done && !finish_due_;
+  done_ = action_.phase() == v1::PHASE_DONE;
   started_ = false;
   eval_due_ = false;
   slow_path_ = true;
@@ -116,8 +114,8 @@ absl::StatusOr<double> Tuner::NextLearningRateSlow() {
   }
   // Every iteration either returns or moves to a new action through an RPC.
   while (true) {
-    if (finish_due_) {
-      if (absl::Status s = Finish(); !s.ok()) return s;
+    if (end_restore_due_) {
+      if (absl::Status s = EndOnMainLine(); !s.ok()) return s;
     }
     if (done_) {
       return absl::OutOfRangeError(absl::StrCat("job '", options_.job_id, "' is done"));
@@ -179,17 +177,24 @@ absl::Status Tuner::SendReport() {
                                                 action_.action_id(), " of job '",
                                                 options_.job_id, "'"));
   }
-  reported_phase_ = action_.phase();
   SetAction(*std::move(next));
-  return finish_due_ ? Finish() : absl::OkStatus();
+  return EndOnMainLine();
 }
 
-absl::Status Tuner::Finish() {
-  if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
-    return Annotate(s, absl::StrCat("restoring the stage checkpoint (the main line) when job '",
-                                    options_.job_id, "' ended after a probe"));
+absl::Status Tuner::EndOnMainLine() {
+  if (action_.phase() != v1::PHASE_DONE ||
+      action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) {
+    return absl::OkStatus();
   }
-  finish_due_ = false;
+  // The budget ended inside a search: the model holds a probe's rolled-back
+  // state. Keep the main line's, the stage checkpoint.
+  if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
+    // Not done until the main line is back: NextLearningRate() retries.
+    done_ = false;
+    end_restore_due_ = true;
+    return Annotate(s, absl::StrCat("Restore() at the end of job '", options_.job_id, "'"));
+  }
+  end_restore_due_ = false;
   done_ = true;
   return absl::OkStatus();
 }
@@ -215,8 +220,9 @@ absl::Status Tuner::WaitForOthers() {
                                                   options_.job_id, "'"));
     }
     SetAction(*std::move(next));
+    if (absl::Status s = EndOnMainLine(); !s.ok()) return s;
   }
-  return finish_due_ ? Finish() : absl::OkStatus();
+  return absl::OkStatus();
 }
 
 absl::Status Tuner::StartAction() {

@@ -128,10 +128,11 @@ class Tuner {
     return absl::OkStatus();
   }
 
-  // The job is finished (its current action is DONE): stop training. The
-  // trainer then holds the main line's state: when DONE answers a PROBE's
-  // report (the budget ended inside a stage's search), the stage checkpoint
-  // is restored first, and done() becomes true only once that succeeded.
+  // The job is finished (its current action is DONE): stop training. When
+  // the job's budget ended inside a search (DONE with CHECKPOINT_OP_RESTORE),
+  // the Tuner has restored the stage checkpoint, so the model holds the
+  // main line's state, never a rolled-back probe's (if that restore failed,
+  // done() stays false and NextLearningRate() retries it).
   bool done() const { return done_; }
   // The action being run, or the next one to run after a boundary.
   const v1::Action& action() const { return action_; }
@@ -154,12 +155,13 @@ class Tuner {
 
   // Sets `action` as the current one, not yet started.
   void SetAction(v1::Action action);
-  // DONE answered a probe: restores the stage checkpoint, then sets done_.
-  absl::Status Finish();
   // Runs the evaluation due after step_, if any.
   absl::Status Evaluate();
   // Sends the finished action's report and stores the next action.
   absl::Status SendReport();
+  // After DONE with CHECKPOINT_OP_RESTORE: restores the stage checkpoint;
+  // done_ stays false until that succeeded.
+  absl::Status EndOnMainLine();
   // Polls NextAction while the current action is WAIT.
   absl::Status WaitForOthers();
   // Runs the checkpoint op and readies the per-step state of the action.
@@ -179,10 +181,8 @@ class Tuner {
   v1::Action action_;
   int64_t rpcs_ = 0;
   bool done_ = false;
-  // The phase of the last action whose losses were reported.
-  v1::Phase reported_phase_ = v1::PHASE_UNSPECIFIED;
-  // action_ is DONE after a probe: the main line is not restored yet.
-  bool finish_due_ = false;
+  // The restore that ends the job on the main line failed: retry it.
+  bool end_restore_due_ = false;
 
   // Per-step state. slow_path_ is set whenever the next NextLearningRate()
   // has work to do before the step (start an action, send a report, retry an

@@ -240,7 +240,7 @@ void ExpectRunMatchesSchedule(const Run& run, const v1::Schedule& schedule,
       case v1::PHASE_COOLDOWN:
         EXPECT_NEAR(e.lr,
                     schedule.cooldown_lr() *
-                        (1.0 - static_cast<double>(e.offset) / schedule.cooldown_steps()),
+                        (1.0 - static_cast<double>(e.offset) / (schedule.cooldown_steps() + 1)),
                     1e-12 * schedule.cooldown_lr());
         break;
       default:
@@ -309,12 +309,13 @@ TEST_F(TunerTest, RunsTheWholeProtocol) {
   EXPECT_EQ(job.state(), v1::JOB_STATE_DONE);
   EXPECT_EQ(job.steps_spent(), config.total_steps());
 
-  // One ReportLosses per action: ids 1..n-1 ran, n is DONE.
+  // One ReportLosses per action: ids first..done-1 ran, done is DONE.
   const int64_t done_id = trainer.tuner->action().action_id();
-  ASSERT_EQ(trainer.run.actions.size(), done_id - 1);
-  EXPECT_EQ(trainer.run.actions.begin()->first, 1);
+  const int64_t first_id = job.first_action_id();
+  EXPECT_EQ(trainer.run.actions.begin()->first, first_id);
+  ASSERT_EQ(trainer.run.actions.size(), done_id - first_id);
   EXPECT_EQ(trainer.run.actions.rbegin()->first, done_id - 1);
-  EXPECT_EQ(trainer.tuner->rpcs(), 2 + (done_id - 1));
+  EXPECT_EQ(trainer.tuner->rpcs(), 2 + (done_id - first_id));
   EXPECT_EQ(client_->calls(), trainer.tuner->rpcs() + 1);  // + the GetJob above.
   int64_t steps_in_actions = 0;
   for (const auto& [id, action] : trainer.run.actions) steps_in_actions += action.steps();
@@ -386,7 +387,7 @@ TEST_F(TunerTest, WarmupRampsThenProbesAtTheActionLr) {
   EXPECT_EQ(trainer.run.events[4].kind, Event::kSave);
 }
 
-TEST_F(TunerTest, CooldownRampsTheLastStepsToZeroThenTheJobIsDone) {
+TEST_F(TunerTest, CooldownRampsTheLastStepsTowardZeroThenTheJobIsDone) {
   v1::JobConfig config = TestConfig();
   config.set_cooldown_fraction(0.1);  // The last 20 of 200 steps.
   Trainer trainer(3);
@@ -405,9 +406,31 @@ TEST_F(TunerTest, CooldownRampsTheLastStepsToZeroThenTheJobIsDone) {
   for (int i = 1; i <= 20; ++i) {
     const Event& e = *steps[180 + i - 1];
     EXPECT_EQ(e.action_id, cooldown.action_id());
-    EXPECT_DOUBLE_EQ(e.lr, cooldown.lr_ramp_start() * (20 - i) / 20) << i;
+    // Toward 0 at step 21: no step is wasted at LR 0.
+    EXPECT_NEAR(e.lr, cooldown.lr_ramp_start() * (21 - i) / 21,
+                1e-12 * cooldown.lr_ramp_start())
+        << i;
   }
-  EXPECT_EQ(steps.back()->lr, 0);
+  EXPECT_GT(steps.back()->lr, 0);
+}
+
+TEST_F(TunerTest, ABudgetEndingInAProbeLeavesTheModelOnTheMainLine) {
+  v1::JobConfig config = TestConfig();
+  config.set_warmup_steps(0);
+  config.clear_warmup_lr();
+  config.set_total_steps(10);  // Probes of 4 steps: the third is cut to 2.
+  config.set_cooldown_fraction(0);
+  Trainer trainer(3);
+  ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "tiny", .config = config}).ok());
+  ASSERT_TRUE(trainer.Train(1000).ok());
+  ASSERT_TRUE(trainer.tuner->done());
+  EXPECT_EQ(trainer.tuner->action().checkpoint(), v1::CHECKPOINT_OP_RESTORE);
+  // Save before probe 1, restores before probes 2 and 3, and one at the end.
+  EXPECT_EQ(trainer.run.saves, 1);
+  EXPECT_EQ(trainer.run.restores, 3);
+  ASSERT_FALSE(trainer.run.events.empty());
+  EXPECT_EQ(trainer.run.events.back().kind, Event::kRestore);
+  EXPECT_EQ(trainer.model.excess_loss(), 2.0);  // The initial model, untrained.
 }
 
 TEST_F(TunerTest, TwoWorkersSeeTheSameSchedule) {
@@ -482,7 +505,7 @@ TEST_F(TunerTest, ResumesTheJobAfterARestart) {
 
   // Action ids continue without a gap, and the job spent exactly its budget.
   const int64_t done_id = trainer.tuner->action().action_id();
-  ASSERT_EQ(trainer.run.actions.size(), done_id - 1);
+  ASSERT_EQ(trainer.run.actions.size(), done_id - GetJob("resumed").first_action_id());
   EXPECT_EQ(trainer.run.actions.rbegin()->first, done_id - 1);
   EXPECT_EQ(trainer.run.steps, config.total_steps() + 18);
   EXPECT_EQ(GetJob("resumed").steps_spent(), config.total_steps());
@@ -498,7 +521,7 @@ TEST_F(TunerTest, UsesAJobCreatedByOthersAndChecksItsConfig) {
   Trainer trainer(1);
   ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "shared", .config = TestConfig()}).ok());
   EXPECT_EQ(trainer.tuner->rpcs(), 3);  // CreateJob (ALREADY_EXISTS), GetJob, NextAction.
-  EXPECT_EQ(trainer.tuner->action().action_id(), 1);
+  EXPECT_EQ(trainer.tuner->action().action_id(), GetJob("shared").first_action_id());
 
   v1::JobConfig other = TestConfig();
   other.set_lr_max(0.25);
@@ -682,10 +705,10 @@ TEST_F(TunerTest, ReuseBestProbeWithoutASecondCheckpointIsAnError) {
 }
 
 // The budget ends inside the first stage's search and there is no cooldown:
-// DONE answers a probe's report. The trainer must not end on that rolled-back
-// probe's state: the Tuner restores the stage checkpoint (the main line)
-// before done() becomes true, and retries a failed restore.
-TEST_F(TunerTest, EndsOnTheMainLineWhenDoneFollowsAProbe) {
+// DONE (with RESTORE) answers a probe's report. When that restore fails,
+// done() stays false (the model still holds the probe's state) and the next
+// NextLearningRate() retries it.
+TEST_F(TunerTest, AFailedRestoreAtTheEndIsRetriedBeforeDone) {
   v1::JobConfig config;
   config.set_lr_min(1e-3);
   config.set_lr_max(1.0);

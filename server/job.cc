@@ -16,6 +16,8 @@ namespace autolrs::server {
 namespace {
 
 constexpr int kTailWindow = 10;
+// The optimizer's largest min_separation_fraction.
+constexpr double kMaxSeparationFraction = 0.25;
 
 // SplitMix64: a well-mixed per-stage seed from the job seed.
 uint64_t StageSeed(uint64_t seed, int32_t stage) {
@@ -156,7 +158,33 @@ absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
       options.lr_max = hi;
     }
   }
+  // min_probe_separation is a fraction of the job's interval: the same
+  // distance in decades inside a narrower stage interval.
+  const double job_span = std::log10(c.lr_max() / c.lr_min());
+  const double stage_span = std::log10(options.lr_max / options.lr_min);
+  options.min_separation_fraction =
+      std::clamp(c.min_probe_separation() * job_span / stage_span,
+                 bo::Optimizer::kMinSeparationFraction, kMaxSeparationFraction);
   return bo::Optimizer::Create(options, std::move(observations));
+}
+
+// The optimizer's next probe. Where the told LRs leave no room at the
+// configured separation, the separation halves (down to the optimizer's
+// minimum) rather than failing: every valid config runs to its end.
+// RESOURCE_EXHAUSTED only when no room is left even then.
+absl::StatusOr<double> AskWithRoom(const bo::Optimizer& optimizer) {
+  absl::StatusOr<double> lr = optimizer.Ask();
+  bo::OptimizerOptions options = optimizer.options();
+  while (!lr.ok() && absl::IsResourceExhausted(lr.status()) &&
+         options.min_separation_fraction > bo::Optimizer::kMinSeparationFraction) {
+    options.min_separation_fraction = std::max(bo::Optimizer::kMinSeparationFraction,
+                                               options.min_separation_fraction / 2);
+    absl::StatusOr<bo::Optimizer> narrower =
+        bo::Optimizer::Create(options, optimizer.observations());
+    if (!narrower.ok()) return narrower.status();
+    lr = narrower->Ask();
+  }
+  return lr;
 }
 
 // Whether a probe's training losses exploded: its last-10 mean exceeds
@@ -191,22 +219,87 @@ double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) 
   return lr;
 }
 
+// The probe the stage would choose now under the lowest-predicted rule and
+// `tolerance`: 1 + its index, 0 when every probe diverged.
+int32_t ProbeChoice(const v1::Stage& stage, double tolerance) {
+  int32_t lowest = -1;
+  for (int32_t i = 0; i < stage.probes_size(); ++i) {
+    const v1::Probe& p = stage.probes(i);
+    if (!p.diverged() && (lowest < 0 || p.predicted_loss() < stage.probes(lowest).predicted_loss())) {
+      lowest = i;
+    }
+  }
+  if (lowest < 0) return 0;
+  const double lr = LargestNearBest(stage, stage.probes(lowest).lr(), tolerance);
+  for (int32_t i = 0; i < stage.probes_size(); ++i) {
+    if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
+  }
+  return lowest + 1;
+}
+
+int64_t UnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t ns = absl::ToUnixNanos(t);
+  ts->set_seconds(ns / 1'000'000'000);
+  ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
 absl::Status Internal(absl::string_view what, const absl::Status& cause) {
   return absl::InternalError(absl::StrCat(what, ": ", cause.message()));
 }
 
 }  // namespace
 
-absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& config) {
+class Job::Undo {
+ public:
+  explicit Undo(JobState& state) : state_(state) {
+    google::protobuf::RepeatedPtrField<v1::Stage>* stages =
+        state.mutable_schedule()->mutable_stages();
+    num_stages_ = stages->size();
+    if (num_stages_ > 0) last_stage_ = stages->Get(num_stages_ - 1);
+    google::protobuf::RepeatedPtrField<v1::Stage> finished;
+    finished.Swap(stages);  // O(1): the copy below leaves the stages out.
+    head_ = state;
+    finished.Swap(stages);
+  }
+
+  void Restore() {
+    google::protobuf::RepeatedPtrField<v1::Stage> stages;
+    stages.Swap(state_.mutable_schedule()->mutable_stages());
+    state_ = std::move(head_);
+    while (stages.size() > num_stages_) stages.RemoveLast();
+    if (num_stages_ > 0) *stages.Mutable(num_stages_ - 1) = std::move(last_stage_);
+    stages.Swap(state_.mutable_schedule()->mutable_stages());
+  }
+
+ private:
+  JobState& state_;
+  JobState head_;
+  int num_stages_ = 0;
+  v1::Stage last_stage_;
+};
+
+absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& config,
+                                const Origin& origin) {
+  if (origin.first_action_id < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("first_action_id must be >= 1, got ", origin.first_action_id));
+  }
   absl::StatusOr<v1::JobConfig> resolved = ResolveJobConfig(config);
   if (!resolved.ok()) return resolved.status();
   JobState state;
-  state.set_version(0);
+  state.set_version(1);
+  state.set_request_id(origin.request_id);
   v1::Job* job = state.mutable_job();
+  job->set_first_action_id(origin.first_action_id);
   job->set_job_id(std::string(job_id));
   *job->mutable_config() = *std::move(resolved);
   job->set_state(v1::JOB_STATE_RUNNING);
   job->set_stage(-1);
+  job->set_current_action_id(origin.first_action_id - 1);
+  SetTime(origin.now, job->mutable_create_time());
+  *job->mutable_update_time() = job->create_time();
   state.mutable_schedule()->set_job_id(std::string(job_id));
   Job result(std::move(state));
   if (absl::Status s = result.Start(); !s.ok()) return s;
@@ -214,12 +307,67 @@ absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& c
 }
 
 absl::StatusOr<Job> Job::FromState(JobState state) {
-  if (!state.job().has_config() || state.job().config().lr_max() <= 0 ||
-      state.action().action_id() <= 0) {
+  const auto incomplete = [&](absl::string_view what) {
     return absl::InvalidArgumentError(
-        absl::StrCat("stored state of job '", state.job().job_id(), "' is incomplete"));
+        absl::StrCat("stored state of job '", state.job().job_id(), "' is invalid: ", what));
+  };
+  if (!state.job().has_config() || state.job().config().lr_max() <= 0 ||
+      state.job().config().num_workers() < 1) {
+    return incomplete("no resolved config");
+  }
+  // Stored before ids started anywhere but 1.
+  if (state.job().first_action_id() == 0) state.mutable_job()->set_first_action_id(1);
+  const v1::Action& action = state.action();
+  if (action.action_id() < state.job().first_action_id() ||
+      action.action_id() != state.job().current_action_id()) {
+    return incomplete(absl::StrCat("action ", action.action_id(), " is not the job's current (",
+                                   state.job().current_action_id(), ")"));
+  }
+  if (action.steps() < 0) {
+    return incomplete(absl::StrCat("action ", action.action_id(), " has ", action.steps(),
+                                   " steps"));
+  }
+  // Servers before rank sums kept every rank's series: fold them.
+  if (state.pending_reports_size() > 0) {
+    for (const RankReport& r : state.pending_reports()) {
+      if (r.losses_size() != action.steps() ||
+          r.eval_losses_size() != action.eval_steps_size()) {
+        return incomplete("a pending report does not match the action");
+      }
+    }
+    RankReport* sum = state.mutable_rank_sum();
+    sum->mutable_losses()->Resize(action.steps(), 0.0);
+    sum->mutable_eval_losses()->Resize(action.eval_steps_size(), 0.0);
+    for (const RankReport& r : state.pending_reports()) {
+      for (int i = 0; i < r.losses_size(); ++i) sum->set_losses(i, sum->losses(i) + r.losses(i));
+      for (int i = 0; i < r.eval_losses_size(); ++i) {
+        sum->set_eval_losses(i, sum->eval_losses(i) + r.eval_losses(i));
+      }
+      state.mutable_job()->add_reported_ranks(r.worker_rank());
+    }
+    auto* ranks = state.mutable_job()->mutable_reported_ranks();
+    std::sort(ranks->begin(), ranks->end());
+    state.clear_pending_reports();
+  }
+  const auto& ranks = state.job().reported_ranks();
+  if (ranks.size() > 0) {
+    if (state.rank_sum().losses_size() != action.steps() ||
+        state.rank_sum().eval_losses_size() != action.eval_steps_size()) {
+      return incomplete("the rank sum does not match the action");
+    }
+    for (int i = 0; i < ranks.size(); ++i) {
+      if (ranks[i] < 0 || ranks[i] >= state.job().config().num_workers() ||
+          (i > 0 && ranks[i] <= ranks[i - 1])) {
+        return incomplete("reported ranks are not distinct ranks of the job");
+      }
+    }
   }
   return Job(std::move(state));
+}
+
+void Job::Stamp(absl::Time now) {
+  state_.set_version(state_.version() + 1);
+  SetTime(now, state_.mutable_job()->mutable_update_time());
 }
 
 int64_t Job::RemainingSteps() const {
@@ -250,7 +398,8 @@ absl::Status Job::EndStages() {
   // go back to the stage checkpoint, the main line.
   cooldown.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
                                                                       : v1::CHECKPOINT_OP_NONE);
-  cooldown.set_lr(0);
+  // The ramp would reach 0 one step after the last: every step trains.
+  cooldown.set_lr(from / static_cast<double>(RemainingSteps() + 1));
   cooldown.set_lr_ramp_start(from);
   cooldown.set_steps(RemainingSteps());
   cooldown.set_stage(job().stage());
@@ -270,13 +419,19 @@ void Job::Issue(v1::Action action) {
   job->set_current_action_id(action.action_id());
   *state_.mutable_action() = std::move(action);
   state_.clear_pending_reports();
+  state_.clear_rank_sum();
+  state_.set_first_report_unix_ms(0);
+  job->clear_reported_ranks();
 }
 
 void Job::Finish() {
   state_.mutable_job()->set_state(v1::JOB_STATE_DONE);
   v1::Action done;
   done.set_phase(v1::PHASE_DONE);
-  done.set_checkpoint(v1::CHECKPOINT_OP_NONE);
+  // A budget spent by a probe ends on a rolled-back state: the trainer must
+  // go back to the stage checkpoint, the main line, and keep that.
+  done.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
+                                                                  : v1::CHECKPOINT_OP_NONE);
   done.set_lr(job().current_lr());
   done.set_stage(job().stage());
   Issue(std::move(done));
@@ -324,8 +479,9 @@ absl::Status Job::StartStage(int32_t index) {
   stage->set_start_steps_spent(job().steps_spent());
   state_.mutable_job()->set_stage(index);
 
-  // Without the budget for a whole search, a later stage keeps the last LR.
-  if (index > 0 && StageStepsLeft() <= stage->tau_probe() * ProbesFor(c, index)) {
+  // A later stage searches only if the budget pays for its probes and leaves
+  // at least half a stage to exploit the choice; else it keeps the last LR.
+  if (index > 0 && StageStepsLeft() < stage->tau_probe() * ProbesFor(c, index) + tau / 2) {
     stage->set_search_skipped(true);
     stage->set_chosen_lr(job().current_lr());
     return IssueExploit();
@@ -345,8 +501,9 @@ absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
     lr = std::clamp(job().current_lr(), optimizer->options().lr_min,
                     optimizer->options().lr_max);
   } else {
-    lr = optimizer->Ask();
+    lr = AskWithRoom(*optimizer);
   }
+  if (absl::IsResourceExhausted(lr.status())) return lr.status();  // The caller chooses.
   if (!lr.ok()) return Internal("proposing a probe LR", lr.status());
 
   v1::Action probe;
@@ -408,14 +565,13 @@ absl::StatusOr<v1::Action> Job::NextAction(int32_t worker_rank) const {
                                                    config().num_workers(), "), got ",
                                                    worker_rank));
   }
-  for (const RankReport& r : state_.pending_reports()) {
-    if (r.worker_rank() == worker_rank) return Wait();
-  }
+  const auto& ranks = job().reported_ranks();
+  if (std::binary_search(ranks.begin(), ranks.end(), worker_rank)) return Wait();
   return state_.action();
 }
 
 absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& report,
-                                             bool* changed) {
+                                             absl::Time now, bool* changed) {
   *changed = false;
   const v1::Action& action = state_.action();
   const int32_t rank = report.worker_rank();
@@ -423,7 +579,13 @@ absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& repo
     return absl::InvalidArgumentError(absl::StrCat(
         "worker_rank must be in [0, ", config().num_workers(), "), got ", rank));
   }
-  if (report.action_id() > action.action_id() || report.action_id() <= 0) {
+  if (report.action_id() < job().first_action_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "action ", report.action_id(), " was not issued by job '", job().job_id(),
+        "', whose actions start at ", job().first_action_id(),
+        ": the report is for an earlier job of that id, or made up"));
+  }
+  if (report.action_id() > action.action_id()) {
     return absl::FailedPreconditionError(
         absl::StrCat("action ", report.action_id(), " has not been issued; job '",
                      job().job_id(), "' waits on action ", action.action_id()));
@@ -444,34 +606,78 @@ absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& repo
         "action ", action.action_id(), " asks for ", action.eval_steps_size(),
         " validation losses, got ", report.eval_losses_size()));
   }
-
-  const int32_t workers = config().num_workers();
-  RankReport series;
-  series.set_worker_rank(rank);
-  *series.mutable_losses() = report.losses();
-  *series.mutable_eval_losses() = report.eval_losses();
-  if (workers > 1) {
-    for (const RankReport& r : state_.pending_reports()) {
-      if (r.worker_rank() == rank) return Wait();  // A retry of this rank's report.
-    }
-    *state_.add_pending_reports() = std::move(series);
-    *changed = true;
-    if (state_.pending_reports_size() < workers) return Wait();
-    // Every rank reported: advance on the mean series.
-    RankReport mean;
-    mean.mutable_losses()->Resize(action.steps(), 0.0);
-    mean.mutable_eval_losses()->Resize(action.eval_steps_size(), 0.0);
-    for (const RankReport& r : state_.pending_reports()) {
-      for (int i = 0; i < r.losses_size(); ++i) mean.set_losses(i, mean.losses(i) + r.losses(i) / workers);
-      for (int i = 0; i < r.eval_losses_size(); ++i) {
-        mean.set_eval_losses(i, mean.eval_losses(i) + r.eval_losses(i) / workers);
-      }
-    }
-    series = std::move(mean);
+  const auto& ranks = job().reported_ranks();
+  if (std::binary_search(ranks.begin(), ranks.end(), rank)) {
+    return Wait();  // A retry of this rank's report.
   }
-  if (absl::Status s = Advance(series); !s.ok()) return s;
+
+  Undo undo(state_);
+  absl::Status applied;
+  if (config().num_workers() > 1) {
+    applied = AddRankReport(report, now);
+  } else {
+    RankReport series;
+    *series.mutable_losses() = report.losses();
+    *series.mutable_eval_losses() = report.eval_losses();
+    applied = Advance(series);
+  }
+  if (!applied.ok()) {
+    undo.Restore();
+    return applied;
+  }
   *changed = true;
   return NextAction(rank);
+}
+
+absl::Status Job::AddRankReport(const v1::ReportLossesRequest& report, absl::Time now) {
+  const v1::Action& action = state_.action();
+  RankReport* sum = state_.mutable_rank_sum();
+  auto* ranks = state_.mutable_job()->mutable_reported_ranks();
+  if (ranks->empty()) {
+    sum->Clear();
+    sum->mutable_losses()->Resize(action.steps(), 0.0);
+    sum->mutable_eval_losses()->Resize(action.eval_steps_size(), 0.0);
+    state_.set_first_report_unix_ms(UnixMillis(now));
+  }
+  double* losses = sum->mutable_losses()->mutable_data();
+  for (int i = 0; i < report.losses_size(); ++i) losses[i] += report.losses(i);
+  double* evals = sum->mutable_eval_losses()->mutable_data();
+  for (int i = 0; i < report.eval_losses_size(); ++i) evals[i] += report.eval_losses(i);
+  ranks->Add(report.worker_rank());
+  std::sort(ranks->begin(), ranks->end());
+  if (ranks->size() < config().num_workers()) return absl::OkStatus();
+  return AdvanceOnRankMean();
+}
+
+absl::Status Job::AdvanceOnRankMean() {
+  RankReport mean = std::move(*state_.mutable_rank_sum());
+  const double n = job().reported_ranks_size();
+  for (double& v : *mean.mutable_losses()) v /= n;
+  for (double& v : *mean.mutable_eval_losses()) v /= n;
+  return Advance(mean);
+}
+
+absl::StatusOr<bool> Job::ExpireRanks(absl::Time now) {
+  const v1::JobConfig& c = config();
+  const auto& ranks = job().reported_ranks();
+  if (c.num_workers() <= 1 || c.rank_timeout_seconds() <= 0 || ranks.empty() ||
+      state_.action().phase() == v1::PHASE_DONE) {
+    return false;
+  }
+  const absl::Time first = absl::FromUnixMillis(state_.first_report_unix_ms());
+  if (now - first < absl::Seconds(c.rank_timeout_seconds())) return false;
+  Undo undo(state_);
+  v1::Job* job = state_.mutable_job();
+  job->clear_timed_out_ranks();
+  for (int32_t r = 0; r < c.num_workers(); ++r) {
+    if (!std::binary_search(ranks.begin(), ranks.end(), r)) job->add_timed_out_ranks(r);
+  }
+  job->set_rank_timeouts(job->rank_timeouts() + 1);
+  if (absl::Status s = AdvanceOnRankMean(); !s.ok()) {
+    undo.Restore();
+    return s;
+  }
+  return true;
 }
 
 absl::Status Job::Advance(const RankReport& series) {
@@ -521,6 +727,8 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   options.method = ForecastMethod(config().forecaster());
   options.kind = validation ? forecast::SeriesKind::kValidationLoss
                             : forecast::SeriesKind::kTrainingLoss;
+  // divergence_factor 0: only NaN/Inf diverge, as documented.
+  if (config().divergence_factor() == 0) options.divergence_ratio = 0;
   absl::StatusOr<forecast::Forecast> f =
       forecast::Predict(t, y, static_cast<double>(stage->tau()), options);
 
@@ -533,22 +741,20 @@ absl::Status Job::ProbeDone(const RankReport& series) {
     probe->set_predicted_loss(f->prediction);
   } else {
     probe->set_diverged(true);
+    probe->set_predicted_loss(std::numeric_limits<double>::infinity());
   }
   *probe->mutable_training_loss() = training_loss;
   if (series.eval_losses_size() > 0) {
     *probe->mutable_validation_loss() = Summarize(series.eval_losses());
   }
-  // With reuse_best_probe, the trainer keeps the end state of the stage's
-  // best probe so far: the next action tells it to save this one.
+  // With reuse_best_probe, the trainer keeps the end state of the probe the
+  // stage would choose now (the choice rule with choice_tolerance): when
+  // that is this probe, the next action tells it to save it.
   bool new_best = false;
-  if (config().reuse_best_probe() && !probe->diverged()) {
+  if (config().reuse_best_probe() && !probe->diverged() &&
+      ProbeChoice(*stage, config().choice_tolerance()) == stage->probes_size()) {
     new_best = true;
-    for (const v1::Probe& p : stage->probes()) {
-      if (&p != probe && !p.diverged() && p.predicted_loss() <= probe->predicted_loss()) {
-        new_best = false;
-      }
-    }
-    if (new_best) state_.set_saved_best_probe(stage->probes_size());
+    state_.set_saved_best_probe(stage->probes_size());
   }
 
   if (StageStepsLeft() == 0) return EndStages();
@@ -569,12 +775,18 @@ absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
       if (!gain.ok()) return Internal("estimating the search's gain", gain.status());
       search_on = *gain >= config().early_stop_gain();
     }
-    if (search_on) return IssueProbe(v1::CHECKPOINT_OP_RESTORE);
+    if (search_on) {
+      absl::Status issued = IssueProbe(v1::CHECKPOINT_OP_RESTORE);
+      // No LR left to probe, even at the smallest separation: choose now.
+      if (!absl::IsResourceExhausted(issued)) return issued;
+    }
     stage->set_search_stopped_early(true);
   }
+  return Choose(stage, *optimizer);
+}
 
-  // The search is over: choose the stage's LR.
-  absl::StatusOr<double> best = optimizer->Best();
+absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
+  absl::StatusOr<double> best = optimizer.Best();
   if (best.ok() && config().choice_tolerance() > 0) {
     *best = LargestNearBest(*stage, *best, config().choice_tolerance());
   }

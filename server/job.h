@@ -2,9 +2,12 @@
 #define AUTOLRS_SERVER_JOB_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "bo/optimizer.h"
 #include "autolrs/v1/job.pb.h"
 #include "autolrs/v1/service.pb.h"
 #include "server/job_state.pb.h"
@@ -33,34 +36,71 @@ inline constexpr int64_t kWaitRetryMs = 100;
 // Thread-safety: none; callers serialize access to one Job.
 class Job {
  public:
-  // A new job with its first action planned. INVALID_ARGUMENT for a bad
-  // config (naming the field).
-  static absl::StatusOr<Job> Create(absl::string_view job_id, const v1::JobConfig& config);
+  // Identity and store metadata of a new job, chosen by its creator.
+  struct Origin {
+    // The CreateJob request_id, if any.
+    std::string request_id;
+    // Creation time (also the first update time).
+    absl::Time now = absl::UnixEpoch();
+    // The id of the job's first action, >= 1 (later ones count up from it).
+    // Callers pick a different one for each job created under one job_id,
+    // so that a report meant for an earlier job of that id is refused.
+    int64_t first_action_id = 1;
+  };
+
+  // A new job (store version 1) with its first action planned.
+  // INVALID_ARGUMENT for a bad config (naming the field) or first_action_id.
+  static absl::StatusOr<Job> Create(absl::string_view job_id, const v1::JobConfig& config,
+                                    const Origin& origin);
+  static absl::StatusOr<Job> Create(absl::string_view job_id, const v1::JobConfig& config) {
+    return Create(job_id, config, Origin());
+  }
 
   // Resumes a job from its stored state. INVALID_ARGUMENT if the state is not
-  // one this server wrote (e.g. no config).
+  // one this server wrote (e.g. no config, or an action or rank sum that does
+  // not fit the config). States of older servers are upgraded (pending
+  // per-rank reports folded into a sum).
   static absl::StatusOr<Job> FromState(JobState state);
 
+  // The whole state, as stored. Only the operations below change it.
   const JobState& state() const { return state_; }
-  JobState& mutable_state() { return state_; }
   const v1::Job& job() const { return state_.job(); }
+  int64_t version() const { return state_.version(); }
 
   // The action `worker_rank` must run now: the current action, WAIT when this
   // rank has reported it but others have not, DONE when the job is finished.
   // INVALID_ARGUMENT for a rank outside [0, num_workers).
   absl::StatusOr<v1::Action> NextAction(int32_t worker_rank) const;
 
-  // Applies `report` and returns the reporting rank's next action. Sets
-  // `*changed` when the state changed and must be persisted. A report for an
-  // action already applied, or a repeated report of the current action by the
-  // same rank, changes nothing. Errors: INVALID_ARGUMENT (rank out of range,
-  // series lengths that do not match the action), FAILED_PRECONDITION (an
-  // action id not issued yet, or a report for DONE).
-  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& report,
+  // Applies `report` (received at `now`) and returns the reporting rank's
+  // next action. Sets `*changed` when the state changed and must be
+  // persisted. A report for an action already applied, or a repeated report
+  // of the current action by the same rank, changes nothing. Errors:
+  // INVALID_ARGUMENT (rank out of range, series lengths that do not match
+  // the action), FAILED_PRECONDITION (an action id not issued yet, one from
+  // before this job's first action, or a report for DONE), INTERNAL (the
+  // search failed; a bug). All or nothing: on error the job is exactly as
+  // before and `*changed` is false.
+  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& report, absl::Time now,
                                           bool* changed);
+
+  // With num_workers > 1 and rank_timeout_seconds > 0: once that long has
+  // passed at `now` since the first rank reported the current action, the
+  // job advances on the mean of the ranks that did, and records the others
+  // in Job.timed_out_ranks. Returns whether the state changed (to persist).
+  // All or nothing, like ReportLosses.
+  absl::StatusOr<bool> ExpireRanks(absl::Time now);
+
+  // Marks the state as the store's next version, written at `now`: call
+  // after a change, before persisting it.
+  void Stamp(absl::Time now);
 
  private:
   explicit Job(JobState state) : state_(std::move(state)) {}
+
+  // A copy of what one report may change (everything but the finished
+  // stages, which never change), to undo a failed report in O(stage size).
+  class Undo;
 
   const v1::JobConfig& config() const { return state_.job().config(); }
   // Steps the budget still allows; INT64_MAX when total_steps is unbounded.
@@ -77,12 +117,18 @@ class Job {
   // When stages have spent their steps: the COOLDOWN action, or DONE.
   absl::Status EndStages();
 
+  // Adds one rank's series to the rank sum; with every rank in, advances.
+  absl::Status AddRankReport(const v1::ReportLossesRequest& report, absl::Time now);
+  // Advances on the mean of the ranks summed so far.
+  absl::Status AdvanceOnRankMean();
   // Folds the (rank-averaged) series of the current action into the job and
   // issues the next action.
   absl::Status Advance(const RankReport& series);
   absl::Status ProbeDone(const RankReport& series);
   // After a probe of `stage`: the next probe, or the choice and the EXPLOIT.
   absl::Status ChooseOrProbeAgain(v1::Stage* stage);
+  // Ends the stage's search: chooses its LR and issues the EXPLOIT.
+  absl::Status Choose(v1::Stage* stage, const bo::Optimizer& optimizer);
   absl::Status ExploitDone(const RankReport& series);
 
   v1::Action Wait() const;

@@ -2,85 +2,217 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace autolrs::server {
 namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Reflection;
 
 absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("config.", field, " ", what));
 }
 
-}  // namespace
-
-int64_t CooldownSteps(const v1::JobConfig& config) {
-  return std::llround(config.cooldown_fraction() * static_cast<double>(config.total_steps()));
+const FieldDescriptor* Field(absl::string_view name) {
+  const FieldDescriptor* f =
+      v1::JobConfig::descriptor()->FindFieldByName(std::string(name));
+  return f;  // Every name below is a JobConfig field (checked by job_config_test).
 }
 
-namespace {
+// A numeric or bool field's value as a double, through reflection.
+double Get(const v1::JobConfig& c, const FieldDescriptor* f) {
+  const Reflection* r = c.GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return r->GetDouble(c, f);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return r->GetInt32(c, f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return static_cast<double>(r->GetInt64(c, f));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(c, f) ? 1 : 0;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnumValue(c, f);
+    default:
+      return 0;
+  }
+}
 
-// Whether the cooldown is at least one step and warmup plus cooldown leave
-// steps for stages.
+void Set(v1::JobConfig& c, const FieldDescriptor* f, double v) {
+  const Reflection* r = c.GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return r->SetDouble(&c, f, v);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return r->SetInt32(&c, f, static_cast<int32_t>(v));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return r->SetInt64(&c, f, static_cast<int64_t>(v));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->SetBool(&c, f, v != 0);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->SetEnumValue(&c, f, static_cast<int>(v));
+    default:
+      return;
+  }
+}
+
+// Unset: an `optional` field without presence, or a plain proto3 scalar
+// holding 0 (documented as "the default").
+bool IsSet(const v1::JobConfig& c, const FieldDescriptor* f) {
+  return c.GetReflection()->HasField(c, f);
+}
+
 bool CooldownFits(const v1::JobConfig& c) {
   return CooldownSteps(c) > 0 && c.warmup_steps() + CooldownSteps(c) < c.total_steps();
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------
+// Table 1: defaults. Applied in order to unset fields, so a default may
+// depend on fields above it. `reference`: the config's preset is
+// PRESET_REFERENCE (the published method: every improvement off).
 
-absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
-  v1::JobConfig c = config;
+struct Default {
+  const char* field;
+  std::function<double(const v1::JobConfig& c, bool reference)> value;
+};
 
-  // Learning-rate interval.
-  if (!std::isfinite(c.lr_min()) || c.lr_min() <= 0) {
-    return Invalid("lr_min", absl::StrCat("must be finite and > 0, got ", c.lr_min()));
-  }
-  if (!std::isfinite(c.lr_max()) || c.lr_max() <= c.lr_min()) {
-    return Invalid("lr_max", absl::StrCat("must be finite and > lr_min (", c.lr_min(),
-                                          "), got ", c.lr_max()));
-  }
+double Fixed(double recommended, double reference, bool is_reference) {
+  return is_reference ? reference : recommended;
+}
 
-  // Stage sizes.
-  if (c.tau_initial() == 0) c.set_tau_initial(1000);
-  if (c.tau_initial() < kMinTau || c.tau_initial() > kMaxTau) {
-    return Invalid("tau_initial", absl::StrCat("must be in [", kMinTau, ", ", kMaxTau,
-                                               "], got ", c.tau_initial()));
-  }
-  if (c.tau_max() == 0) c.set_tau_max(std::max<int64_t>(8000, c.tau_initial()));
-  if (c.tau_max() < c.tau_initial() || c.tau_max() > kMaxTau) {
-    return Invalid("tau_max", absl::StrCat("must be in [tau_initial (", c.tau_initial(),
-                                           "), ", kMaxTau, "], got ", c.tau_max()));
-  }
-  if (c.probe_ratio() == 0) c.set_probe_ratio(0.1);
-  if (!std::isfinite(c.probe_ratio()) || c.probe_ratio() <= 0 || c.probe_ratio() > 1) {
-    return Invalid("probe_ratio", absl::StrCat("must be in (0, 1], got ", c.probe_ratio()));
-  }
-  if (c.probes_per_stage() == 0) c.set_probes_per_stage(10);
-  if (c.probes_per_stage() < kMinProbes || c.probes_per_stage() > kMaxProbes) {
-    return Invalid("probes_per_stage", absl::StrCat("must be in [", kMinProbes, ", ",
-                                                    kMaxProbes, "], got ",
-                                                    c.probes_per_stage()));
-  }
+const std::vector<Default>& Defaults() {
+  static const auto* table = new std::vector<Default>{
+      // Stage sizes and the search.
+      {"tau_initial", [](auto&, bool) { return 1000; }},
+      {"tau_max", [](auto&, bool) { return 8000; }},
+      {"probe_ratio", [](auto&, bool) { return 0.1; }},
+      {"probes_per_stage", [](auto&, bool) { return 10; }},
+      {"objective_switch", [](auto&, bool) { return v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX; }},
+      {"eval_points_per_probe", [](auto&, bool) { return 16; }},
+      {"num_workers", [](auto&, bool) { return 1; }},
+      // The preset's algorithm.
+      {"forecaster",
+       [](auto&, bool r) {
+         return Fixed(v1::FORECASTER_LAST_MEAN, v1::FORECASTER_REFERENCE_EXPONENTIAL, r);
+       }},
+      {"acquisition", [](auto&, bool) { return v1::ACQUISITION_LCB; }},
+      {"kappa", [](auto&, bool r) { return Fixed(2.0, 1e6, r); }},
+      {"stage_choice", [](auto&, bool) { return v1::STAGE_CHOICE_LOWEST_PREDICTED; }},
+      // Improvements over the reference (PRESET_REFERENCE: off).
+      {"divergence_factor", [](auto&, bool r) { return Fixed(2, 0, r); }},
+      {"remember_divergence", [](auto&, bool r) { return Fixed(1, 0, r); }},
+      {"warm_start", [](auto&, bool r) { return Fixed(1, 0, r); }},
+      {"min_probes_per_stage", [](auto& c, bool) { return c.probes_per_stage(); }},
+      {"reuse_best_probe", [](auto&, bool) { return 0; }},
+      {"min_probe_separation",
+       [](auto& c, bool r) { return Fixed(0.25 / std::max(1, c.probes_per_stage()), 1e-4, r); }},
+      {"later_stage_probes",
+       [](auto& c, bool r) {
+         return Fixed(std::min(4, c.probes_per_stage()), c.probes_per_stage(), r);
+       }},
+      {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
+      {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
+      // The preset's cooldown, when the budget is known and leaves room for it.
+      {"cooldown_fraction",
+       [](auto& c, bool r) {
+         if (r || c.total_steps() == 0) return 0.0;
+         v1::JobConfig with = c;
+         with.set_cooldown_fraction(0.2);
+         return CooldownFits(with) ? 0.2 : 0.0;
+       }},
+      {"early_stop_gain", [](auto&, bool) { return 0.01; }},
+      // Operations.
+      {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
+  };
+  return *table;
+}
 
-  // Objective.
-  if (c.objective_switch() == v1::OBJECTIVE_SWITCH_UNSPECIFIED) {
-    c.set_objective_switch(v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX);
-  }
-  if (!v1::ObjectiveSwitch_IsValid(c.objective_switch())) {
-    return Invalid("objective_switch", absl::StrCat("unknown value ", c.objective_switch()));
-  }
-  if (c.eval_points_per_probe() == 0) c.set_eval_points_per_probe(16);
-  if (c.eval_points_per_probe() < 1 || c.eval_points_per_probe() > kMaxEvalPoints) {
-    return Invalid("eval_points_per_probe",
-                   absl::StrCat("must be in [1, ", kMaxEvalPoints, "], got ",
-                                c.eval_points_per_probe()));
-  }
+// ---------------------------------------------------------------------------
+// Table 2: ranges. Every resolved value must lie in [lo, hi] (lo excluded
+// when lo_open), or equal `off` where the field has an "off" value. Bounds
+// may depend on other fields. Checked in order; the first violation is the
+// error.
 
-  // Warmup and budget.
-  if (c.warmup_steps() < 0 || c.warmup_steps() > kMaxTau) {
-    return Invalid("warmup_steps", absl::StrCat("must be in [0, ", kMaxTau, "], got ",
-                                                c.warmup_steps()));
+struct Bounds {
+  double lo;
+  double hi;
+  bool lo_open = false;
+  std::optional<double> off;
+};
+
+struct RangeRule {
+  const char* field;
+  std::function<Bounds(const v1::JobConfig& c)> bounds;
+  const char* note = "";  // appended to the message, e.g. what a bound is
+};
+
+constexpr double kHuge = 1e300;  // "no upper bound"
+
+const std::vector<RangeRule>& Ranges() {
+  static const auto* table = new std::vector<RangeRule>{
+      {"lr_min", [](auto&) { return Bounds{0, kHuge, true}; }},
+      {"lr_max", [](auto& c) { return Bounds{c.lr_min(), kHuge, true}; }, " (lo: lr_min)"},
+      {"tau_initial", [](auto&) { return Bounds{kMinTau, kMaxActionSteps}; }},
+      {"tau_max", [](auto& c) { return Bounds{double(c.tau_initial()), kMaxActionSteps}; },
+       " (lo: tau_initial; an unset tau_max is 8000 and does not follow a larger "
+       "tau_initial: set it)"},
+      {"probe_ratio", [](auto&) { return Bounds{0, 1, true}; }},
+      {"probes_per_stage", [](auto&) { return Bounds{kMinProbes, kMaxProbes}; }},
+      {"eval_points_per_probe", [](auto&) { return Bounds{1, kMaxEvalPoints}; }},
+      {"warmup_steps", [](auto&) { return Bounds{0, kMaxActionSteps}; }},
+      {"total_steps", [](auto&) { return Bounds{0, 9.2e18}; }, " (0 = unbounded)"},
+      {"num_workers", [](auto&) { return Bounds{1, kMaxWorkers}; }},
+      {"kappa", [](auto&) { return Bounds{0, kHuge, true}; }},
+      {"divergence_factor", [](auto&) { return Bounds{1, 1000, true, 0.0}; }},
+      {"min_probes_per_stage",
+       [](auto& c) { return Bounds{kMinProbes, double(c.probes_per_stage())}; },
+       " (hi: probes_per_stage)"},
+      {"early_stop_gain", [](auto&) { return Bounds{0, 1}; }},
+      {"min_probe_separation", [](auto&) { return Bounds{1e-4, 0.25}; }},
+      {"later_stage_probes",
+       [](auto& c) { return Bounds{kMinProbes, double(c.probes_per_stage())}; },
+       " (hi: probes_per_stage)"},
+      {"search_radius", [](auto&) { return Bounds{0.05, 10, false, 0.0}; }, " decades"},
+      {"choice_tolerance", [](auto&) { return Bounds{0, 1}; }},
+      {"cooldown_fraction", [](auto&) { return Bounds{0, 0.5}; }},
+      {"rank_timeout_seconds", [](auto&) { return Bounds{1, 604800, false, 0.0}; }},
+  };
+  return *table;
+}
+
+// Enum fields: the value must be one the proto declares.
+constexpr const char* kEnumFields[] = {"objective_switch", "preset", "forecaster",
+                                       "acquisition", "stage_choice"};
+
+absl::Status CheckRange(const v1::JobConfig& c, const RangeRule& rule) {
+  const FieldDescriptor* f = Field(rule.field);
+  const double v = Get(c, f);
+  const Bounds b = rule.bounds(c);
+  if (b.off.has_value() && v == *b.off) return absl::OkStatus();
+  const bool above_lo = b.lo_open ? v > b.lo : v >= b.lo;
+  if (std::isfinite(v) && above_lo && v <= b.hi) return absl::OkStatus();
+  std::string allowed = absl::StrCat(b.lo_open ? "(" : "[", b.lo, ", ", b.hi, "]");
+  if (b.hi >= kHuge) allowed = absl::StrCat("finite and ", b.lo_open ? "> " : ">= ", b.lo);
+  if (b.off.has_value()) allowed = absl::StrCat(*b.off, " (off) or in ", allowed);
+  return Invalid(rule.field, absl::StrCat("must be ", allowed, rule.note, ", got ", v));
+}
+
+// ---------------------------------------------------------------------------
+// Cross-field rules: what one field's range cannot say.
+
+absl::Status CheckCrossFields(const v1::JobConfig& c) {
+  if (std::log10(c.lr_max() / c.lr_min()) < kMinLrSpanDecades) {
+    return Invalid("lr_max", absl::StrCat("must be at least ", kMinLrSpanDecades,
+                                          " decades above lr_min (", c.lr_min(), "), got ",
+                                          c.lr_max()));
   }
   if (c.warmup_steps() > 0 && (!std::isfinite(c.warmup_lr()) || c.warmup_lr() <= 0)) {
     return Invalid("warmup_lr", absl::StrCat("must be finite and > 0 when warmup_steps > 0, "
@@ -90,98 +222,9 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
   if (c.warmup_steps() == 0 && c.warmup_lr() != 0) {
     return Invalid("warmup_lr", "is set but warmup_steps is 0");
   }
-  if (c.total_steps() < 0) {
-    return Invalid("total_steps", absl::StrCat("must be >= 0 (0 = unbounded), got ",
-                                               c.total_steps()));
-  }
   if (c.total_steps() > 0 && c.total_steps() <= c.warmup_steps()) {
     return Invalid("total_steps", absl::StrCat("must exceed warmup_steps (", c.warmup_steps(),
                                                "), got ", c.total_steps()));
-  }
-  if (c.num_workers() == 0) c.set_num_workers(1);
-  if (c.num_workers() < 1 || c.num_workers() > kMaxWorkers) {
-    return Invalid("num_workers", absl::StrCat("must be in [1, ", kMaxWorkers, "], got ",
-                                               c.num_workers()));
-  }
-
-  // Algorithm: the preset gives defaults, explicit fields override them.
-  if (c.preset() == v1::PRESET_UNSPECIFIED) c.set_preset(v1::PRESET_RECOMMENDED);
-  if (!v1::Preset_IsValid(c.preset())) {
-    return Invalid("preset", absl::StrCat("unknown value ", c.preset()));
-  }
-  const bool reference = c.preset() == v1::PRESET_REFERENCE;
-  if (!v1::Forecaster_IsValid(c.forecaster())) {
-    return Invalid("forecaster", absl::StrCat("unknown value ", c.forecaster()));
-  }
-  if (c.forecaster() == v1::FORECASTER_UNSPECIFIED) {
-    c.set_forecaster(reference ? v1::FORECASTER_REFERENCE_EXPONENTIAL
-                               : v1::FORECASTER_LAST_MEAN);
-  }
-  if (!v1::Acquisition_IsValid(c.acquisition())) {
-    return Invalid("acquisition", absl::StrCat("unknown value ", c.acquisition()));
-  }
-  if (c.acquisition() == v1::ACQUISITION_UNSPECIFIED) c.set_acquisition(v1::ACQUISITION_LCB);
-  if (c.kappa() == 0) c.set_kappa(reference ? 1e6 : 2.0);
-  if (!std::isfinite(c.kappa()) || c.kappa() <= 0) {
-    return Invalid("kappa", absl::StrCat("must be finite and > 0, got ", c.kappa()));
-  }
-  if (!v1::StageChoice_IsValid(c.stage_choice())) {
-    return Invalid("stage_choice", absl::StrCat("unknown value ", c.stage_choice()));
-  }
-  if (c.stage_choice() == v1::STAGE_CHOICE_UNSPECIFIED) {
-    c.set_stage_choice(v1::STAGE_CHOICE_LOWEST_PREDICTED);
-  }
-  if (!c.has_divergence_factor()) c.set_divergence_factor(reference ? 0 : 2);
-  if (!std::isfinite(c.divergence_factor()) ||
-      (c.divergence_factor() != 0 &&
-       (c.divergence_factor() <= 1 || c.divergence_factor() > 1000))) {
-    return Invalid("divergence_factor",
-                   absl::StrCat("must be 0 (off) or in (1, 1000], got ", c.divergence_factor()));
-  }
-  if (!c.has_remember_divergence()) c.set_remember_divergence(!reference);
-  if (!c.has_warm_start()) c.set_warm_start(!reference);
-  if (!c.has_min_probes_per_stage()) c.set_min_probes_per_stage(c.probes_per_stage());
-  if (c.min_probes_per_stage() < kMinProbes || c.min_probes_per_stage() > c.probes_per_stage()) {
-    return Invalid("min_probes_per_stage",
-                   absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",
-                                c.probes_per_stage(), ")], got ", c.min_probes_per_stage()));
-  }
-  if (!c.has_reuse_best_probe()) c.set_reuse_best_probe(false);
-  if (!c.has_min_probe_separation()) {
-    c.set_min_probe_separation(reference ? 1e-4 : 0.25 / c.probes_per_stage());
-  }
-  if (!(c.min_probe_separation() >= 1e-4 && c.min_probe_separation() <= 0.25)) {
-    return Invalid("min_probe_separation",
-                   absl::StrCat("must be in [1e-4, 0.25], got ", c.min_probe_separation()));
-  }
-  if (!c.has_later_stage_probes()) {
-    c.set_later_stage_probes(reference ? c.probes_per_stage() : std::min(4, c.probes_per_stage()));
-  }
-  if (c.later_stage_probes() < kMinProbes || c.later_stage_probes() > c.probes_per_stage()) {
-    return Invalid("later_stage_probes",
-                   absl::StrCat("must be in [", kMinProbes, ", probes_per_stage (",
-                                c.probes_per_stage(), ")], got ", c.later_stage_probes()));
-  }
-  if (!c.has_search_radius()) c.set_search_radius(reference ? 0 : 0.3);
-  if (!std::isfinite(c.search_radius()) ||
-      (c.search_radius() != 0 && (c.search_radius() < 0.05 || c.search_radius() > 10))) {
-    return Invalid("search_radius", absl::StrCat("must be 0 (the whole interval) or in "
-                                                 "[0.05, 10] decades, got ",
-                                                 c.search_radius()));
-  }
-  if (!c.has_choice_tolerance()) c.set_choice_tolerance(reference ? 0 : 0.05);
-  if (!(c.choice_tolerance() >= 0 && c.choice_tolerance() <= 1)) {
-    return Invalid("choice_tolerance",
-                   absl::StrCat("must be in [0, 1], got ", c.choice_tolerance()));
-  }
-  if (!c.has_cooldown_fraction()) {
-    // The preset's cooldown, when the budget is known and leaves room for it.
-    c.set_cooldown_fraction(reference || c.total_steps() == 0 ? 0 : 0.2);
-    if (c.cooldown_fraction() > 0 && !CooldownFits(c)) c.set_cooldown_fraction(0);
-  }
-  if (!(c.cooldown_fraction() >= 0 && c.cooldown_fraction() <= 0.5)) {
-    return Invalid("cooldown_fraction",
-                   absl::StrCat("must be in [0, 0.5], got ", c.cooldown_fraction()));
   }
   if (c.cooldown_fraction() > 0) {
     if (c.total_steps() == 0) {
@@ -194,13 +237,49 @@ absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
                                   "for stages after warmup_steps (",
                                   c.warmup_steps(), ")"));
     }
+    if (CooldownSteps(c) > kMaxActionSteps) {
+      return Invalid("cooldown_fraction",
+                     absl::StrCat("gives a cooldown of ", CooldownSteps(c),
+                                  " steps, one action: at most ", kMaxActionSteps,
+                                  " steps fit in one report"));
+    }
   }
-  if (!c.has_early_stop_gain()) c.set_early_stop_gain(0.01);
-  if (!std::isfinite(c.early_stop_gain()) || c.early_stop_gain() < 0 ||
-      c.early_stop_gain() > 1) {
-    return Invalid("early_stop_gain",
-                   absl::StrCat("must be in [0, 1], got ", c.early_stop_gain()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int64_t CooldownSteps(const v1::JobConfig& config) {
+  return std::llround(config.cooldown_fraction() * static_cast<double>(config.total_steps()));
+}
+
+std::vector<std::string> ResolvedFieldNames() {
+  std::vector<std::string> names;
+  for (const Default& d : Defaults()) names.push_back(d.field);
+  for (const RangeRule& r : Ranges()) names.push_back(r.field);
+  for (const char* e : kEnumFields) names.push_back(e);
+  return names;
+}
+
+absl::StatusOr<v1::JobConfig> ResolveJobConfig(const v1::JobConfig& config) {
+  v1::JobConfig c = config;
+  for (const char* name : kEnumFields) {
+    const FieldDescriptor* f = Field(name);
+    const int v = c.GetReflection()->GetEnumValue(c, f);
+    if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+      return Invalid(name, absl::StrCat("unknown value ", v));
+    }
   }
+  if (c.preset() == v1::PRESET_UNSPECIFIED) c.set_preset(v1::PRESET_RECOMMENDED);
+  const bool reference = c.preset() == v1::PRESET_REFERENCE;
+  for (const Default& d : Defaults()) {
+    const FieldDescriptor* f = Field(d.field);
+    if (!IsSet(c, f)) Set(c, f, d.value(c, reference));
+  }
+  for (const RangeRule& rule : Ranges()) {
+    if (absl::Status s = CheckRange(c, rule); !s.ok()) return s;
+  }
+  if (absl::Status s = CheckCrossFields(c); !s.ok()) return s;
   return c;
 }
 

@@ -172,5 +172,23 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
   }
 }
 
+TEST(JobConfigTest, EveryTableRowNamesAJobConfigField) {
+  for (const std::string& name : ResolvedFieldNames()) {
+    EXPECT_NE(v1::JobConfig::descriptor()->FindFieldByName(name), nullptr) << name;
+  }
+}
+
+TEST(JobConfigTest, EveryOptionalFieldHasADefault) {
+  // A new `optional` option must get a row in the defaults table, or it
+  // would stay unset in the resolved config.
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(Valid());
+  ASSERT_TRUE(c.ok());
+  const auto* d = v1::JobConfig::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->has_presence()) EXPECT_TRUE(c->GetReflection()->HasField(*c, f)) << f->name();
+  }
+}
+
 }  // namespace
 }  // namespace autolrs::server

@@ -7,6 +7,7 @@
 
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "server/job_test_util.h"
 #include "testing/action_runner.h"
 #include "testing/synthetic_trainer.h"
 
@@ -15,44 +16,6 @@ namespace {
 
 using autolrs::testing::RunAction;
 using autolrs::testing::SyntheticTrainer;
-
-v1::JobConfig SmallConfig() {
-  v1::JobConfig c;
-  c.set_lr_min(1e-3);
-  c.set_lr_max(1.0);
-  c.set_tau_initial(100);
-  c.set_tau_max(400);
-  c.set_probes_per_stage(4);
-  c.set_seed(7);
-  return c;
-}
-
-Job MustCreate(const v1::JobConfig& config, const char* id = "job") {
-  absl::StatusOr<Job> job = Job::Create(id, config);
-  EXPECT_TRUE(job.ok()) << job.status();
-  return *std::move(job);
-}
-
-// Reports `action` as run by `trainer` and returns the next action.
-v1::Action Step(Job& job, const v1::Action& action, SyntheticTrainer& trainer) {
-  bool changed = false;
-  absl::StatusOr<v1::Action> next = job.ReportLosses(RunAction(action, trainer), &changed);
-  EXPECT_TRUE(next.ok()) << next.status();
-  EXPECT_TRUE(changed);
-  return *next;
-}
-
-// Runs the job until DONE or `max_actions`; returns every action issued.
-std::vector<v1::Action> Drive(Job& job, SyntheticTrainer& trainer, int max_actions) {
-  std::vector<v1::Action> actions;
-  v1::Action action = *job.NextAction(0);
-  while (action.phase() != v1::PHASE_DONE && actions.size() < max_actions) {
-    actions.push_back(action);
-    action = Step(job, action, trainer);
-  }
-  if (action.phase() == v1::PHASE_DONE) actions.push_back(action);
-  return actions;
-}
 
 TEST(JobTest, ReferenceDefaultsGiveDoublingStagesAndSwitchToValidationAfterTauMax) {
   v1::JobConfig c;
@@ -162,7 +125,7 @@ TEST(JobTest, TotalStepsEndsTheJobExactlyAtTheBudget) {
   bool changed = true;
   v1::ReportLossesRequest late;
   late.set_action_id(actions.back().action_id());
-  EXPECT_TRUE(absl::IsFailedPrecondition(job.ReportLosses(late, &changed).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(job.ReportLosses(late, absl::UnixEpoch(), &changed).status()));
   EXPECT_FALSE(changed);
 }
 
@@ -214,7 +177,7 @@ TEST(JobTest, ExplodingFiniteLossesCountAsDivergedUnlessTheFactorIsOff) {
         report.add_losses(p == 0 ? 1.0 - 0.01 * i : 1.0 + 0.5 * i);
       }
       bool changed = false;
-      action = *job.ReportLosses(report, &changed);
+      action = *job.ReportLosses(report, absl::UnixEpoch(), &changed);
     }
     const v1::Stage& stage = job.state().schedule().stages(0);
     EXPECT_FALSE(stage.probes(0).diverged());
@@ -307,7 +270,7 @@ TEST(JobTest, ReuseBestProbeContinuesFromTheChosenProbe) {
   EXPECT_EQ(job.job().steps_spent(), 4 * 10 + 90);
 }
 
-TEST(JobTest, CooldownDecaysTheLastLrToZeroOverTheBudgetsLastSteps) {
+TEST(JobTest, CooldownDecaysTheLastLrTowardZeroOverTheBudgetsLastSteps) {
   v1::JobConfig c = SmallConfig();
   c.set_total_steps(1000);
   c.set_cooldown_fraction(0.2);
@@ -321,7 +284,8 @@ TEST(JobTest, CooldownDecaysTheLastLrToZeroOverTheBudgetsLastSteps) {
   EXPECT_EQ(cooldown.steps(), 200);
   EXPECT_EQ(cooldown.steps_spent(), 800);
   EXPECT_EQ(cooldown.checkpoint(), v1::CHECKPOINT_OP_NONE);
-  EXPECT_EQ(cooldown.lr(), 0);
+  // The line reaches 0 one step after the last: no step trains at LR 0.
+  EXPECT_DOUBLE_EQ(cooldown.lr(), cooldown.lr_ramp_start() / 201);
   const v1::Schedule& schedule = job.state().schedule();
   const v1::Stage& last = schedule.stages(schedule.stages_size() - 1);
   EXPECT_EQ(cooldown.lr_ramp_start(), last.chosen_lr());
@@ -338,9 +302,10 @@ TEST(JobTest, CooldownDecaysTheLastLrToZeroOverTheBudgetsLastSteps) {
   SyntheticTrainer replay(15);
   RunAction(cooldown, replay, 0, &lrs);
   ASSERT_EQ(lrs.size(), 200u);
-  EXPECT_DOUBLE_EQ(lrs[0], cooldown.lr_ramp_start() * 199 / 200);
-  EXPECT_DOUBLE_EQ(lrs[99], cooldown.lr_ramp_start() / 2);
-  EXPECT_EQ(lrs[199], 0);
+  EXPECT_DOUBLE_EQ(lrs[0], cooldown.lr_ramp_start() * 200 / 201);
+  EXPECT_DOUBLE_EQ(lrs[99], cooldown.lr_ramp_start() * 101 / 201);
+  EXPECT_NEAR(lrs[199], cooldown.lr_ramp_start() / 201, 1e-12 * cooldown.lr_ramp_start());
+  EXPECT_GT(lrs[199], 0);
 }
 
 TEST(JobTest, LaterStagesSearchAroundThePreviousChoiceWithTheirOwnK) {
@@ -400,7 +365,7 @@ TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
         report.add_losses(1 + 0.01 * std::abs(std::log10(action.lr()) + 2));
       }
       bool changed = false;
-      action = *job.ReportLosses(report, &changed);
+      action = *job.ReportLosses(report, absl::UnixEpoch(), &changed);
     }
     const v1::Stage& stage = job.state().schedule().stages(0);
     ASSERT_EQ(stage.probes_size(), 5);
@@ -442,7 +407,7 @@ TEST(JobTest, RanksWaitForEachOtherAndTheJobAdvancesOnTheMeanSeries) {
     req.set_worker_rank(rank);
     for (int i = 0; i < first.steps(); ++i) req.add_losses(value);
     bool changed = false;
-    absl::StatusOr<v1::Action> next = job.ReportLosses(req, &changed);
+    absl::StatusOr<v1::Action> next = job.ReportLosses(req, absl::UnixEpoch(), &changed);
     EXPECT_TRUE(next.ok()) << next.status();
     return std::make_pair(*next, changed);
   };
@@ -463,6 +428,8 @@ TEST(JobTest, RanksWaitForEachOtherAndTheJobAdvancesOnTheMeanSeries) {
   EXPECT_EQ(job.NextAction(0)->action_id(), a2.action_id());
   EXPECT_DOUBLE_EQ(job.state().schedule().stages(0).probes(0).training_loss().first(), 2.0);
   EXPECT_EQ(job.state().pending_reports_size(), 0);
+  EXPECT_EQ(job.job().reported_ranks_size(), 0);
+  EXPECT_EQ(job.state().rank_sum().losses_size(), 0);
 }
 
 TEST(JobTest, ReportsAreCheckedAgainstTheAction) {
@@ -472,22 +439,22 @@ TEST(JobTest, ReportsAreCheckedAgainstTheAction) {
   v1::ReportLossesRequest req;
   req.set_action_id(action.action_id());
   req.add_losses(1.0);
-  absl::Status short_series = job.ReportLosses(req, &changed).status();
+  absl::Status short_series = job.ReportLosses(req, absl::UnixEpoch(), &changed).status();
   EXPECT_TRUE(absl::IsInvalidArgument(short_series));
   EXPECT_NE(short_series.message().find("expected 10 losses, got 1"), std::string::npos)
       << short_series;
   req.set_action_id(action.action_id() + 1);
-  absl::Status future = job.ReportLosses(req, &changed).status();
+  absl::Status future = job.ReportLosses(req, absl::UnixEpoch(), &changed).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(future)) << future;
   req.set_action_id(action.action_id());
   req.set_worker_rank(1);
-  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, &changed).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, absl::UnixEpoch(), &changed).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(job.NextAction(-1).status()));
   req.set_worker_rank(0);
   req.clear_losses();
   for (int i = 0; i < 10; ++i) req.add_losses(1.0);
   req.add_eval_losses(1.0);
-  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, &changed).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(job.ReportLosses(req, absl::UnixEpoch(), &changed).status()));
   EXPECT_FALSE(changed);
   EXPECT_EQ(job.state().schedule().stages(0).probes_size(), 0);
 }
@@ -498,10 +465,10 @@ TEST(JobTest, AReportForAnAppliedActionChangesNothing) {
   const v1::Action first = *job.NextAction(0);
   const v1::ReportLossesRequest report = RunAction(first, trainer);
   bool changed = false;
-  const v1::Action second = *job.ReportLosses(report, &changed);
+  const v1::Action second = *job.ReportLosses(report, absl::UnixEpoch(), &changed);
   ASSERT_TRUE(changed);
   const JobState before = job.state();
-  absl::StatusOr<v1::Action> retry = job.ReportLosses(report, &changed);
+  absl::StatusOr<v1::Action> retry = job.ReportLosses(report, absl::UnixEpoch(), &changed);
   ASSERT_TRUE(retry.ok());
   EXPECT_FALSE(changed);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*retry, second));

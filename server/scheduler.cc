@@ -16,15 +16,16 @@ constexpr int kMaxPageSize = 1000;
 // Attempts of a write that keeps losing compare-and-swap races.
 constexpr int kMaxWriteAttempts = 3;
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t ns = absl::ToUnixNanos(t);
-  ts->set_seconds(ns / 1'000'000'000);
-  ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
-}
-
 std::string NewJobId() {
   thread_local absl::BitGen gen;
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+}
+
+// A job's first action id: k * 10^6 + 1 for a random k in [1, 2^31), so that
+// jobs created under one job_id (deleted in between) do not share ids.
+int64_t NewFirstActionId() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform<int64_t>(gen, 1, int64_t{1} << 31) * 1'000'000 + 1;
 }
 
 }  // namespace
@@ -44,7 +45,8 @@ absl::Status ValidateJobId(absl::string_view job_id) {
   return absl::OkStatus();
 }
 
-Scheduler::Scheduler(JobStore* store, Clock clock) : store_(store), clock_(std::move(clock)) {}
+Scheduler::Scheduler(JobStore* store, Clock clock, size_t max_cached_jobs)
+    : store_(store), clock_(std::move(clock)), max_cached_jobs_(std::max<size_t>(1, max_cached_jobs)) {}
 
 size_t Scheduler::cached_jobs() const {
   absl::MutexLock lock(&map_mu_);
@@ -56,8 +58,29 @@ absl::StatusOr<std::shared_ptr<Scheduler::Entry>> Scheduler::EntryFor(
   if (absl::Status s = ValidateJobId(job_id); !s.ok()) return s;
   absl::MutexLock lock(&map_mu_);
   std::shared_ptr<Entry>& slot = jobs_[job_id];
-  if (slot == nullptr) slot = std::make_shared<Entry>();
+  if (slot == nullptr) {
+    slot = std::make_shared<Entry>();
+    lru_.emplace_front(job_id);
+    slot->lru = lru_.begin();
+    std::shared_ptr<Entry> entry = slot;  // `slot` may move in EvictIdle.
+    EvictIdle();
+    return entry;
+  }
+  lru_.splice(lru_.begin(), lru_, slot->lru);
   return slot;
+}
+
+void Scheduler::EvictIdle() {
+  // Idle: only the map holds the entry (no call is using it). Entries in use
+  // stay; the walk ends at the first one so eviction is O(1) amortized.
+  auto it = lru_.end();
+  while (jobs_.size() > max_cached_jobs_ && it != lru_.begin()) {
+    --it;
+    auto found = jobs_.find(*it);
+    if (found->second.use_count() > 1) continue;
+    jobs_.erase(found);
+    it = lru_.erase(it);
+  }
 }
 
 absl::Status Scheduler::EnsureLoaded(absl::string_view job_id, Entry& entry) {
@@ -84,7 +107,41 @@ absl::Status Scheduler::Load(absl::string_view job_id, Entry& entry) {
 void Scheduler::Forget(absl::string_view job_id, const Entry* entry) {
   absl::MutexLock lock(&map_mu_);
   auto it = jobs_.find(job_id);
-  if (it != jobs_.end() && it->second.get() == entry) jobs_.erase(it);
+  if (it != jobs_.end() && it->second.get() == entry) {
+    lru_.erase(it->second->lru);
+    jobs_.erase(it);
+  }
+}
+
+template <typename T, typename Change>
+absl::StatusOr<T> Scheduler::Apply(absl::string_view job_id, Entry& entry, Change change) {
+  for (int attempt = 1;; ++attempt) {
+    Job& job = *entry.job;
+    bool changed = false;
+    absl::StatusOr<T> result = change(job, &changed);  // All or nothing.
+    if (!result.ok() || !changed) return result;
+    job.Stamp(clock_());
+    absl::Status written = store_->Update(job.state());
+    if (written.ok()) {
+      if (job.job().state() == v1::JOB_STATE_DONE) {
+        entry.job.reset();  // Holders of this entry reload it.
+        Forget(job_id, &entry);
+      }
+      return result;
+    }
+    // The store is the truth: reload it (the change was not stored).
+    entry.job.reset();
+    if (absl::IsNotFound(written)) {
+      Forget(job_id, &entry);
+      return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+    }
+    if (absl::Status reloaded = Load(job_id, entry); !reloaded.ok()) {
+      Forget(job_id, &entry);
+      return reloaded;
+    }
+    // ABORTED: another replica changed the job; apply the change to its state.
+    if (!absl::IsAborted(written) || attempt == kMaxWriteAttempts) return written;
+  }
 }
 
 absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request) {
@@ -103,24 +160,34 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
     if (!found->has_value()) return std::optional<v1::Job>();
     return std::optional<v1::Job>((*found)->job());
   };
+  // A retry with the same request_id gets the job the first call created;
+  // the same request_id naming another job is a client bug.
+  auto same_job = [&](const v1::Job& found) -> absl::StatusOr<v1::Job> {
+    if (!request.job_id().empty() && found.job_id() != request.job_id()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id '", request.request_id(), "' created job '", found.job_id(),
+          "', not '", request.job_id(), "': use a new request_id for a new job"));
+    }
+    return found;
+  };
   absl::StatusOr<std::optional<v1::Job>> previous = existing();
   if (!previous.ok()) return previous.status();
-  if (previous->has_value()) return **previous;
+  if (previous->has_value()) return same_job(**previous);
 
   const std::string job_id = request.job_id().empty() ? NewJobId() : request.job_id();
-  absl::StatusOr<Job> job = Job::Create(job_id, request.config());
+  Job::Origin origin;
+  origin.request_id = request.request_id();
+  origin.now = clock_();
+  origin.first_action_id = NewFirstActionId();
+  absl::StatusOr<Job> job = Job::Create(job_id, request.config(), origin);
   if (!job.ok()) return job.status();
-  JobState& state = job->mutable_state();
-  state.set_version(1);
-  state.set_request_id(request.request_id());
-  SetTime(clock_(), state.mutable_job()->mutable_create_time());
-  *state.mutable_job()->mutable_update_time() = state.job().create_time();
+  const JobState& state = job->state();
 
   if (absl::Status s = store_->Insert(state); !s.ok()) {
     if (absl::IsAlreadyExists(s)) {
       // A concurrent retry with the same request_id won the race.
       previous = existing();
-      if (previous.ok() && previous->has_value()) return **previous;
+      if (previous.ok() && previous->has_value()) return same_job(**previous);
       return absl::AlreadyExistsError(absl::StrCat("job '", job_id, "' already exists"));
     }
     return s;
@@ -170,12 +237,26 @@ absl::Status Scheduler::DeleteJob(const v1::DeleteJobRequest& request) {
   return s;
 }
 
+absl::Status Scheduler::ExpireRanks(absl::string_view job_id, Entry& entry) {
+  const absl::Time now = clock_();
+  return Apply<bool>(job_id, entry,
+                     [&](Job& job, bool* changed) {
+                       absl::StatusOr<bool> expired = job.ExpireRanks(now);
+                       if (expired.ok()) *changed = *expired;
+                       return expired;
+                     })
+      .status();
+}
+
 absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& request) {
-  absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
-  if (!entry.ok()) return entry.status();
-  absl::MutexLock lock(&(*entry)->mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
-  return (*entry)->job->NextAction(request.worker_rank());
+  absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
+  if (!found.ok()) return found.status();
+  Entry& entry = **found;
+  absl::MutexLock lock(&entry.mu);
+  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
+  if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
+  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
+  return entry.job->NextAction(request.worker_rank());
 }
 
 absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest& request) {
@@ -184,31 +265,12 @@ absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
   if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
-  for (int attempt = 1;; ++attempt) {
-    // Applied in place (no copy of the job's history); a failed write
-    // reloads the stored state, which is the truth.
-    Job& job = *entry.job;
-    bool changed = false;
-    absl::StatusOr<v1::Action> action = job.ReportLosses(request, &changed);
-    if (!action.ok() || !changed) return action;
-    JobState& state = job.mutable_state();
-    state.set_version(state.version() + 1);
-    SetTime(clock_(), state.mutable_job()->mutable_update_time());
-    absl::Status written = store_->Update(state);
-    if (written.ok()) return action;
-    if (absl::IsNotFound(written)) {
-      entry.job.reset();
-      Forget(request.job_id(), &entry);
-      return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' does not exist"));
-    }
-    if (absl::Status reloaded = Load(request.job_id(), entry); !reloaded.ok()) {
-      entry.job.reset();
-      Forget(request.job_id(), &entry);
-      return reloaded;
-    }
-    // ABORTED: another replica changed the job; apply the report to its state.
-    if (!absl::IsAborted(written) || attempt == kMaxWriteAttempts) return written;
-  }
+  if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
+  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
+  const absl::Time now = clock_();
+  return Apply<v1::Action>(request.job_id(), entry, [&](Job& job, bool* changed) {
+    return job.ReportLosses(request, now, changed);
+  });
 }
 
 absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest& request) {

@@ -2,6 +2,7 @@
 #define AUTOLRS_SERVER_SCHEDULER_H_
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,18 +24,28 @@ namespace autolrs::server {
 // lock is held only to find an entry. Jobs are cached in memory after their
 // first use and written through to the store with compare-and-swap; a write
 // that loses a race (another replica changed the job) reloads and retries.
+// A change is all or nothing: when the job's state machine or the store
+// fails, the job in memory is as before (or dropped, to be reloaded from the
+// store, which is the truth).
+//
+// The cache is bounded: finished jobs leave it once their last change is
+// stored, and beyond `max_cached_jobs` the least recently used idle jobs do
+// (they are reloaded from the store when used again).
 //
 // Thread-safe. Does not own the store, which must outlive it.
 class Scheduler {
  public:
   using Clock = std::function<absl::Time()>;
+  static constexpr size_t kDefaultMaxCachedJobs = 10000;
 
-  explicit Scheduler(JobStore* store, Clock clock = absl::Now);
+  explicit Scheduler(JobStore* store, Clock clock = absl::Now,
+                     size_t max_cached_jobs = kDefaultMaxCachedJobs);
 
   absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
   absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::Status DeleteJob(const v1::DeleteJobRequest& request);
+  // Also advances a job whose rank_timeout_seconds have passed (persisted).
   absl::StatusOr<v1::Action> NextAction(const v1::NextActionRequest& request);
   absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& request);
   absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request);
@@ -46,7 +57,21 @@ class Scheduler {
   struct Entry {
     absl::Mutex mu;
     std::optional<Job> job ABSL_GUARDED_BY(mu);
+    // Position in lru_ (front: most recently used).
+    std::list<std::string>::iterator lru ABSL_GUARDED_BY(Scheduler::map_mu_);
   };
+
+  // Applies `change` to the cached job and persists the result when it says
+  // the job changed (version + 1, compare-and-swap; a lost race reloads and
+  // applies again). A finished job leaves the cache once stored.
+  template <typename T, typename Change>
+  absl::StatusOr<T> Apply(absl::string_view job_id, Entry& entry, Change change)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
+  // Job::ExpireRanks, persisted.
+  absl::Status ExpireRanks(absl::string_view job_id, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
+  // Drops idle entries beyond max_cached_jobs_, least recently used first.
+  void EvictIdle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_);
 
   // The cache entry of `job_id` (created empty if absent). INVALID_ARGUMENT
   // for malformed ids.
@@ -61,9 +86,11 @@ class Scheduler {
 
   JobStore* const store_;
   const Clock clock_;
+  const size_t max_cached_jobs_;
 
   mutable absl::Mutex map_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Entry>> jobs_ ABSL_GUARDED_BY(map_mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(map_mu_);
 };
 
 // INVALID_ARGUMENT unless `job_id` is 1 to 63 characters of [a-z0-9-_].

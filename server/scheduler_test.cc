@@ -112,7 +112,8 @@ TEST_F(SchedulerTest, ReloadsJobsFromTheStoreAfterARestart) {
 
 TEST_F(SchedulerTest, JobsProgressIndependentlyFromManyThreads) {
   constexpr int kJobs = 8, kReports = 12;
-  for (int j = 0; j < kJobs; ++j) Create("job-" + std::to_string(j));
+  std::vector<int64_t> first(kJobs);
+  for (int j = 0; j < kJobs; ++j) first[j] = Create("job-" + std::to_string(j)).action_id();
   std::vector<std::thread> threads;
   for (int j = 0; j < kJobs; ++j) {
     threads.emplace_back([this, j] {
@@ -128,7 +129,7 @@ TEST_F(SchedulerTest, JobsProgressIndependentlyFromManyThreads) {
   }
   for (auto& t : threads) t.join();
   for (int j = 0; j < kJobs; ++j) {
-    EXPECT_EQ(Next("job-" + std::to_string(j)).action_id(), kReports + 1);
+    EXPECT_EQ(Next("job-" + std::to_string(j)).action_id(), first[j] + kReports);
   }
 }
 
@@ -142,6 +143,134 @@ TEST_F(SchedulerTest, DeletedJobsAreGoneForEveryone) {
   EXPECT_TRUE(absl::IsNotFound(scheduler_.NextAction(req).status()));
   EXPECT_TRUE(absl::IsNotFound(scheduler_.DeleteJob(del)));
   EXPECT_EQ(scheduler_.cached_jobs(), 0u);
+}
+
+v1::ReportLossesRequest ConstantReport(const v1::Action& action, double loss, int rank = 0) {
+  v1::ReportLossesRequest r;
+  r.set_job_id(action.job_id());
+  r.set_action_id(action.action_id());
+  r.set_worker_rank(rank);
+  for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(loss);
+  return r;
+}
+
+TEST_F(SchedulerTest, AReportTheJobCannotApplyCorruptsNeitherCacheNorStore) {
+  Create("j");
+  // A stored action the state machine cannot apply (WAIT is never stored):
+  // the report fails after the job began to change.
+  JobState bad = *store_.inner().Get("j");
+  bad.mutable_action()->set_phase(v1::PHASE_WAIT);
+  bad.set_version(2);
+  ASSERT_TRUE(store_.inner().Update(bad).ok());
+  Scheduler fresh(&store_);
+  v1::GetJobRequest get;
+  get.set_job_id("j");
+  for (int retry = 0; retry < 3; ++retry) {
+    absl::StatusOr<v1::Action> failed = fresh.ReportLosses(ConstantReport(bad.action(), 1.0));
+    EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
+    // Neither steps nor probes were added in memory, retry after retry.
+    EXPECT_EQ(fresh.GetJob(get)->steps_spent(), 0);
+    EXPECT_EQ(fresh.GetJob(get)->SerializeAsString(), store_.inner().Get("j")->job().SerializeAsString());
+  }
+  EXPECT_EQ(store_.inner().Get("j")->version(), 2);
+}
+
+TEST_F(SchedulerTest, AStaleReportDoesNotLandInAJobRecreatedUnderTheSameId) {
+  const v1::Action old_first = Create("j");
+  v1::DeleteJobRequest del;
+  del.set_job_id("j");
+  ASSERT_TRUE(scheduler_.DeleteJob(del).ok());
+  const v1::Action new_first = Create("j");
+  EXPECT_NE(new_first.action_id(), old_first.action_id());
+  absl::StatusOr<v1::Action> stale =
+      scheduler_.ReportLosses(autolrs::testing::RunAction(old_first, trainer_));
+  EXPECT_TRUE(absl::IsFailedPrecondition(stale.status())) << stale.status();
+  EXPECT_EQ(Next("j").action_id(), new_first.action_id());
+  EXPECT_EQ(store_.inner().Get("j")->version(), 1);
+}
+
+TEST_F(SchedulerTest, ARequestIdNamingAnotherJobIsAlreadyExists) {
+  v1::CreateJobRequest req;
+  req.set_job_id("a");
+  req.set_request_id("r1");
+  req.mutable_config()->set_lr_min(1e-3);
+  req.mutable_config()->set_lr_max(1.0);
+  ASSERT_TRUE(scheduler_.CreateJob(req).ok());
+  EXPECT_EQ(scheduler_.CreateJob(req)->job_id(), "a");  // A retry.
+  req.set_job_id("b");
+  absl::StatusOr<v1::Job> other = scheduler_.CreateJob(req);
+  EXPECT_TRUE(absl::IsAlreadyExists(other.status())) << other.status();
+  EXPECT_NE(other.status().message().find("'a'"), std::string::npos) << other.status();
+  req.clear_job_id();  // No job_id: the request_id's job.
+  EXPECT_EQ(scheduler_.CreateJob(req)->job_id(), "a");
+}
+
+TEST(SchedulerRankTimeoutTest, ADeadRankTimesOutThroughTheOthersPolls) {
+  MemoryJobStore store;
+  absl::Time now = absl::FromUnixSeconds(1'000'000);
+  Scheduler scheduler(&store, [&] { return now; });
+  v1::CreateJobRequest req;
+  req.set_job_id("j");
+  req.mutable_config()->set_lr_min(1e-3);
+  req.mutable_config()->set_lr_max(1.0);
+  req.mutable_config()->set_tau_initial(100);
+  req.mutable_config()->set_num_workers(2);
+  req.mutable_config()->set_rank_timeout_seconds(30);
+  ASSERT_TRUE(scheduler.CreateJob(req).ok());
+  v1::NextActionRequest next;
+  next.set_job_id("j");
+  const v1::Action first = *scheduler.NextAction(next);
+  ASSERT_EQ(scheduler.ReportLosses(ConstantReport(first, 1.0, 0))->phase(), v1::PHASE_WAIT);
+  now += absl::Seconds(29);
+  EXPECT_EQ(scheduler.NextAction(next)->phase(), v1::PHASE_WAIT);
+  now += absl::Seconds(1);
+  const v1::Action second = *scheduler.NextAction(next);
+  EXPECT_EQ(second.action_id(), first.action_id() + 1);
+  // Persisted: a restarted server sees the timeout too.
+  Scheduler restarted(&store, [&] { return now; });
+  v1::GetJobRequest get;
+  get.set_job_id("j");
+  const v1::Job job = *restarted.GetJob(get);
+  EXPECT_EQ(job.current_action_id(), second.action_id());
+  EXPECT_EQ(job.rank_timeouts(), 1);
+  ASSERT_EQ(job.timed_out_ranks_size(), 1);
+  EXPECT_EQ(job.timed_out_ranks(0), 1);
+}
+
+TEST(SchedulerCacheTest, IdleJobsBeyondTheCapacityAndFinishedJobsLeaveTheCache) {
+  MemoryJobStore store;
+  Scheduler scheduler(&store, absl::Now, /*max_cached_jobs=*/3);
+  auto create = [&](const std::string& id, int64_t total_steps) {
+    v1::CreateJobRequest req;
+    req.set_job_id(id);
+    req.mutable_config()->set_lr_min(1e-3);
+    req.mutable_config()->set_lr_max(1.0);
+    req.mutable_config()->set_tau_initial(100);
+    req.mutable_config()->set_total_steps(total_steps);
+    ASSERT_TRUE(scheduler.CreateJob(req).ok());
+  };
+  v1::NextActionRequest next;
+  for (int i = 0; i < 10; ++i) {
+    create("j" + std::to_string(i), 0);
+    next.set_job_id("j" + std::to_string(i));
+    ASSERT_TRUE(scheduler.NextAction(next).ok());
+    EXPECT_LE(scheduler.cached_jobs(), 3u);
+  }
+  // Evicted jobs are still served, from the store.
+  next.set_job_id("j0");
+  EXPECT_TRUE(scheduler.NextAction(next).ok());
+  EXPECT_LE(scheduler.cached_jobs(), 3u);
+
+  // A finished job leaves the cache once its last report is stored.
+  create("short", 10);
+  next.set_job_id("short");
+  v1::Action action = *scheduler.NextAction(next);
+  autolrs::testing::SyntheticTrainer trainer(1);
+  while (action.phase() != v1::PHASE_DONE) {
+    action = *scheduler.ReportLosses(autolrs::testing::RunAction(action, trainer));
+  }
+  EXPECT_LE(scheduler.cached_jobs(), 2u);  // "short" is not among them.
+  EXPECT_EQ(scheduler.NextAction(next)->phase(), v1::PHASE_DONE);
 }
 
 }  // namespace

@@ -199,13 +199,13 @@ TEST_F(ServiceTest, OversizedRequestsAreRejected) {
   ASSERT_TRUE(Create("big", Config(), &job).ok());
   v1::ReportLossesRequest req;
   req.set_job_id("big");
-  req.set_action_id(1);
+  req.set_action_id(job.current_action_id());
   for (int i = 0; i < 200'000; ++i) req.add_losses(1.0);  // 1.6 MB > 1 MiB.
   v1::Action next;
   EXPECT_EQ(Report(req, &next).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   v1::Action action;
   ASSERT_TRUE(Next("big", 0, &action).ok());
-  EXPECT_EQ(action.action_id(), 1);
+  EXPECT_EQ(action.action_id(), job.current_action_id());
 }
 
 TEST_F(ServiceTest, ListPaginatesAndDeleteRemoves) {

@@ -82,7 +82,7 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
   absl::StatusOr<std::vector<ExpectedStep>> expected =
       ExpectedSteps(job->config(), *schedule, &actions);
   ASSERT_TRUE(expected.ok()) << expected.status() << "\n" << schedule->DebugString();
-  EXPECT_EQ(job->current_action_id(), actions + 1) << "the DONE action follows the last one";
+  EXPECT_EQ(job->current_action_id() - job->first_action_id(), actions) << "the DONE action follows the last one";
   // The configuration exercised what it should.
   ASSERT_GE(schedule->stages_size(), 3);
   EXPECT_TRUE(schedule->stages(schedule->stages_size() - 1).search_skipped());

@@ -181,7 +181,7 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
     return absl::InternalError(absl::StrCat("the stages cover ", steps.size(),
                                             " steps, total_steps less the cooldown is ", total));
   }
-  // The cooldown: step i of n at cooldown_lr * (1 - i / n).
+  // The cooldown: step i of n at cooldown_lr * (1 - i / (n + 1)).
   const int64_t n = schedule.cooldown_steps();
   if (n > 0) {
     if (schedule.cooldown_training_loss().count() != n) {
@@ -191,7 +191,7 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
     }
     for (int64_t i = 1; i <= n; ++i) {
       steps.push_back({"cooldown",
-                       schedule.cooldown_lr() * (1.0 - static_cast<double>(i) / static_cast<double>(n)),
+                       schedule.cooldown_lr() * (1.0 - static_cast<double>(i) / static_cast<double>(n + 1)),
                        schedule.stages_size() - 1});
     }
     ++*actions;

@@ -97,10 +97,10 @@ class Tuner:
     evaluate() is called again before the next step.
 
     End of the job: next_lr() returns None and `done` becomes True. The
-    trainer's state is then the main line's: when DONE answers a PROBE's
-    report (the budget ended inside a stage's search), the Tuner restores the
-    stage checkpoint before `done` becomes True, so a job never ends on a
-    rolled-back probe's state.
+    trainer's state is then the main line's: when the budget ended inside a
+    stage's search (DONE with CHECKPOINT_OP_RESTORE answers a probe's
+    report), the Tuner restores the stage checkpoint before `done` becomes
+    True, so a job never ends on a rolled-back probe's state.
 
     Restart contract (as in C++): the server remembers only the job, never the
     trainer's progress within an action. A Tuner created after a restart runs
@@ -134,8 +134,7 @@ class Tuner:
         self.config = job_config(config)
         self.rpcs = 0  # RPCs this Tuner made (calls, not attempts).
         self._done = False
-        self._restore_at_done = False  # DONE answered a probe: restore first.
-        self._ran_phase = job_pb2.PHASE_UNSPECIFIED  # Phase of the last action run.
+        self._restore_at_done = False  # DONE ended a search: restore the main line first.
         self._in_step = False
         self.lr = 0.0  # The LR next_lr() returned last.
 
@@ -187,7 +186,9 @@ class Tuner:
         """Steps of the current action whose loss was reported."""
         return self._step
 
-    def _set_action(self, action):
+    def _set_action(self, action, reported=False):
+        """Sets `action` as the current one, not yet started. `reported`: it
+        answers this Tuner's report (or its wait after one)."""
         self._action = action
         self._started = False
         self._eval_due = False
@@ -195,7 +196,10 @@ class Tuner:
         self._steps = 0
         self._next_eval_step = None
         if action.phase == job_pb2.PHASE_DONE:
-            self._restore_at_done = self._ran_phase == job_pb2.PHASE_PROBE
+            # The budget ended inside a search: DONE says RESTORE. A Tuner that
+            # starts on a DONE job ran nothing: its trainer's state is its own.
+            self._restore_at_done = (reported
+                                     and action.checkpoint == job_pb2.CHECKPOINT_OP_RESTORE)
             self._finish()
 
     def _finish(self):
@@ -207,7 +211,6 @@ class Tuner:
                 raise _wrap(e, f"restoring the stage checkpoint (the main line) when job "
                                f"'{self.job_id}' ended after a probe") from e
             self._restore_at_done = False
-            self._ran_phase = job_pb2.PHASE_DONE
         self._done = True
 
     # --- the per-step calls -----------------------------------------------
@@ -294,8 +297,7 @@ class Tuner:
         except Error as e:
             raise Error(e.code, f"reporting the losses of action {self._action.action_id} of "
                                 f"job '{self.job_id}': {e.message}") from None
-        self._ran_phase = self._action.phase
-        self._set_action(action)
+        self._set_action(action, reported=True)
 
     def _wait_for_others(self):
         deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
@@ -316,7 +318,7 @@ class Tuner:
             except Error as e:
                 raise Error(e.code, f"waiting for the other workers of job '{self.job_id}': "
                                     f"{e.message}") from None
-            self._set_action(action)
+            self._set_action(action, reported=True)
 
     def _start_action(self):
         a = self._action

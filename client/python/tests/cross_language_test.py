@@ -112,6 +112,9 @@ def test_cpp_and_python_tuners_give_identical_results(server, tmp_path, name):
         py_schedule = client.get_schedule(f"py-{name}")
 
     assert cpp_job.config == py_job.config
+    # Action ids start at a per-job first_action_id: compare them relative to it.
+    cpp_steps = [(s[0] - cpp_job.first_action_id,) + s[1:] for s in cpp_steps]
+    py_steps = [(s[0] - py_job.first_action_id,) + s[1:] for s in py_steps]
     assert len(py_steps) == len(cpp_steps) == config["total_steps"]
     for i, (c, p) in enumerate(zip(cpp_steps, py_steps)):
         assert same(c, p), f"step {i + 1}: C++ {c} != Python {p}"

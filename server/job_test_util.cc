@@ -1,0 +1,46 @@
+#include "server/job_test_util.h"
+
+#include "gtest/gtest.h"
+#include "testing/action_runner.h"
+
+namespace autolrs::server {
+
+v1::JobConfig SmallConfig() {
+  v1::JobConfig c;
+  c.set_lr_min(1e-3);
+  c.set_lr_max(1.0);
+  c.set_tau_initial(100);
+  c.set_tau_max(400);
+  c.set_probes_per_stage(4);
+  c.set_seed(7);
+  return c;
+}
+
+Job MustCreate(const v1::JobConfig& config, const char* id) {
+  absl::StatusOr<Job> job = Job::Create(id, config);
+  EXPECT_TRUE(job.ok()) << job.status();
+  return *std::move(job);
+}
+
+v1::Action Step(Job& job, const v1::Action& action, testing::SyntheticTrainer& trainer) {
+  bool changed = false;
+  absl::StatusOr<v1::Action> next =
+      job.ReportLosses(testing::RunAction(action, trainer), absl::UnixEpoch(), &changed);
+  EXPECT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(changed);
+  return next.ok() ? *next : v1::Action();
+}
+
+std::vector<v1::Action> Drive(Job& job, testing::SyntheticTrainer& trainer, int max_actions) {
+  std::vector<v1::Action> actions;
+  v1::Action action = *job.NextAction(0);
+  while (action.phase() != v1::PHASE_DONE && actions.size() < max_actions) {
+    actions.push_back(action);
+    action = Step(job, action, trainer);
+    if (action.phase() == v1::PHASE_UNSPECIFIED) break;  // Step failed.
+  }
+  if (action.phase() == v1::PHASE_DONE) actions.push_back(action);
+  return actions;
+}
+
+}  // namespace autolrs::server

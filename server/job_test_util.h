@@ -1,0 +1,27 @@
+#ifndef AUTOLRS_SERVER_JOB_TEST_UTIL_H_
+#define AUTOLRS_SERVER_JOB_TEST_UTIL_H_
+
+#include <vector>
+
+#include "autolrs/v1/job.pb.h"
+#include "server/job.h"
+#include "testing/synthetic_trainer.h"
+
+namespace autolrs::server {
+
+// A small, fast config: tau 100 doubling to 400, k = 4, seed 7.
+v1::JobConfig SmallConfig();
+
+// Job::Create that fails the test on error.
+Job MustCreate(const v1::JobConfig& config, const char* id = "job");
+
+// Reports `action` as run by `trainer` (rank 0) and returns the next action;
+// fails the test unless the report is applied.
+v1::Action Step(Job& job, const v1::Action& action, testing::SyntheticTrainer& trainer);
+
+// Runs the job until DONE or `max_actions`; returns every action issued.
+std::vector<v1::Action> Drive(Job& job, testing::SyntheticTrainer& trainer, int max_actions);
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_JOB_TEST_UTIL_H_
