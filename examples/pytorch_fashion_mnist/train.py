@@ -143,7 +143,10 @@ def log_action(action, recent):
     if action is None or not recent:
         return
     phase = autolrs.job_pb2.Phase.Name(action.phase)[len("PHASE_"):].lower()
-    print(f"action {action.action_id}: stage {action.stage} {phase:8} lr {action.lr:<10.4g} "
+    lr = f"{action.lr:.4g}"
+    if action.phase in (autolrs.job_pb2.PHASE_WARMUP, autolrs.job_pb2.PHASE_COOLDOWN):
+        lr = f"{action.lr_ramp_start:.4g}->{lr}"
+    print(f"action {action.action_id}: stage {action.stage} {phase:8} lr {lr:<18} "
           f"{action.steps:5} steps, last-10 loss {sum(recent) / len(recent):.4f}",
           file=sys.stderr)
 
