@@ -132,6 +132,18 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
   return std::min(ceiling, c.lr_max());
 }
 
+// The stage's non-diverged probe with the lowest forecast (the earliest on
+// ties); nullptr when there is none.
+const v1::Probe* BestProbe(const v1::Stage& stage) {
+  const v1::Probe* best = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged() && (best == nullptr || p.predicted_loss() < best->predicted_loss())) {
+      best = &p;
+    }
+  }
+  return best;
+}
+
 // The optimizer of the schedule's last stage, holding the stage's probes as
 // observations (diverged probes as NaN, which the optimizer turns into a
 // penalty). `current_lr`: the previous stage's choice (0 for none).
@@ -150,8 +162,19 @@ absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
   // (the job's current LR), within the stage's interval.
   if (c.search_radius() > 0 && stage.index() > 0 && current_lr > 0) {
     const double factor = std::pow(10.0, c.search_radius());
-    const double hi = std::min(options.lr_max, current_lr * factor);
-    double lo = std::max(options.lr_min, current_lr / factor);
+    double center_lo = current_lr, center_hi = current_lr;
+    if (c.widen_at_edge()) {
+      // A best probe in the outer quarter of the window moves that edge one
+      // radius past it: a stage can walk away from a bad earlier choice.
+      const v1::Probe* best = BestProbe(stage);
+      if (best != nullptr) {
+        const double d = std::log10(best->lr() / current_lr);
+        if (d < -0.75 * c.search_radius()) center_lo = best->lr();
+        if (d > 0.75 * c.search_radius()) center_hi = best->lr();
+      }
+    }
+    const double hi = std::min(options.lr_max, center_hi * factor);
+    double lo = std::max(options.lr_min, center_lo / factor);
     if (lo >= hi) lo = std::max(options.lr_min, hi / (factor * factor));
     if (lo < hi) {
       options.lr_min = lo;
@@ -219,22 +242,39 @@ double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) 
   return lr;
 }
 
-// The probe the stage would choose now under the lowest-predicted rule and
-// `tolerance`: 1 + its index, 0 when every probe diverged.
-int32_t ProbeChoice(const v1::Stage& stage, double tolerance) {
-  int32_t lowest = -1;
-  for (int32_t i = 0; i < stage.probes_size(); ++i) {
-    const v1::Probe& p = stage.probes(i);
-    if (!p.diverged() && (lowest < 0 || p.predicted_loss() < stage.probes(lowest).predicted_loss())) {
-      lowest = i;
-    }
+// With hold_margin, the LR a later stage takes instead of `candidate`: the
+// previous stage's (`current_lr`) unless the candidate's forecast beats that
+// LR's own probe by more than the margin (relative). Greedy stage-wise
+// choice favours smaller LRs, which look better over one stage (Wu et al.
+// 2018); holding the LR until a change clearly pays leaves the decay to the
+// cooldown.
+double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+            double candidate) {
+  if (c.hold_margin() <= 0 || stage.index() == 0 || current_lr <= 0) return candidate;
+  const v1::Probe* held = nullptr;
+  const v1::Probe* cand = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.diverged()) continue;
+    if (p.lr() == current_lr) held = &p;
+    if (p.lr() == candidate) cand = &p;
   }
-  if (lowest < 0) return 0;
-  const double lr = LargestNearBest(stage, stage.probes(lowest).lr(), tolerance);
+  if (held == nullptr || cand == nullptr) return candidate;
+  const double bar = held->predicted_loss() - c.hold_margin() * std::abs(held->predicted_loss());
+  return cand->predicted_loss() < bar ? candidate : current_lr;
+}
+
+// The probe the stage would choose now under the lowest-predicted rule,
+// choice_tolerance and hold_margin: 1 + its index, 0 when every probe
+// diverged.
+int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
+  const v1::Probe* best = BestProbe(stage);
+  if (best == nullptr) return 0;
+  double lr = LargestNearBest(stage, best->lr(), c.choice_tolerance());
+  lr = Hold(stage, c, current_lr, lr);
   for (int32_t i = 0; i < stage.probes_size(); ++i) {
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }
-  return lowest + 1;
+  return 0;
 }
 
 int64_t UnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
@@ -752,7 +792,7 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   // that is this probe, the next action tells it to save it.
   bool new_best = false;
   if (config().reuse_best_probe() && !probe->diverged() &&
-      ProbeChoice(*stage, config().choice_tolerance()) == stage->probes_size()) {
+      ProbeChoice(*stage, config(), job().current_lr()) == stage->probes_size()) {
     new_best = true;
     state_.set_saved_best_probe(stage->probes_size());
   }
@@ -790,6 +830,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   if (best.ok() && config().choice_tolerance() > 0) {
     *best = LargestNearBest(*stage, *best, config().choice_tolerance());
   }
+  if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     stage->set_chosen_lr(*best);
     // The chosen LR's forecast: its probe's (the reference rule picks a probe).

@@ -129,6 +129,8 @@ const std::vector<Default>& Defaults() {
          return CooldownFits(with) ? 0.2 : 0.0;
        }},
       {"early_stop_gain", [](auto&, bool) { return 0.01; }},
+      {"widen_at_edge", [](auto&, bool) { return 0; }},
+      {"hold_margin", [](auto&, bool) { return 0; }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };
@@ -182,6 +184,7 @@ const std::vector<RangeRule>& Ranges() {
        " (hi: probes_per_stage)"},
       {"search_radius", [](auto&) { return Bounds{0.05, 10, false, 0.0}; }, " decades"},
       {"choice_tolerance", [](auto&) { return Bounds{0, 1}; }},
+      {"hold_margin", [](auto&) { return Bounds{0, 1}; }},
       {"cooldown_fraction", [](auto&) { return Bounds{0, 0.5}; }},
       {"rank_timeout_seconds", [](auto&) { return Bounds{1, 604800, false, 0.0}; }},
   };

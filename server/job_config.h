@@ -13,9 +13,9 @@ namespace autolrs::server {
 // Limits of JobConfig fields (documented in proto/autolrs/v1/job.proto).
 inline constexpr int64_t kMinTau = 10;
 // The most steps one action may have (tau_max, warmup_steps, the cooldown):
-// its report of that many losses (8 bytes each) must fit the server's
-// default request limit (ServerOptions::max_message_bytes, 16 MiB).
-inline constexpr int64_t kMaxActionSteps = 1'000'000;
+// its report of that many losses (8 bytes each, 4 MB) must fit the server's
+// default request limit (ServerOptions::max_message_bytes, 4 MiB).
+inline constexpr int64_t kMaxActionSteps = 500'000;
 // The narrowest LR interval, in decades (lr_max / lr_min >= 10^0.01).
 inline constexpr double kMinLrSpanDecades = 0.01;
 inline constexpr int32_t kMinProbes = 2;

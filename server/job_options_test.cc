@@ -1,0 +1,111 @@
+// Search options beyond the reference: hold_margin and widen_at_edge, on
+// hand-made loss series.
+#include <cmath>
+#include <functional>
+
+#include "gtest/gtest.h"
+#include "server/job.h"
+#include "server/job_test_util.h"
+
+namespace autolrs::server {
+namespace {
+
+// Reports every action of `job` with the constant loss `loss(lr)` until
+// stage `stage` has started; returns its first action.
+v1::Action RunUntilStage(Job& job, int32_t stage, const std::function<double(double)>& loss) {
+  v1::Action action = *job.NextAction(0);
+  while (action.stage() < stage && action.phase() != v1::PHASE_DONE) {
+    v1::ReportLossesRequest r;
+    r.set_action_id(action.action_id());
+    for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(loss(action.lr()));
+    bool changed = false;
+    action = *job.ReportLosses(r, absl::UnixEpoch(), &changed);
+  }
+  return action;
+}
+
+// Reports one probe with constant `value`; returns the next action.
+v1::Action Report(Job& job, const v1::Action& action, double value) {
+  v1::ReportLossesRequest r;
+  r.set_action_id(action.action_id());
+  for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(value);
+  bool changed = false;
+  return *job.ReportLosses(r, absl::UnixEpoch(), &changed);
+}
+
+v1::JobConfig HoldConfig(double margin) {
+  v1::JobConfig c = SmallConfig();
+  c.set_later_stage_probes(3);
+  c.set_min_probes_per_stage(3);
+  c.set_choice_tolerance(0);
+  c.set_hold_margin(margin);
+  return c;
+}
+
+TEST(JobOptionsTest, HoldMarginKeepsTheLrUnlessAnotherIsClearlyBetter) {
+  for (const double second_probe : {0.97, 0.90}) {
+    SCOPED_TRACE(second_probe);
+    Job job = MustCreate(HoldConfig(0.05));
+    v1::Action a = RunUntilStage(job, 1, [](double lr) { return 1.0 + lr; });
+    const double held = job.job().current_lr();
+    ASSERT_EQ(a.lr(), held);  // warm_start: the previous LR first.
+    a = Report(job, a, 1.0);
+    const double other = a.lr();
+    a = Report(job, a, second_probe);
+    a = Report(job, a, 0.99);
+    ASSERT_EQ(a.phase(), v1::PHASE_EXPLOIT);
+    // 3% better is within the 5% margin: hold. 10% better: move.
+    EXPECT_EQ(a.lr(), second_probe == 0.97 ? held : other);
+  }
+}
+
+TEST(JobOptionsTest, WithoutHoldMarginTheBestForecastWins) {
+  Job job = MustCreate(HoldConfig(0));
+  v1::Action a = RunUntilStage(job, 1, [](double lr) { return 1.0 + lr; });
+  a = Report(job, a, 1.0);
+  const double other = a.lr();
+  a = Report(job, a, 0.97);
+  a = Report(job, a, 0.99);
+  EXPECT_EQ(a.lr(), other);
+}
+
+TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
+  for (const bool widen : {false, true}) {
+    SCOPED_TRACE(widen);
+    v1::JobConfig c = SmallConfig();
+    c.set_later_stage_probes(4);
+    c.set_min_probes_per_stage(4);
+    c.set_search_radius(0.3);
+    c.set_widen_at_edge(widen);
+    Job job = MustCreate(c);
+    // Stage 0 settles near 0.1; then smaller is better everywhere, so the
+    // best probe sits at the lower edge.
+    v1::Action a = RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    const auto loss = [](double lr) { return 4.0 + std::log10(lr); };
+    const double center = job.job().current_lr();
+    double lowest = center;
+    while (a.phase() == v1::PHASE_PROBE) {
+      lowest = std::min(lowest, a.lr());
+      a = Report(job, a, loss(a.lr()));
+    }
+    const double window_lo = center / std::pow(10.0, 0.3);
+    if (widen) {
+      EXPECT_LT(lowest, window_lo * 0.99) << "stayed in [" << window_lo << ", ...]";
+    } else {
+      EXPECT_GE(lowest, window_lo * 0.999);
+    }
+  }
+}
+
+TEST(JobOptionsTest, TheReferenceAndRecommendedPresetsLeaveThemOff) {
+  for (const v1::Preset preset : {v1::PRESET_REFERENCE, v1::PRESET_RECOMMENDED}) {
+    v1::JobConfig c = SmallConfig();
+    c.set_preset(preset);
+    Job job = MustCreate(c);
+    EXPECT_EQ(job.job().config().hold_margin(), 0);
+    EXPECT_FALSE(job.job().config().widen_at_edge());
+  }
+}
+
+}  // namespace
+}  // namespace autolrs::server
