@@ -114,6 +114,9 @@ absl::StatusOr<double> Tuner::NextLearningRateSlow() {
   }
   // Every iteration either returns or moves to a new action through an RPC.
   while (true) {
+    if (end_restore_due_) {
+      if (absl::Status s = EndOnMainLine(); !s.ok()) return s;
+    }
     if (done_) {
       return absl::OutOfRangeError(absl::StrCat("job '", options_.job_id, "' is done"));
     }
@@ -178,12 +181,20 @@ absl::Status Tuner::SendReport() {
 }
 
 absl::Status Tuner::EndOnMainLine() {
-  if (!done_ || action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) return absl::OkStatus();
+  if (action_.phase() != v1::PHASE_DONE ||
+      action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) {
+    return absl::OkStatus();
+  }
   // The budget ended inside a search: the model holds a probe's rolled-back
   // state. Keep the main line's, the stage checkpoint.
   if (absl::Status s = checkpointer_->Restore(); !s.ok()) {
+    // Not done until the main line is back: NextLearningRate() retries.
+    done_ = false;
+    end_restore_due_ = true;
     return Annotate(s, absl::StrCat("Restore() at the end of job '", options_.job_id, "'"));
   }
+  end_restore_due_ = false;
+  done_ = true;
   return absl::OkStatus();
 }
 

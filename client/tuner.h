@@ -131,7 +131,8 @@ class Tuner {
   // The job is finished (its current action is DONE): stop training. When
   // the job's budget ended inside a search (DONE with CHECKPOINT_OP_RESTORE),
   // the Tuner has restored the stage checkpoint, so the model holds the
-  // main line's state, never a rolled-back probe's.
+  // main line's state, never a rolled-back probe's (if that restore failed,
+  // done() stays false and NextLearningRate() retries it).
   bool done() const { return done_; }
   // The action being run, or the next one to run after a boundary.
   const v1::Action& action() const { return action_; }
@@ -158,7 +159,8 @@ class Tuner {
   absl::Status Evaluate();
   // Sends the finished action's report and stores the next action.
   absl::Status SendReport();
-  // After DONE with CHECKPOINT_OP_RESTORE: restores the stage checkpoint.
+  // After DONE with CHECKPOINT_OP_RESTORE: restores the stage checkpoint;
+  // done_ stays false until that succeeded.
   absl::Status EndOnMainLine();
   // Polls NextAction while the current action is WAIT.
   absl::Status WaitForOthers();
@@ -179,6 +181,8 @@ class Tuner {
   v1::Action action_;
   int64_t rpcs_ = 0;
   bool done_ = false;
+  // The restore that ends the job on the main line failed: retry it.
+  bool end_restore_due_ = false;
 
   // Per-step state. slow_path_ is set whenever the next NextLearningRate()
   // has work to do before the step (start an action, send a report, retry an

@@ -702,5 +702,33 @@ TEST_F(TunerTest, ReuseBestProbeWithoutASecondCheckpointIsAnError) {
   EXPECT_NE(status.message().find("best_probe_checkpointer"), std::string::npos) << status;
 }
 
+// The budget ends inside the first stage's search and there is no cooldown:
+// DONE (with RESTORE) answers a probe's report. When that restore fails,
+// done() stays false (the model still holds the probe's state) and the next
+// NextLearningRate() retries it.
+TEST_F(TunerTest, AFailedRestoreAtTheEndIsRetriedBeforeDone) {
+  v1::JobConfig config;
+  config.set_lr_min(1e-3);
+  config.set_lr_max(1.0);
+  config.set_tau_initial(1000);
+  config.set_probes_per_stage(10);
+  config.set_total_steps(250);  // Probes of 100, 100 and 50 steps.
+  config.set_preset(v1::PRESET_REFERENCE);  // No cooldown.
+  Trainer trainer(/*seed=*/3);
+  ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "ends-in-probe", .config = config}).ok());
+  ASSERT_TRUE(trainer.Train(249).ok());
+  ASSERT_EQ(trainer.tuner->action().phase(), v1::PHASE_PROBE);
+  trainer.checkpointer.fail_next = 1;
+  ASSERT_TRUE(trainer.tuner->NextLearningRate().ok());
+  const absl::Status failed = trainer.tuner->ReportStepLoss(trainer.model.TrainStep());
+  EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
+  EXPECT_FALSE(trainer.tuner->done());
+  EXPECT_NE(trainer.model.excess_loss(), 2.0);  // The probe's end state.
+  EXPECT_TRUE(absl::IsOutOfRange(trainer.tuner->NextLearningRate().status()));
+  EXPECT_TRUE(trainer.tuner->done());
+  EXPECT_EQ(trainer.run.events.back().kind, Event::kRestore);
+  EXPECT_EQ(trainer.model.excess_loss(), 2.0);  // The stage checkpoint: the initial model.
+}
+
 }  // namespace
 }  // namespace autolrs

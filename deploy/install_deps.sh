@@ -19,6 +19,10 @@ ALL_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
+  # The Python client (client/python) and its tests and PyTorch example;
+  # python-is-python3 for the shebang of Bazel 4's py_test launcher.
+  python3-grpcio python3-protobuf python3-torch python3-pytest python3-setuptools
+  python3-pip python3-venv python-is-python3
 )
 
 case "${1:-all}" in
