@@ -113,6 +113,8 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
       for (const v1::Probe& p : s.probes()) {
         if (p.diverged()) diverged = std::min(diverged, p.lr());
       }
+      // An exploitation the guard rolled back failed like a diverged probe.
+      for (double lr : s.rolled_back_lrs()) diverged = std::min(diverged, lr);
     }
     if (std::isfinite(diverged)) {
       double safe = c.lr_min();
@@ -853,6 +855,7 @@ absl::Status Job::ExploitDone(const RankReport& series) {
   if (series.eval_losses_size() > 0) {
     *stage->mutable_validation_loss() = Summarize(series.eval_losses());
   }
+  if (ExploitFailed(*stage, series)) return RollBack(stage, series);
   if (stage->continued_from_probe()) {
     // The chosen probe's steps are part of the model's path.
     v1::Job* job = state_.mutable_job();
@@ -861,6 +864,55 @@ absl::Status Job::ExploitDone(const RankReport& series) {
   }
   state_.mutable_job()->set_current_lr(stage->chosen_lr());
   return StartStage(stage->index() + 1);
+}
+
+bool Job::ExploitFailed(const v1::Stage& stage, const RankReport& series) const {
+  const double guard = config().exploit_guard();
+  if (guard <= 0 || stage.search_skipped() || stage.rolled_back_lrs_size() >= kMaxRollbacks ||
+      StageStepsLeft() < stage.tau() / 2) {
+    return false;
+  }
+  // The chosen LR's own probe: what tau' steps at it reached (its forecast).
+  const v1::Probe* chosen = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
+  }
+  if (chosen == nullptr) return false;
+  const bool validation = stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS;
+  double achieved;
+  if (validation) {
+    if (series.eval_losses_size() == 0) return false;
+    achieved = series.eval_losses(series.eval_losses_size() - 1);
+  } else {
+    achieved = Summarize(series.losses()).tail_mean();
+  }
+  const double bar = chosen->predicted_loss() + guard * std::abs(chosen->predicted_loss());
+  // tau steps at the LR ended well above what tau' steps at it forecast:
+  // the main line collapsed or stalled (an LR past the training cliff).
+  return !std::isfinite(achieved) || achieved > bar;
+}
+
+absl::Status Job::RollBack(v1::Stage* stage, const RankReport& series) {
+  const double failed = stage->chosen_lr();
+  stage->add_rolled_back_lrs(failed);
+  // The failed exploitation's steps are not on the model's path.
+  v1::Job* job = state_.mutable_job();
+  job->set_model_steps(job->model_steps() - static_cast<int64_t>(series.losses_size()));
+  stage->set_continued_from_probe(false);
+  stage->clear_training_loss();
+  stage->clear_validation_loss();
+  // The best-forecast probe below the failed LR, else a decade below it.
+  const v1::Probe* lower = nullptr;
+  for (const v1::Probe& p : stage->probes()) {
+    if (!p.diverged() && p.lr() < failed &&
+        (lower == nullptr || p.predicted_loss() < lower->predicted_loss())) {
+      lower = &p;
+    }
+  }
+  stage->set_chosen_lr(lower != nullptr ? lower->lr() : std::max(config().lr_min(), failed / 10));
+  stage->set_chosen_predicted_loss(lower != nullptr ? lower->predicted_loss() : 0);
+  if (lower == nullptr) state_.set_saved_best_probe(0);
+  return IssueExploit();
 }
 
 }  // namespace autolrs::server

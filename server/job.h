@@ -18,6 +18,9 @@ namespace autolrs::server {
 // other ranks have not reported the current action yet.
 inline constexpr int64_t kWaitRetryMs = 100;
 
+// Exploitations of one stage the exploit_guard may roll back.
+inline constexpr int kMaxRollbacks = 2;
+
 // The AutoLRS state machine of one training job: from the resolved config and
 // the reported loss series it produces the next action. Pure and
 // deterministic (no I/O, no clock, no gRPC): the same config, seed and
@@ -130,6 +133,11 @@ class Job {
   // Ends the stage's search: chooses its LR and issues the EXPLOIT.
   absl::Status Choose(v1::Stage* stage, const bo::Optimizer& optimizer);
   absl::Status ExploitDone(const RankReport& series);
+  // exploit_guard: whether the stage's exploitation ended more than the
+  // guard above its LR's forecast (then it is rolled back and retried).
+  bool ExploitFailed(const v1::Stage& stage, const RankReport& series) const;
+  // Restores the stage checkpoint and exploits again at a lower LR.
+  absl::Status RollBack(v1::Stage* stage, const RankReport& series);
 
   v1::Action Wait() const;
 

@@ -131,6 +131,7 @@ const std::vector<Default>& Defaults() {
       {"early_stop_gain", [](auto&, bool) { return 0.01; }},
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
+      {"exploit_guard", [](auto&, bool) { return 0; }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };
@@ -185,6 +186,7 @@ const std::vector<RangeRule>& Ranges() {
       {"search_radius", [](auto&) { return Bounds{0.05, 10, false, 0.0}; }, " decades"},
       {"choice_tolerance", [](auto&) { return Bounds{0, 1}; }},
       {"hold_margin", [](auto&) { return Bounds{0, 1}; }},
+      {"exploit_guard", [](auto&) { return Bounds{0.01, 10, false, 0.0}; }},
       {"cooldown_fraction", [](auto&) { return Bounds{0, 0.5}; }},
       {"rank_timeout_seconds", [](auto&) { return Bounds{1, 604800, false, 0.0}; }},
   };

@@ -109,3 +109,79 @@ TEST(JobOptionsTest, TheReferenceAndRecommendedPresetsLeaveThemOff) {
 
 }  // namespace
 }  // namespace autolrs::server
+
+namespace autolrs::server {
+namespace {
+
+// Stage 0 of a job whose probes favour the largest LR (as 3-step probes from
+// initialization do), run until its EXPLOIT.
+v1::Action ExploitOfStageZero(Job& job) {
+  v1::Action a = *job.NextAction(0);
+  while (a.phase() == v1::PHASE_PROBE) a = Report(job, a, 2.0 - 0.1 * std::log10(a.lr()));
+  return a;
+}
+
+v1::JobConfig GuardConfig(double guard) {
+  v1::JobConfig c = SmallConfig();
+  c.set_exploit_guard(guard);
+  c.set_choice_tolerance(0);
+  return c;
+}
+
+TEST(JobOptionsTest, ExploitGuardRollsBackACollapsedStageAndRetriesLower) {
+  Job job = MustCreate(GuardConfig(0.1));
+  const v1::Action exploit = ExploitOfStageZero(job);
+  ASSERT_EQ(exploit.phase(), v1::PHASE_EXPLOIT);
+  const double failed = exploit.lr();
+  const int64_t model_steps = job.job().model_steps();
+  // tau steps at the LR end far above what its probe reached: a collapse.
+  const v1::Action retry = Report(job, exploit, 5.0);
+  ASSERT_EQ(retry.phase(), v1::PHASE_EXPLOIT);
+  EXPECT_EQ(retry.checkpoint(), v1::CHECKPOINT_OP_RESTORE);
+  EXPECT_LT(retry.lr(), failed);
+  EXPECT_EQ(retry.stage(), 0);
+  const v1::Stage& stage = job.state().schedule().stages(0);
+  ASSERT_EQ(stage.rolled_back_lrs_size(), 1);
+  EXPECT_EQ(stage.rolled_back_lrs(0), failed);
+  EXPECT_EQ(stage.chosen_lr(), retry.lr());
+  EXPECT_EQ(job.job().model_steps(), model_steps);  // The failed steps were rolled back.
+  EXPECT_EQ(job.job().steps_spent(), exploit.steps_spent() + exploit.steps());  // but paid.
+  // A healthy retry moves on; the next stage stays below the failed LR.
+  v1::Action next = Report(job, retry, 1.0);
+  EXPECT_EQ(next.stage(), 1);
+  EXPECT_EQ(job.job().current_lr(), retry.lr());
+  while (next.phase() == v1::PHASE_PROBE && next.stage() == 1) {
+    EXPECT_LT(next.lr(), failed);
+    next = Report(job, next, 1.0);
+  }
+}
+
+TEST(JobOptionsTest, ExploitGuardLeavesHealthyStagesAndIsOffByDefault) {
+  for (const double guard : {0.0, 0.1}) {
+    SCOPED_TRACE(guard);
+    Job job = MustCreate(GuardConfig(guard));
+    const v1::Action exploit = ExploitOfStageZero(job);
+    // With the guard off, even a collapse is kept.
+    const double loss = guard > 0 ? 1.5 : 5.0;
+    const v1::Action next = Report(job, exploit, loss);
+    EXPECT_EQ(next.stage(), 1);
+    EXPECT_EQ(job.state().schedule().stages(0).rolled_back_lrs_size(), 0);
+  }
+  EXPECT_EQ(MustCreate(SmallConfig()).job().config().exploit_guard(), 0);
+}
+
+TEST(JobOptionsTest, ExploitGuardRollsBackAtMostTwicePerStage) {
+  Job job = MustCreate(GuardConfig(0.1));
+  v1::Action a = ExploitOfStageZero(job);
+  for (int i = 0; i < kMaxRollbacks; ++i) {
+    a = Report(job, a, 5.0);
+    ASSERT_EQ(a.stage(), 0) << i;
+    ASSERT_EQ(a.phase(), v1::PHASE_EXPLOIT);
+  }
+  a = Report(job, a, 5.0);
+  EXPECT_EQ(a.stage(), 1);
+  EXPECT_EQ(job.state().schedule().stages(0).rolled_back_lrs_size(), kMaxRollbacks);
+}
+
+}  // namespace
+}  // namespace autolrs::server
