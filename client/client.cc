@@ -46,7 +46,10 @@ absl::Status Validate(const ClientOptions& o, bool need_target) {
 }
 
 bool Retryable(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+  // ABORTED: the server lost repeated write races on a shared store; the
+  // same request applies cleanly once they settle.
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::ABORTED;
 }
 
 // A request id no other CreateJob will use: 128 random bits.

@@ -43,7 +43,8 @@ struct ClientOptions {
 // A typed client of autolrs.v1.AutoLrsService.
 //
 // Every call has a deadline and is retried, with exponential backoff and
-// jitter, on UNAVAILABLE and DEADLINE_EXCEEDED only; every other error is
+// jitter, on UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED (lost write races on
+// a shared store) only, as the Python client does; every other error is
 // returned at once with the server's code and message (a call that gave up
 // after retries appends the attempts made to the message).
 //

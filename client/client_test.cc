@@ -300,9 +300,9 @@ class FaultyServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
-TEST(ClientTest, RetriesUnavailableAndDeadlineExceeded) {
-  for (grpc::StatusCode code :
-       {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED}) {
+TEST(ClientTest, RetriesUnavailableDeadlineExceededAndAborted) {
+  for (grpc::StatusCode code : {grpc::StatusCode::UNAVAILABLE,
+                                grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::ABORTED}) {
     FaultyService service(code, /*failures=*/3);
     FaultyServer server(&service);
     ASSERT_NE(server.port(), 0);
@@ -320,7 +320,7 @@ TEST(ClientTest, RetriesUnavailableAndDeadlineExceeded) {
 TEST(ClientTest, OtherErrorsAreNotRetried) {
   for (grpc::StatusCode code :
        {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::FAILED_PRECONDITION,
-        grpc::StatusCode::INTERNAL, grpc::StatusCode::ABORTED}) {
+        grpc::StatusCode::INTERNAL}) {
     FaultyService service(code, /*failures=*/3);
     FaultyServer server(&service);
     std::unique_ptr<Client> client = NewClient(TestOptions(server.port()));
