@@ -46,15 +46,6 @@ namespace {
 
 using Stub = v1::AutoLrsService::Stub;
 
-int64_t StatusKiB(pid_t pid, const std::string& key) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size()));
-  }
-  return 0;
-}
-
 double DiskMiB(const std::string& db) {
   int64_t total = 0;
   for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -146,7 +137,7 @@ int Run() {
       std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
       return 1;
     }
-    const int64_t rss_start = StatusKiB((*server)->pid(), "VmRSS:");
+    const int64_t rss_start = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
     const int n = absl::GetFlag(FLAGS_finished_jobs);
     const int threads = absl::GetFlag(FLAGS_threads);
     std::atomic<int> next{0}, failed{0};
@@ -169,9 +160,9 @@ int Run() {
     std::printf("finished jobs: %d (%d failed) in %.1f s\n", n, failed.load(),
                 absl::ToDoubleSeconds(absl::Now() - start));
     std::printf("  server RSS: %.1f MiB (%.1f MiB at start, peak %.1f MiB); %.2f KiB per job\n",
-                StatusKiB((*server)->pid(), "VmRSS:") / 1024.0, rss_start / 1024.0,
-                StatusKiB((*server)->pid(), "VmHWM:") / 1024.0,
-                static_cast<double>(StatusKiB((*server)->pid(), "VmRSS:") - rss_start) / n);
+                testing::ProcStatusKiB((*server)->pid(), "VmRSS:") / 1024.0, rss_start / 1024.0,
+                testing::ProcStatusKiB((*server)->pid(), "VmHWM:") / 1024.0,
+                static_cast<double>(testing::ProcStatusKiB((*server)->pid(), "VmRSS:") - rss_start) / n);
     (*server)->Stop(SIGTERM);
     std::printf("  database on disk: %.1f MiB; %.2f KiB per job\n", DiskMiB(db),
                 DiskMiB(db) * 1024 / n);
@@ -200,8 +191,8 @@ int Run() {
                 Median({latencies.begin(), latencies.begin() + k}), k,
                 Median({latencies.end() - k, latencies.end()}), k);
     std::printf("  server RSS: %.1f MiB (peak %.1f MiB)\n",
-                StatusKiB((*server)->pid(), "VmRSS:") / 1024.0,
-                StatusKiB((*server)->pid(), "VmHWM:") / 1024.0);
+                testing::ProcStatusKiB((*server)->pid(), "VmRSS:") / 1024.0,
+                testing::ProcStatusKiB((*server)->pid(), "VmHWM:") / 1024.0);
     (*server)->Stop(SIGTERM);
     std::printf("  database on disk: %.1f MiB\n", DiskMiB(db));
   }

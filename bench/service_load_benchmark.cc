@@ -43,15 +43,6 @@ namespace {
 
 using Stub = v1::AutoLrsService::Stub;
 
-int64_t ServerRssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return 0;
-}
-
 // User + system CPU time the server process has used, in seconds.
 double ServerCpuSeconds(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -162,7 +153,7 @@ int Main() {
     }
     auto stub_for = [&](int thread) -> Stub& { return *stubs[thread % stubs.size()]; };
 
-    const int64_t rss_before = ServerRssKiB((*server)->pid());
+    const int64_t rss_before = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
     // Create the jobs (in parallel) and keep each one's current action.
     std::vector<v1::Action> actions(n);
     std::vector<std::mutex> locks(n);
@@ -219,7 +210,7 @@ int Main() {
       return true;
     });
     const double cpu_next = ServerCpuSeconds((*server)->pid());
-    const int64_t rss_after = ServerRssKiB((*server)->pid());
+    const int64_t rss_after = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
     std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
                 report.calls / report.seconds, report.latency.Percentile(0.5),
                 report.latency.Percentile(0.99), 1e6 * (cpu_reports - cpu_start) / report.calls,

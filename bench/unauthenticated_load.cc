@@ -38,15 +38,6 @@ ABSL_FLAG(std::string, server_args, "", "extra server flags, comma-separated");
 namespace autolrs {
 namespace {
 
-int64_t RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return 0;
-}
-
 int Run() {
   const std::string token_file = "/tmp/unauthenticated_load_token";
   std::ofstream(token_file) << "the-secret-token\n";
@@ -62,7 +53,7 @@ int Run() {
   }
   const pid_t pid = (*server)->pid();
   absl::SleepFor(absl::Milliseconds(500));
-  const int64_t before = RssKiB(pid);
+  const int64_t before = testing::ProcStatusKiB(pid, "VmRSS:");
 
   v1::ReportLossesRequest request;
   request.set_job_id("victim");
@@ -74,7 +65,7 @@ int Run() {
   std::atomic<int64_t> peak{before};
   std::thread sampler([&] {
     while (!done.load()) {
-      const int64_t rss = RssKiB(pid);
+      const int64_t rss = testing::ProcStatusKiB(pid, "VmRSS:");
       if (rss > peak.load()) peak.store(rss);
       absl::SleepFor(absl::Milliseconds(20));
     }
@@ -105,7 +96,7 @@ int Run() {
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_settle)));
   done.store(true);
   sampler.join();
-  const int64_t after = RssKiB(pid);
+  const int64_t after = testing::ProcStatusKiB(pid, "VmRSS:");
   std::printf("%d threads x %d unauthenticated requests of %.1f MiB in %.1f s\n",
               absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_requests),
               request.ByteSizeLong() / 1048576.0, seconds);

@@ -65,6 +65,10 @@ class ServerProcess {
   int port_;
 };
 
+// A field of /proc/<pid>/status in KiB, e.g. "VmRSS:" (resident memory) or
+// "VmHWM:" (its peak); 0 when the process or the field is not there.
+int64_t ProcStatusKiB(pid_t pid, const std::string& key);
+
 }  // namespace autolrs::testing
 
 #endif  // AUTOLRS_TESTING_SERVER_PROCESS_H_
