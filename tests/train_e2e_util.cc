@@ -165,6 +165,12 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
       steps.insert(steps.end(), want, ExpectedStep{"probe", probe.lr(), stage.index()});
       ++*actions;
     }
+    // Exploitations the exploit_guard rolled back ran first, tau steps each.
+    for (double lr : stage.rolled_back_lrs()) {
+      const int64_t ran = std::min(stage.tau(), total - static_cast<int64_t>(steps.size()));
+      steps.insert(steps.end(), ran, ExpectedStep{"exploit", lr, stage.index()});
+      ++*actions;
+    }
     const int64_t want = std::min(stage.tau(), total - static_cast<int64_t>(steps.size()));
     if (stage.training_loss().count() != want || want == 0) {
       return absl::InternalError(absl::StrCat(
