@@ -131,7 +131,7 @@ const std::vector<Default>& Defaults() {
       {"early_stop_gain", [](auto&, bool) { return 0.01; }},
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
-      {"exploit_guard", [](auto&, bool) { return 0; }},
+      {"exploit_guard", [](auto&, bool r) { return Fixed(0.25, 0, r); }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };

@@ -156,7 +156,7 @@ TEST(JobOptionsTest, ExploitGuardRollsBackACollapsedStageAndRetriesLower) {
   }
 }
 
-TEST(JobOptionsTest, ExploitGuardLeavesHealthyStagesAndIsOffByDefault) {
+TEST(JobOptionsTest, ExploitGuardLeavesHealthyStagesAndOnlyTheReferenceTurnsItOff) {
   for (const double guard : {0.0, 0.1}) {
     SCOPED_TRACE(guard);
     Job job = MustCreate(GuardConfig(guard));
@@ -167,7 +167,10 @@ TEST(JobOptionsTest, ExploitGuardLeavesHealthyStagesAndIsOffByDefault) {
     EXPECT_EQ(next.stage(), 1);
     EXPECT_EQ(job.state().schedule().stages(0).rolled_back_lrs_size(), 0);
   }
-  EXPECT_EQ(MustCreate(SmallConfig()).job().config().exploit_guard(), 0);
+  EXPECT_EQ(MustCreate(SmallConfig()).job().config().exploit_guard(), 0.25);
+  v1::JobConfig reference = SmallConfig();
+  reference.set_preset(v1::PRESET_REFERENCE);
+  EXPECT_EQ(MustCreate(reference).job().config().exploit_guard(), 0);
 }
 
 TEST(JobOptionsTest, ExploitGuardRollsBackAtMostTwicePerStage) {
