@@ -61,8 +61,8 @@ namespace {
 
 absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.max_message_bytes < 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_message_bytes must be at least 1024, got ", options.max_message_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
   }
   if (options.health_check_interval <= absl::ZeroDuration() ||
       options.handshake_timeout <= absl::ZeroDuration() ||
@@ -111,8 +111,7 @@ std::unique_ptr<grpc::Server> StartGrpcServer(const ServerOptions& options,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
-    const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
   absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
@@ -130,9 +129,8 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(
   if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
   s->listener_->Start(s->server_.get());
   AutoLrsServer* raw = s.get();
-  s->health_ = std::thread([raw, interval = options.health_check_interval] {
-    raw->HealthLoop(interval);
-  });
+  s->health_ =
+      std::thread([raw, interval = options.health_check_interval] { raw->HealthLoop(interval); });
   return s;
 }
 
