@@ -57,7 +57,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
       absl::StrCat("store must be 'sqlite:<path>' or 'memory:', got '", uri, "'"));
 }
 
-absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
+namespace {
+
+absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.max_message_bytes < 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
@@ -68,32 +70,33 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
     return absl::InvalidArgumentError(
         "health_check_interval, handshake_timeout and max_connection_idle must be positive");
   }
-  if (options.max_threads < 2 || options.memory_quota_bytes < (1 << 20)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_threads must be at least 2 and memory_quota_bytes at least 1 MiB, got ",
-                     options.max_threads, " and ", options.memory_quota_bytes));
+  if (options.max_threads < 2 || options.memory_quota_bytes < (1 << 20) ||
+      options.max_connections < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_threads must be at least 2, memory_quota_bytes at least 1 MiB and "
+        "max_connections at least 0, got ",
+        options.max_threads, ", ", options.memory_quota_bytes, " and ", options.max_connections));
   }
-  std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
-  absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
-  if (!store.ok()) return store.status();
-  s->store_ = *std::move(store);
-  s->scheduler_ = std::make_unique<Scheduler>(s->store_.get());
-  s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(), options.auth_token);
+  return absl::OkStatus();
+}
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  // The listener binds without SO_REUSEPORT (gRPC's own listener sets it,
-  // which let a second server share the port) and bounds connections.
+// Binds the listening socket: without SO_REUSEPORT (gRPC's own listener sets
+// it, which let a second server share the port), with bounded connections.
+absl::StatusOr<std::unique_ptr<ConnectionListener>> Listen(const ServerOptions& options) {
   ConnectionListener::Options listen;
   listen.address = options.listen_address;
   listen.max_connections =
       options.max_connections > 0 ? options.max_connections : DefaultMaxConnections();
   listen.handshake_timeout = options.handshake_timeout;
-  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = ConnectionListener::Bind(listen);
-  if (!listener.ok()) return listener.status();
-  s->listener_ = *std::move(listener);
-  s->port_ = s->listener_->port();
+  return ConnectionListener::Bind(listen);
+}
 
+// Starts a gRPC server for `service`, with no port of its own (the
+// ConnectionListener hands it connections).
+std::unique_ptr<grpc::Server> StartGrpcServer(const ServerOptions& options,
+                                              grpc::Service* service) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              ToMillis(options.max_connection_idle));
@@ -102,9 +105,27 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
   quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
+  absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
+  if (!store.ok()) return store.status();
+  s->store_ = *std::move(store);
+  s->scheduler_ = std::make_unique<Scheduler>(s->store_.get());
+  s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(), options.auth_token);
   s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
-  builder.RegisterService(s->grpc_service_.get());
-  s->server_ = builder.BuildAndStart();
+
+  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = Listen(options);
+  if (!listener.ok()) return listener.status();
+  s->listener_ = *std::move(listener);
+  s->port_ = s->listener_->port();
+  s->server_ = StartGrpcServer(options, s->grpc_service_.get());
   if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
   s->listener_->Start(s->server_.get());
   AutoLrsServer* raw = s.get();

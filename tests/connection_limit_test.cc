@@ -76,5 +76,28 @@ TEST(ConnectionLimitTest, SilentConnectionsBeyondTheFileLimitDoNotStopTheListene
   for (int fd : more) close(fd);
 }
 
+// A connection without calls is closed after --max_connection_idle: the
+// client's channel falls back to IDLE (it reconnects on its next call).
+TEST(ConnectionLimitTest, IdleConnectionsAreClosed) {
+  auto server = ServerProcess::Start(kServer, "memory:", {"--max_connection_idle=1s"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::AutoLrsService::NewStub(channel);
+  grpc::ClientContext ctx;
+  v1::GetJobRequest req;
+  req.set_job_id("none");
+  v1::Job job;
+  EXPECT_EQ(stub->GetJob(&ctx, req, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (channel->GetState(false) == GRPC_CHANNEL_READY && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(channel->GetState(false), GRPC_CHANNEL_READY) << "the idle connection stayed open";
+  // The next call reconnects.
+  grpc::ClientContext again;
+  EXPECT_EQ(stub->GetJob(&again, req, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace autolrs

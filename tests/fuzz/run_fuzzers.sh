@@ -11,7 +11,10 @@
 # artifacts/). Object files, generated protos and the growing corpora live
 # in $FUZZ_BUILD_DIR (default: .fuzz-build/ at the repository root), so a
 # later run is incremental and starts from the corpus found so far;
-# tests/fuzz/corpus/<name>/ seeds it.
+# tests/fuzz/corpus/<name>/ seeds it and keeps the reproducers of findings
+# (degenerate_lr_interval_*: CreateJob with lr_max = lr_min (1 + 1e-6)
+# answers INTERNAL instead of INVALID_ARGUMENT, a job_config defect), so
+# that they fail every run until fixed and stay fixed after.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH="${1:-35}"
