@@ -145,7 +145,8 @@ int Run() {
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([&] {
-        auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+        auto channel =
+            grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
         auto stub = v1::AutoLrsService::NewStub(channel);
         for (int i = next++; i < n; i = next++) {
           v1::Action first;
@@ -159,10 +160,11 @@ int Run() {
     for (auto& w : workers) w.join();
     std::printf("finished jobs: %d (%d failed) in %.1f s\n", n, failed.load(),
                 absl::ToDoubleSeconds(absl::Now() - start));
-    std::printf("  server RSS: %.1f MiB (%.1f MiB at start, peak %.1f MiB); %.2f KiB per job\n",
-                testing::ProcStatusKiB((*server)->pid(), "VmRSS:") / 1024.0, rss_start / 1024.0,
-                testing::ProcStatusKiB((*server)->pid(), "VmHWM:") / 1024.0,
-                static_cast<double>(testing::ProcStatusKiB((*server)->pid(), "VmRSS:") - rss_start) / n);
+    std::printf(
+        "  server RSS: %.1f MiB (%.1f MiB at start, peak %.1f MiB); %.2f KiB per job\n",
+        testing::ProcStatusKiB((*server)->pid(), "VmRSS:") / 1024.0, rss_start / 1024.0,
+        testing::ProcStatusKiB((*server)->pid(), "VmHWM:") / 1024.0,
+        static_cast<double>(testing::ProcStatusKiB((*server)->pid(), "VmRSS:") - rss_start) / n);
     (*server)->Stop(SIGTERM);
     std::printf("  database on disk: %.1f MiB; %.2f KiB per job\n", DiskMiB(db),
                 DiskMiB(db) * 1024 / n);

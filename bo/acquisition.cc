@@ -27,8 +27,8 @@ struct Segment {
 // [lo, hi] minus the open balls of radius d around `excluded`, as sorted,
 // disjoint closed segments whose every point is at distance >= d (exactly, in
 // floating point) from every excluded point.
-std::vector<Segment> FeasibleSegments(double lo, double hi,
-                                      std::vector<double> excluded, double d) {
+std::vector<Segment> FeasibleSegments(double lo, double hi, std::vector<double> excluded,
+                                      double d) {
   if (d == 0) return {{lo, hi}};  // the open balls are empty
   std::sort(excluded.begin(), excluded.end());
   std::vector<Segment> out;
@@ -54,21 +54,19 @@ double ValueOrNegInf(double v) { return std::isfinite(v) ? v : kNegInf; }
 
 bool HasFeasiblePoint(double lo, double hi, absl::Span<const double> excluded,
                       double min_distance) {
-  if (!(std::isfinite(lo) && std::isfinite(hi) && lo <= hi &&
-        std::isfinite(min_distance) && min_distance >= 0)) {
+  if (!(std::isfinite(lo) && std::isfinite(hi) && lo <= hi && std::isfinite(min_distance) &&
+        min_distance >= 0)) {
     return false;
   }
   for (double e : excluded) {
     if (!std::isfinite(e)) return false;
   }
-  return !FeasibleSegments(lo, hi,
-                           std::vector<double>(excluded.begin(), excluded.end()),
+  return !FeasibleSegments(lo, hi, std::vector<double>(excluded.begin(), excluded.end()),
                            min_distance)
               .empty();
 }
 
-double ExpectedImprovement(double mean, double stddev, double best,
-                           double xi) {
+double ExpectedImprovement(double mean, double stddev, double best, double xi) {
   const double improvement = best - xi - mean;
   if (!(stddev > 0)) return std::max(improvement, 0.0);
   const double z = improvement / stddev;
@@ -77,8 +75,7 @@ double ExpectedImprovement(double mean, double stddev, double best,
   return std::max(improvement * cdf + stddev * pdf, 0.0);
 }
 
-double AcquisitionValue(const AcquisitionParams& params, double mean,
-                        double stddev) {
+double AcquisitionValue(const AcquisitionParams& params, double mean, double stddev) {
   switch (params.kind) {
     case AcquisitionKind::kLowerConfidenceBound:
       return params.kappa * stddev - mean;
@@ -90,35 +87,30 @@ double AcquisitionValue(const AcquisitionParams& params, double mean,
   return kNegInf;
 }
 
-absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
-    const BatchObjective& objective, double lo, double hi,
-    absl::Span<const double> excluded, double min_distance,
-    const MaximizeOptions& options) {
+absl::StatusOr<IntervalMaximum> MaximizeOnInterval(const BatchObjective& objective, double lo,
+                                                   double hi, absl::Span<const double> excluded,
+                                                   double min_distance,
+                                                   const MaximizeOptions& options) {
   if (!(std::isfinite(lo) && std::isfinite(hi) && lo <= hi)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad interval [", lo, ", ", hi, "]"));
+    return absl::InvalidArgumentError(absl::StrCat("bad interval [", lo, ", ", hi, "]"));
   }
   if (!(std::isfinite(min_distance) && min_distance >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "min_distance must be finite and >= 0, got ", min_distance));
-  }
-  if (options.grid_points < 2 || options.refine_starts < 1 ||
-      !(options.x_tolerance > 0)) {
     return absl::InvalidArgumentError(
-        "need grid_points >= 2, refine_starts >= 1, x_tolerance > 0");
+        absl::StrCat("min_distance must be finite and >= 0, got ", min_distance));
+  }
+  if (options.grid_points < 2 || options.refine_starts < 1 || !(options.x_tolerance > 0)) {
+    return absl::InvalidArgumentError("need grid_points >= 2, refine_starts >= 1, x_tolerance > 0");
   }
   for (double e : excluded) {
     if (!std::isfinite(e)) {
       return absl::InvalidArgumentError("excluded point is not finite");
     }
   }
-  const std::vector<Segment> segments = FeasibleSegments(
-      lo, hi, std::vector<double>(excluded.begin(), excluded.end()),
-      min_distance);
+  const std::vector<Segment> segments =
+      FeasibleSegments(lo, hi, std::vector<double>(excluded.begin(), excluded.end()), min_distance);
   if (segments.empty()) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "every point of [", lo, ", ", hi, "] is within ", min_distance,
-        " of an excluded point"));
+        "every point of [", lo, ", ", hi, "] is within ", min_distance, " of an excluded point"));
   }
 
   // Grid points inside the feasible set, plus every segment endpoint, sorted.
@@ -139,8 +131,8 @@ absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
   std::sort(points.begin(), points.end());
   points.erase(std::unique(points.begin(), points.end()), points.end());
 
-  Eigen::VectorXd xs = Eigen::Map<const Eigen::VectorXd>(
-      points.data(), static_cast<Eigen::Index>(points.size()));
+  Eigen::VectorXd xs =
+      Eigen::Map<const Eigen::VectorXd>(points.data(), static_cast<Eigen::Index>(points.size()));
   Eigen::VectorXd raw;
   objective(xs, &raw);
   const int count = static_cast<int>(points.size());
@@ -148,10 +140,10 @@ absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
   std::vector<int> piece_of(count);  // index of the segment holding point i
   for (int i = 0; i < count; ++i) {
     values[i] = ValueOrNegInf(raw[i]);
-    piece_of[i] = static_cast<int>(
-        std::upper_bound(segments.begin(), segments.end(), points[i],
-                         [](double x, const Segment& sg) { return x < sg.lo; }) -
-        segments.begin() - 1);
+    piece_of[i] =
+        static_cast<int>(std::upper_bound(segments.begin(), segments.end(), points[i],
+                                          [](double x, const Segment& sg) { return x < sg.lo; }) -
+                         segments.begin() - 1);
   }
 
   // The best point; ties go to the smallest x.
@@ -164,10 +156,9 @@ absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
   std::vector<int> starts;
   for (int i = 0; i < count; ++i) {
     if (!std::isfinite(values[i])) continue;
-    const bool left_ok = i == 0 || piece_of[i - 1] != piece_of[i] ||
-                         values[i] >= values[i - 1];
-    const bool right_ok = i + 1 == count || piece_of[i + 1] != piece_of[i] ||
-                          values[i] >= values[i + 1];
+    const bool left_ok = i == 0 || piece_of[i - 1] != piece_of[i] || values[i] >= values[i - 1];
+    const bool right_ok =
+        i + 1 == count || piece_of[i + 1] != piece_of[i] || values[i] >= values[i + 1];
     if (left_ok && right_ok) starts.push_back(i);
   }
   std::stable_sort(starts.begin(), starts.end(),
@@ -188,9 +179,9 @@ absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
     double a = std::max(piece.lo, center - step);
     double b = std::min(piece.hi, center + step);
     // Every probe lies in [a, b], a subset of `piece`.
-    const double x = GoldenSectionMaximize(
-                         a, b, options.x_tolerance, 100, eval, [](double f) { return f; })
-                         .first;
+    const double x = GoldenSectionMaximize(a, b, options.x_tolerance, 100, eval, [](double f) {
+                       return f;
+                     }).first;
     // Guard against rounding pushing a probe past the piece.
     const double xr = std::clamp(x, piece.lo, piece.hi);
     const double fr = eval(xr);

@@ -37,21 +37,19 @@ struct AcquisitionParams {
 
 // The acquisition value (larger is better) at a point whose posterior is
 // N(mean, stddev^2), stddev >= 0. Finite for finite inputs.
-double AcquisitionValue(const AcquisitionParams& params, double mean,
-                        double stddev);
+double AcquisitionValue(const AcquisitionParams& params, double mean, double stddev);
 
 // Expected improvement E[max(best - xi - f, 0)], f ~ N(mean, stddev^2).
 double ExpectedImprovement(double mean, double stddev, double best, double xi);
 
 // Evaluates an objective at many points: values->size() is set to xs.size().
 // Non-finite values (NaN included) count as -infinity.
-using BatchObjective =
-    std::function<void(const Eigen::VectorXd& xs, Eigen::VectorXd* values)>;
+using BatchObjective = std::function<void(const Eigen::VectorXd& xs, Eigen::VectorXd* values)>;
 
 struct MaximizeOptions {
-  int grid_points = 256;       // dense grid over [lo, hi], >= 2
-  int refine_starts = 3;       // best grid local maxima refined, >= 1
-  double x_tolerance = 1e-8;   // absolute, for the local refinement
+  int grid_points = 256;      // dense grid over [lo, hi], >= 2
+  int refine_starts = 3;      // best grid local maxima refined, >= 1
+  double x_tolerance = 1e-8;  // absolute, for the local refinement
 };
 
 struct IntervalMaximum {
@@ -61,8 +59,7 @@ struct IntervalMaximum {
 
 // Whether F below is non-empty. Same argument requirements as
 // MaximizeOnInterval (false for invalid arguments).
-bool HasFeasiblePoint(double lo, double hi, absl::Span<const double> excluded,
-                      double min_distance);
+bool HasFeasiblePoint(double lo, double hi, absl::Span<const double> excluded, double min_distance);
 
 // Maximizes `objective` over the feasible set
 //   F = [lo, hi] minus the open intervals (e - min_distance, e + min_distance)
@@ -77,10 +74,10 @@ bool HasFeasiblePoint(double lo, double hi, absl::Span<const double> excluded,
 // INVALID_ARGUMENT for a non-finite or empty interval (lo > hi), a negative or
 // non-finite min_distance, bad options, or a non-finite excluded point.
 // RESOURCE_EXHAUSTED when F is empty.
-absl::StatusOr<IntervalMaximum> MaximizeOnInterval(
-    const BatchObjective& objective, double lo, double hi,
-    absl::Span<const double> excluded, double min_distance,
-    const MaximizeOptions& options = {});
+absl::StatusOr<IntervalMaximum> MaximizeOnInterval(const BatchObjective& objective, double lo,
+                                                   double hi, absl::Span<const double> excluded,
+                                                   double min_distance,
+                                                   const MaximizeOptions& options = {});
 
 }  // namespace autolrs::bo
 

@@ -42,10 +42,8 @@ TEST(AcquisitionValueTest, Exploration) {
 
 TEST(ExpectedImprovementTest, KnownValues) {
   // At mean == best: stddev * pdf(0).
-  EXPECT_NEAR(ExpectedImprovement(0.0, 1.0, 0.0, 0.0), 0.3989422804014327,
-              1e-15);
-  EXPECT_NEAR(ExpectedImprovement(3.0, 2.0, 3.0, 0.0),
-              2 * 0.3989422804014327, 1e-15);
+  EXPECT_NEAR(ExpectedImprovement(0.0, 1.0, 0.0, 0.0), 0.3989422804014327, 1e-15);
+  EXPECT_NEAR(ExpectedImprovement(3.0, 2.0, 3.0, 0.0), 2 * 0.3989422804014327, 1e-15);
   // No uncertainty: the plain improvement, or nothing.
   EXPECT_DOUBLE_EQ(ExpectedImprovement(-1.0, 0.0, 0.0, 0.0), 1.0);
   EXPECT_DOUBLE_EQ(ExpectedImprovement(1.0, 0.0, 0.0, 0.0), 0.0);
@@ -75,16 +73,13 @@ TEST(ExpectedImprovementTest, MatchesNumericalIntegral) {
 }
 
 TEST(ExpectedImprovementTest, GrowsWithUncertaintyAndWithLowerMean) {
-  EXPECT_LT(ExpectedImprovement(0.0, 0.1, 0.0, 0.01),
-            ExpectedImprovement(0.0, 0.2, 0.0, 0.01));
-  EXPECT_LT(ExpectedImprovement(0.1, 0.1, 0.0, 0.01),
-            ExpectedImprovement(0.0, 0.1, 0.0, 0.01));
+  EXPECT_LT(ExpectedImprovement(0.0, 0.1, 0.0, 0.01), ExpectedImprovement(0.0, 0.2, 0.0, 0.01));
+  EXPECT_LT(ExpectedImprovement(0.1, 0.1, 0.0, 0.01), ExpectedImprovement(0.0, 0.1, 0.0, 0.01));
 }
 
 TEST(MaximizeOnIntervalTest, FindsInteriorMaximumPrecisely) {
   absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([](double x) { return -(x - 0.3137) * (x - 0.3137); }), 0.0,
-      1.0, {}, 0.0);
+      Pointwise([](double x) { return -(x - 0.3137) * (x - 0.3137); }), 0.0, 1.0, {}, 0.0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_NEAR(m->x, 0.3137, 1e-7);
   EXPECT_NEAR(m->value, 0.0, 1e-12);
@@ -94,21 +89,18 @@ TEST(MaximizeOnIntervalTest, FindsNarrowPeakBetweenGridPoints) {
   // Width well below a grid step, offset from every grid point.
   const double peak = 0.50123;
   absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([&](double x) {
-        return std::exp(-(x - peak) * (x - peak) / (2 * 0.003 * 0.003));
-      }),
+      Pointwise([&](double x) { return std::exp(-(x - peak) * (x - peak) / (2 * 0.003 * 0.003)); }),
       0.0, 1.0, {}, 0.0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_NEAR(m->x, peak, 1e-7);
 }
 
 TEST(MaximizeOnIntervalTest, MonotoneObjectiveEndsAtTheBound) {
-  absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([](double x) { return x; }), -2.0, 3.0, {}, 0.0);
+  absl::StatusOr<IntervalMaximum> m =
+      MaximizeOnInterval(Pointwise([](double x) { return x; }), -2.0, 3.0, {}, 0.0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->x, 3.0);
-  m = MaximizeOnInterval(Pointwise([](double x) { return -x; }), -2.0, 3.0,
-                         {}, 0.0);
+  m = MaximizeOnInterval(Pointwise([](double x) { return -x; }), -2.0, 3.0, {}, 0.0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->x, -2.0);
 }
@@ -116,22 +108,20 @@ TEST(MaximizeOnIntervalTest, MonotoneObjectiveEndsAtTheBound) {
 TEST(MaximizeOnIntervalTest, ExcludedMaximumMovesToTheNearestAllowedPoint) {
   const std::vector<double> excluded = {0.3, 1.0};
   absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([](double x) { return -(x - 0.31) * (x - 0.31); }), 0.0, 1.0,
-      excluded, 0.05);
+      Pointwise([](double x) { return -(x - 0.31) * (x - 0.31); }), 0.0, 1.0, excluded, 0.05);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GE(std::abs(m->x - 0.3), 0.05);
   EXPECT_NEAR(m->x, 0.35, 1e-9);
   // Increasing objective with the upper bound excluded: the ball's edge.
-  m = MaximizeOnInterval(Pointwise([](double x) { return x; }), 0.0, 1.0,
-                         excluded, 0.05);
+  m = MaximizeOnInterval(Pointwise([](double x) { return x; }), 0.0, 1.0, excluded, 0.05);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GE(1.0 - m->x, 0.05);
   EXPECT_NEAR(m->x, 0.95, 1e-12);
 }
 
 TEST(MaximizeOnIntervalTest, ConstantObjectiveTiesGoToTheSmallestX) {
-  absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([](double) { return 7.0; }), 0.0, 1.0, {0.0}, 0.1);
+  absl::StatusOr<IntervalMaximum> m =
+      MaximizeOnInterval(Pointwise([](double) { return 7.0; }), 0.0, 1.0, {0.0}, 0.1);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_GE(m->x, 0.1);
   EXPECT_NEAR(m->x, 0.1, 1e-12);
@@ -139,11 +129,11 @@ TEST(MaximizeOnIntervalTest, ConstantObjectiveTiesGoToTheSmallestX) {
 
 TEST(MaximizeOnIntervalTest, NonFiniteObjectiveStillGivesAFeasiblePoint) {
   const std::vector<double> excluded = {0.0, 0.5};
-  for (double bad : {std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity(),
-                     -std::numeric_limits<double>::infinity()}) {
-    absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-        Pointwise([&](double) { return bad; }), 0.0, 1.0, excluded, 0.2);
+  for (double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity()}) {
+    absl::StatusOr<IntervalMaximum> m =
+        MaximizeOnInterval(Pointwise([&](double) { return bad; }), 0.0, 1.0, excluded, 0.2);
     ASSERT_TRUE(m.ok()) << m.status();
     EXPECT_GE(m->x, 0.0);
     EXPECT_LE(m->x, 1.0);
@@ -152,8 +142,8 @@ TEST(MaximizeOnIntervalTest, NonFiniteObjectiveStillGivesAFeasiblePoint) {
 }
 
 TEST(MaximizeOnIntervalTest, DegenerateIntervalIsItsOnlyPoint) {
-  absl::StatusOr<IntervalMaximum> m = MaximizeOnInterval(
-      Pointwise([](double x) { return x; }), 0.25, 0.25, {}, 0.0);
+  absl::StatusOr<IntervalMaximum> m =
+      MaximizeOnInterval(Pointwise([](double x) { return x; }), 0.25, 0.25, {}, 0.0);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->x, 0.25);
 }

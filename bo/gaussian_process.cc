@@ -53,8 +53,7 @@ Normalization Normalize(const std::vector<double>& y) {
 // The Matern 5/2 correlation matrix of x for a length scale (symmetric, unit
 // diagonal). Scalar std::exp on the upper triangle: faster here than Eigen's
 // vectorized exp over the full matrix, and without temporaries.
-void FillCorrelation(const std::vector<double>& x, double length_scale,
-                     Eigen::MatrixXd* r) {
+void FillCorrelation(const std::vector<double>& x, double length_scale, Eigen::MatrixXd* r) {
   const int n = static_cast<int>(x.size());
   r->resize(n, n);
   const double inv = 1.0 / length_scale;
@@ -66,17 +65,16 @@ void FillCorrelation(const std::vector<double>& x, double length_scale,
   }
 }
 
-absl::Status ValidateData(const std::vector<double>& x,
-                          const std::vector<double>& y) {
+absl::Status ValidateData(const std::vector<double>& x, const std::vector<double>& y) {
   if (x.empty()) return absl::InvalidArgumentError("no training points");
   if (x.size() != y.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "x has ", x.size(), " points but y has ", y.size(), " targets"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("x has ", x.size(), " points but y has ", y.size(), " targets"));
   }
   for (size_t i = 0; i < x.size(); ++i) {
     if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "training point ", i, " is not finite: x=", x[i], " y=", y[i]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("training point ", i, " is not finite: x=", x[i], " y=", y[i]));
     }
   }
   return absl::OkStatus();
@@ -113,18 +111,15 @@ class LikelihoodSearch {
   void Evaluate(Candidate* c) {
     const int n = static_cast<int>(y_.size());
     const double ratio = std::exp(c->log_ratio);
-    llt_.compute(Correlation(c->log_length) +
-                 ratio * Eigen::MatrixXd::Identity(n, n));
+    llt_.compute(Correlation(c->log_length) + ratio * Eigen::MatrixXd::Identity(n, n));
     c->value = kNegInf;
     if (llt_.info() != Eigen::Success) return;
     w_ = y_;
     llt_.matrixL().solveInPlace(w_);
     const double q = w_.squaredNorm();
-    const double log_det =
-        2.0 * llt_.matrixLLT().diagonal().array().log().sum();
+    const double log_det = 2.0 * llt_.matrixLLT().diagonal().array().log().sum();
     if (!std::isfinite(log_det)) return;
-    const double s =
-        std::clamp(q / n, options_.min_amplitude, options_.max_amplitude);
+    const double s = std::clamp(q / n, options_.min_amplitude, options_.max_amplitude);
     c->amplitude = s;
     c->value = -0.5 * (q / s + n * std::log(s) + log_det + n * kLog2Pi);
   }
@@ -132,8 +127,7 @@ class LikelihoodSearch {
   // Maximizes over one coordinate (0: length, 1: ratio) by golden-section
   // search on [center - half_width, center + half_width] clamped to [lo, hi].
   // Keeps *c if nothing better is found.
-  void LineSearch(Candidate* c, int coordinate, double half_width, double lo,
-                  double hi) {
+  void LineSearch(Candidate* c, int coordinate, double half_width, double lo, double hi) {
     auto at = [&](double v) {
       Candidate t = *c;
       (coordinate == 0 ? t.log_length : t.log_ratio) = v;
@@ -144,10 +138,9 @@ class LikelihoodSearch {
     double a = std::max(lo, center - half_width);
     double b = std::min(hi, center + half_width);
     constexpr double kTolerance = 0.05;  // in log units: about 5 percent
-    const Candidate best =
-        GoldenSectionMaximize(a, b, kTolerance, std::numeric_limits<int>::max(), at,
-                              [](const Candidate& t) { return t.value; })
-            .second;
+    const Candidate best = GoldenSectionMaximize(a, b, kTolerance, std::numeric_limits<int>::max(),
+                                                 at, [](const Candidate& t) { return t.value; })
+                               .second;
     if (best.value > c->value) *c = best;
   }
 
@@ -166,16 +159,13 @@ absl::Status ValidateFitOptions(const GpFitOptions& o) {
     return !(std::isfinite(lo) && std::isfinite(hi) && lo > 0 && lo <= hi);
   };
   if (bad_range(o.min_length_scale, o.max_length_scale)) {
-    return absl::InvalidArgumentError(
-        "length scale bounds must be finite with 0 < min <= max");
+    return absl::InvalidArgumentError("length scale bounds must be finite with 0 < min <= max");
   }
   if (bad_range(o.min_amplitude, o.max_amplitude)) {
-    return absl::InvalidArgumentError(
-        "amplitude bounds must be finite with 0 < min <= max");
+    return absl::InvalidArgumentError("amplitude bounds must be finite with 0 < min <= max");
   }
   if (bad_range(o.min_noise_ratio, o.max_noise_ratio)) {
-    return absl::InvalidArgumentError(
-        "noise ratio bounds must be finite with 0 < min <= max");
+    return absl::InvalidArgumentError("noise ratio bounds must be finite with 0 < min <= max");
   }
   if (o.restarts < 1) {
     return absl::InvalidArgumentError("restarts must be at least 1");
@@ -185,18 +175,17 @@ absl::Status ValidateFitOptions(const GpFitOptions& o) {
 
 }  // namespace
 
-absl::StatusOr<GaussianProcess> GaussianProcess::Create(
-    std::vector<double> x, std::vector<double> y,
-    const GpHyperparameters& hyper) {
+absl::StatusOr<GaussianProcess> GaussianProcess::Create(std::vector<double> x,
+                                                        std::vector<double> y,
+                                                        const GpHyperparameters& hyper) {
   if (absl::Status s = ValidateData(x, y); !s.ok()) return s;
   if (!(std::isfinite(hyper.length_scale) && hyper.length_scale > 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("length_scale must be finite and > 0, got ",
-                     hyper.length_scale));
+        absl::StrCat("length_scale must be finite and > 0, got ", hyper.length_scale));
   }
   if (!(std::isfinite(hyper.amplitude) && hyper.amplitude > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "amplitude must be finite and > 0, got ", hyper.amplitude));
+    return absl::InvalidArgumentError(
+        absl::StrCat("amplitude must be finite and > 0, got ", hyper.amplitude));
   }
   if (!(std::isfinite(hyper.noise) && hyper.noise >= 0)) {
     return absl::InvalidArgumentError(
@@ -222,28 +211,24 @@ absl::StatusOr<GaussianProcess> GaussianProcess::Create(
     Eigen::MatrixXd kj = k;
     kj.diagonal().array() += jitter;
     Eigen::LLT<Eigen::MatrixXd> llt(kj);
-    if (llt.info() == Eigen::Success &&
-        (llt.matrixLLT().diagonal().array() > 0).all()) {
+    if (llt.info() == Eigen::Success && (llt.matrixLLT().diagonal().array() > 0).all()) {
       gp.cholesky_ = llt.matrixL();
       gp.alpha_ = llt.solve(gp.y_normalized_);
       break;
     }
     if (attempt == 11) {
-      return absl::InternalError(
-          "covariance matrix is not positive definite even with jitter");
+      return absl::InternalError("covariance matrix is not positive definite even with jitter");
     }
     jitter = hyper.amplitude * std::pow(10.0, attempt - 10);
   }
   gp.jitter_ = jitter;
   const double log_det = 2.0 * gp.cholesky_.diagonal().array().log().sum();
-  gp.log_marginal_likelihood_ =
-      -0.5 * (gp.y_normalized_.dot(gp.alpha_) + log_det + n * kLog2Pi);
+  gp.log_marginal_likelihood_ = -0.5 * (gp.y_normalized_.dot(gp.alpha_) + log_det + n * kLog2Pi);
   return gp;
 }
 
-absl::StatusOr<GaussianProcess> GaussianProcess::Fit(
-    std::vector<double> x, std::vector<double> y,
-    const GpFitOptions& options) {
+absl::StatusOr<GaussianProcess> GaussianProcess::Fit(std::vector<double> x, std::vector<double> y,
+                                                     const GpFitOptions& options) {
   if (absl::Status s = ValidateData(x, y); !s.ok()) return s;
   if (absl::Status s = ValidateFitOptions(options); !s.ok()) return s;
 
@@ -272,9 +257,7 @@ absl::StatusOr<GaussianProcess> GaussianProcess::Fit(
   }
   // Best first; ties keep grid order, so the result is deterministic.
   std::stable_sort(grid.begin(), grid.end(),
-                   [](const Candidate& a, const Candidate& b) {
-                     return a.value > b.value;
-                   });
+                   [](const Candidate& a, const Candidate& b) { return a.value > b.value; });
 
   Candidate best = grid.front();
   const int starts = std::min<int>(options.restarts, grid.size());
@@ -298,16 +281,14 @@ absl::StatusOr<GaussianProcess> GaussianProcess::Fit(
   } else {
     // Nothing factorized (only possible with extreme bounds): fall back to the
     // middle of the box and let Create's jitter handle it.
-    hyper.length_scale = std::sqrt(options.min_length_scale *
-                                   options.max_length_scale);
+    hyper.length_scale = std::sqrt(options.min_length_scale * options.max_length_scale);
     hyper.amplitude = std::sqrt(options.min_amplitude * options.max_amplitude);
     hyper.noise = hyper.amplitude * options.max_noise_ratio;
   }
   return Create(std::move(x), std::move(y), hyper);
 }
 
-void GaussianProcess::PredictNormalized(const Eigen::VectorXd& xs,
-                                        Eigen::VectorXd* mean,
+void GaussianProcess::PredictNormalized(const Eigen::VectorXd& xs, Eigen::VectorXd* mean,
                                         Eigen::VectorXd* stddev) const {
   const int n = static_cast<int>(x_.size());
   const int m = static_cast<int>(xs.size());
@@ -322,8 +303,7 @@ void GaussianProcess::PredictNormalized(const Eigen::VectorXd& xs,
     const int count = std::min(kChunk, m - start);
     for (int j = 0; j < count; ++j) {
       for (int i = 0; i < n; ++i) {
-        k(i, j) = hyper_.amplitude *
-                  Matern52(std::abs(xs[start + j] - x_[i]) * inv);
+        k(i, j) = hyper_.amplitude * Matern52(std::abs(xs[start + j] - x_[i]) * inv);
       }
     }
     auto block = k.leftCols(count);
@@ -346,8 +326,7 @@ GpPrediction GaussianProcess::PredictNormalized(double x) const {
 
 GpPrediction GaussianProcess::Predict(double x) const {
   const GpPrediction p = PredictNormalized(x);
-  return {y_magnitude_ * (y_mean_ + y_scale_ * p.mean),
-          y_magnitude_ * y_scale_ * p.stddev};
+  return {y_magnitude_ * (y_mean_ + y_scale_ * p.mean), y_magnitude_ * y_scale_ * p.stddev};
 }
 
 }  // namespace autolrs::bo

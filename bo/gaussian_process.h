@@ -60,8 +60,7 @@ class GaussianProcess {
   // size, are empty, hold a non-finite number, or a hyperparameter is out of its
   // domain. If the covariance is not numerically positive definite, a growing
   // diagonal jitter is added (see jitter()); INTERNAL if even that fails.
-  static absl::StatusOr<GaussianProcess> Create(std::vector<double> x,
-                                                std::vector<double> y,
+  static absl::StatusOr<GaussianProcess> Create(std::vector<double> x, std::vector<double> y,
                                                 const GpHyperparameters& hyper);
 
   // A GP whose hyperparameters maximize the log marginal likelihood of the
@@ -69,8 +68,7 @@ class GaussianProcess {
   // grid over the (log) bounds, then bounded coordinate-wise golden-section
   // searches from its `restarts` best points. Same errors as Create, plus
   // INVALID_ARGUMENT for inconsistent bounds.
-  static absl::StatusOr<GaussianProcess> Fit(std::vector<double> x,
-                                             std::vector<double> y,
+  static absl::StatusOr<GaussianProcess> Fit(std::vector<double> x, std::vector<double> y,
                                              const GpFitOptions& options = {});
 
   // Posterior of f at `x`, in the original target units.

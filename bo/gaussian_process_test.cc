@@ -30,8 +30,8 @@ class Normal {
 };
 
 // Draws y ~ GP(0, Matern52(length) + noise I) at x.
-std::vector<double> SamplePrior(const std::vector<double>& x, double length,
-                                double noise, uint64_t seed) {
+std::vector<double> SamplePrior(const std::vector<double>& x, double length, double noise,
+                                uint64_t seed) {
   const int n = x.size();
   Eigen::MatrixXd k(n, n);
   for (int i = 0; i < n; ++i) {
@@ -59,8 +59,7 @@ TEST(GaussianProcessTest, MatchesHandComputedTwoPointPosterior) {
   // y = {1, 3} normalizes to {-1, 1} (mean 2, population stddev 1).
   const GpHyperparameters hyper{/*length_scale=*/0.5, /*amplitude=*/2.0,
                                 /*noise=*/0.1};
-  absl::StatusOr<GaussianProcess> gp =
-      GaussianProcess::Create({0.0, 1.0}, {1.0, 3.0}, hyper);
+  absl::StatusOr<GaussianProcess> gp = GaussianProcess::Create({0.0, 1.0}, {1.0, 3.0}, hyper);
   ASSERT_TRUE(gp.ok()) << gp.status();
   EXPECT_DOUBLE_EQ(gp->target_mean(), 2.0);
   EXPECT_DOUBLE_EQ(gp->target_scale(), 1.0);
@@ -76,8 +75,7 @@ TEST(GaussianProcessTest, MatchesHandComputedTwoPointPosterior) {
   const double a0 = (-d - c) / det, a1 = (c + d) / det;
   const double mean = 2.0 + k0 * a0 + k1 * a1;
   const double var = 2.0 - (d * k0 * k0 - 2 * c * k0 * k1 + d * k1 * k1) / det;
-  const double lml = -0.5 * (-a0 + a1) - 0.5 * std::log(det) -
-                     std::log(2 * M_PI);
+  const double lml = -0.5 * (-a0 + a1) - 0.5 * std::log(det) - std::log(2 * M_PI);
 
   const GpPrediction p = gp->Predict(0.25);
   EXPECT_NEAR(p.mean, mean, 1e-12);
@@ -94,8 +92,8 @@ TEST(GaussianProcessTest, MatchesHandComputedTwoPointPosterior) {
 }
 
 TEST(GaussianProcessTest, BatchPredictionMatchesSinglePoints) {
-  absl::StatusOr<GaussianProcess> gp = GaussianProcess::Create(
-      {0.1, 0.4, 0.45, 0.9}, {3.0, 1.0, 1.5, 4.0}, {0.2, 1.5, 1e-3});
+  absl::StatusOr<GaussianProcess> gp =
+      GaussianProcess::Create({0.1, 0.4, 0.45, 0.9}, {3.0, 1.0, 1.5, 4.0}, {0.2, 1.5, 1e-3});
   ASSERT_TRUE(gp.ok()) << gp.status();
   Eigen::VectorXd xs = Eigen::VectorXd::LinSpaced(11, -0.5, 1.5);
   Eigen::VectorXd mean, stddev;
@@ -112,8 +110,7 @@ TEST(GaussianProcessTest, BatchPredictionMatchesSinglePoints) {
 TEST(GaussianProcessTest, InterpolatesWithTinyNoise) {
   const std::vector<double> x = {0.0, 0.3, 0.7, 1.0};
   const std::vector<double> y = {2.0, -1.0, 0.5, 3.0};
-  absl::StatusOr<GaussianProcess> gp =
-      GaussianProcess::Create(x, y, {0.3, 1.0, 1e-10});
+  absl::StatusOr<GaussianProcess> gp = GaussianProcess::Create(x, y, {0.3, 1.0, 1e-10});
   ASSERT_TRUE(gp.ok()) << gp.status();
   for (size_t i = 0; i < x.size(); ++i) {
     const GpPrediction p = gp->Predict(x[i]);
@@ -134,8 +131,8 @@ TEST(GaussianProcessTest, RevertsToPriorFarFromData) {
 }
 
 TEST(GaussianProcessTest, JitterRescuesDuplicateInputsWithoutNoise) {
-  absl::StatusOr<GaussianProcess> gp = GaussianProcess::Create(
-      {0.5, 0.5, 0.2}, {1.0, 1.0, 2.0}, {0.3, 1.0, /*noise=*/0.0});
+  absl::StatusOr<GaussianProcess> gp =
+      GaussianProcess::Create({0.5, 0.5, 0.2}, {1.0, 1.0, 2.0}, {0.3, 1.0, /*noise=*/0.0});
   ASSERT_TRUE(gp.ok()) << gp.status();
   EXPECT_GT(gp->jitter(), 0.0);
   EXPECT_LE(gp->jitter(), 1e-6);
@@ -162,8 +159,7 @@ TEST(GaussianProcessTest, HugeTargetsDoNotOverflow) {
 }
 
 TEST(GaussianProcessTest, ConstantTargetsNormalizeToZeros) {
-  absl::StatusOr<GaussianProcess> gp =
-      GaussianProcess::Fit({0.1, 0.5, 0.9}, {5.0, 5.0, 5.0});
+  absl::StatusOr<GaussianProcess> gp = GaussianProcess::Fit({0.1, 0.5, 0.9}, {5.0, 5.0, 5.0});
   ASSERT_TRUE(gp.ok()) << gp.status();
   EXPECT_EQ(gp->normalized_targets().cwiseAbs().maxCoeff(), 0.0);
   EXPECT_DOUBLE_EQ(gp->Predict(0.3).mean, 5.0);
@@ -180,17 +176,11 @@ TEST(GaussianProcessTest, RejectsBadInput) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(GaussianProcess::Create({1.0}, {INFINITY}, ok).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {0.0, 1.0, 0.0})
-                .status()
-                .code(),
+  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {0.0, 1.0, 0.0}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {1.0, -1.0, 0.0})
-                .status()
-                .code(),
+  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {1.0, -1.0, 0.0}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {1.0, 1.0, NAN})
-                .status()
-                .code(),
+  EXPECT_EQ(GaussianProcess::Create({1.0}, {1.0}, {1.0, 1.0, NAN}).status().code(),
             absl::StatusCode::kInvalidArgument);
   GpFitOptions bad;
   bad.min_length_scale = 2;
@@ -251,13 +241,10 @@ TEST(GaussianProcessFitTest, BeatsEveryPointOfAFineGridWithinBounds) {
         g.length_scale = 0.01 * std::pow(1e4, i / 20.0);
         g.amplitude = 0.01 * std::pow(1e5, k / 10.0);
         g.noise = g.amplitude * 1e-6 * std::pow(1e8, j / 20.0);
-        absl::StatusOr<GaussianProcess> other =
-            GaussianProcess::Create(x, y, g);
+        absl::StatusOr<GaussianProcess> other = GaussianProcess::Create(x, y, g);
         ASSERT_TRUE(other.ok());
-        EXPECT_GE(fitted->log_marginal_likelihood(),
-                  other->log_marginal_likelihood() - 1e-3)
-            << "length " << g.length_scale << " amplitude " << g.amplitude
-            << " noise " << g.noise;
+        EXPECT_GE(fitted->log_marginal_likelihood(), other->log_marginal_likelihood() - 1e-3)
+            << "length " << g.length_scale << " amplitude " << g.amplitude << " noise " << g.noise;
       }
     }
   }
@@ -269,8 +256,7 @@ TEST(GaussianProcessFitTest, IsDeterministic) {
   absl::StatusOr<GaussianProcess> a = GaussianProcess::Fit(x, y);
   absl::StatusOr<GaussianProcess> b = GaussianProcess::Fit(x, y);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(a->hyperparameters().length_scale,
-            b->hyperparameters().length_scale);
+  EXPECT_EQ(a->hyperparameters().length_scale, b->hyperparameters().length_scale);
   EXPECT_EQ(a->hyperparameters().noise, b->hyperparameters().noise);
   EXPECT_EQ(a->Predict(0.3).mean, b->Predict(0.3).mean);
 }

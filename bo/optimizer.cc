@@ -46,14 +46,12 @@ absl::Status ValidateOptions(const OptimizerOptions& o) {
   }
   if (!(std::isfinite(o.lr_max) && o.lr_max > o.lr_min)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("lr_max must be finite and > lr_min = ", o.lr_min,
-                     ", got ", o.lr_max));
+        absl::StrCat("lr_max must be finite and > lr_min = ", o.lr_min, ", got ", o.lr_max));
   }
-  if (!(std::log10(o.lr_max) - std::log10(o.lr_min) >=
-        Optimizer::kMinLog10Span)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "log10(lr_max / lr_min) must be at least ", Optimizer::kMinLog10Span,
-        ", got lr_min = ", o.lr_min, ", lr_max = ", o.lr_max));
+  if (!(std::log10(o.lr_max) - std::log10(o.lr_min) >= Optimizer::kMinLog10Span)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log10(lr_max / lr_min) must be at least ", Optimizer::kMinLog10Span,
+                     ", got lr_min = ", o.lr_min, ", lr_max = ", o.lr_max));
   }
   switch (o.acquisition) {
     case AcquisitionKind::kLowerConfidenceBound:
@@ -61,18 +59,17 @@ absl::Status ValidateOptions(const OptimizerOptions& o) {
     case AcquisitionKind::kExploration:
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown acquisition ", static_cast<int>(o.acquisition)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown acquisition ", static_cast<int>(o.acquisition)));
   }
   if (!(std::isfinite(o.kappa) && o.kappa > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kappa must be finite and > 0, got ", o.kappa));
+    return absl::InvalidArgumentError(absl::StrCat("kappa must be finite and > 0, got ", o.kappa));
   }
   if (!(o.min_separation_fraction >= Optimizer::kMinSeparationFraction &&
         o.min_separation_fraction <= 0.25)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("min_separation_fraction must be in [", Optimizer::kMinSeparationFraction,
-                     ", 0.25], got ", o.min_separation_fraction));
+    return absl::InvalidArgumentError(absl::StrCat("min_separation_fraction must be in [",
+                                                   Optimizer::kMinSeparationFraction,
+                                                   ", 0.25], got ", o.min_separation_fraction));
   }
   switch (o.choice) {
     case ChoiceRule::kLowestObserved:
@@ -85,12 +82,10 @@ absl::Status ValidateOptions(const OptimizerOptions& o) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateLr(const OptimizerOptions& o, double lr,
-                        absl::string_view what) {
+absl::Status ValidateLr(const OptimizerOptions& o, double lr, absl::string_view what) {
   if (!std::isfinite(lr) || lr < o.lr_min || lr > o.lr_max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " = ", lr, " is not within [lr_min, lr_max] = [",
-                     o.lr_min, ", ", o.lr_max, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " = ", lr, " is not within [lr_min, lr_max] = [", o.lr_min, ", ", o.lr_max, "]"));
   }
   return absl::OkStatus();
 }
@@ -99,19 +94,18 @@ absl::Status ValidateLr(const OptimizerOptions& o, double lr,
 
 }  // namespace
 
-Optimizer::Optimizer(const OptimizerOptions& options,
-                     std::vector<Observation> observations)
+Optimizer::Optimizer(const OptimizerOptions& options, std::vector<Observation> observations)
     : options_(options),
       observations_(std::move(observations)),
       log10_min_(std::log10(options.lr_min)),
       log10_span_(std::log10(options.lr_max) - std::log10(options.lr_min)) {}
 
-absl::StatusOr<Optimizer> Optimizer::Create(
-    const OptimizerOptions& options, std::vector<Observation> observations) {
+absl::StatusOr<Optimizer> Optimizer::Create(const OptimizerOptions& options,
+                                            std::vector<Observation> observations) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   for (size_t i = 0; i < observations.size(); ++i) {
-    absl::Status s = ValidateLr(options, observations[i].lr,
-                                absl::StrCat("observations[", i, "].lr"));
+    absl::Status s =
+        ValidateLr(options, observations[i].lr, absl::StrCat("observations[", i, "].lr"));
     if (!s.ok()) return s;
   }
   return Optimizer(options, std::move(observations));
@@ -124,8 +118,7 @@ double Optimizer::ToUnit(double lr) const {
 double Optimizer::FromUnit(double u) const {
   if (u <= 0) return options_.lr_min;
   if (u >= 1) return options_.lr_max;
-  return std::clamp(std::pow(10.0, log10_min_ + u * log10_span_),
-                    options_.lr_min, options_.lr_max);
+  return std::clamp(std::pow(10.0, log10_min_ + u * log10_span_), options_.lr_min, options_.lr_max);
 }
 
 std::vector<double> Optimizer::GpTargets() const {
@@ -177,9 +170,8 @@ absl::StatusOr<double> Optimizer::Ask() const {
   const double min_distance_u = options_.min_separation_fraction * kSeparationMargin;
   if (!HasFeasiblePoint(0.0, 1.0, told, min_distance_u)) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "no LR in [", options_.lr_min, ", ", options_.lr_max,
-        "] is at least ", min_separation_log10(), " decades away from all ",
-        observations_.size(), " told LRs"));
+        "no LR in [", options_.lr_min, ", ", options_.lr_max, "] is at least ",
+        min_separation_log10(), " decades away from all ", observations_.size(), " told LRs"));
   }
   absl::StatusOr<GaussianProcess> gp = FitModel();
   if (!gp.ok()) return gp.status();
@@ -196,26 +188,23 @@ absl::StatusOr<double> Optimizer::Ask() const {
   std::vector<double> sorted_told = told;
   std::sort(sorted_told.begin(), sorted_told.end());
   const double sigma_scale = std::sqrt(gp->hyperparameters().amplitude);
-  const double tie_weight =
-      1e-9 * (options_.acquisition == AcquisitionKind::kLowerConfidenceBound
-                  ? options_.kappa * sigma_scale + 1.0
-                  : sigma_scale);
+  const double tie_weight = 1e-9 * (options_.acquisition == AcquisitionKind::kLowerConfidenceBound
+                                        ? options_.kappa * sigma_scale + 1.0
+                                        : sigma_scale);
   auto distance_to_told = [&](double u) {
-    const auto it =
-        std::lower_bound(sorted_told.begin(), sorted_told.end(), u);
+    const auto it = std::lower_bound(sorted_told.begin(), sorted_told.end(), u);
     double d = std::numeric_limits<double>::infinity();
     if (it != sorted_told.end()) d = *it - u;
     if (it != sorted_told.begin()) d = std::min(d, u - *(it - 1));
     return d;
   };
-  const BatchObjective acquisition = [&](const Eigen::VectorXd& xs,
-                                         Eigen::VectorXd* values) {
+  const BatchObjective acquisition = [&](const Eigen::VectorXd& xs, Eigen::VectorXd* values) {
     Eigen::VectorXd mean, stddev;
     gp->PredictNormalized(xs, &mean, &stddev);
     values->resize(xs.size());
     for (Eigen::Index i = 0; i < xs.size(); ++i) {
-      (*values)[i] = AcquisitionValue(params, mean[i], stddev[i]) +
-                     tie_weight * distance_to_told(xs[i]);
+      (*values)[i] =
+          AcquisitionValue(params, mean[i], stddev[i]) + tie_weight * distance_to_told(xs[i]);
     }
   };
   absl::StatusOr<IntervalMaximum> best =
@@ -226,8 +215,7 @@ absl::StatusOr<double> Optimizer::Ask() const {
   const double log_lr = std::log10(lr);
   for (const Observation& o : observations_) {
     if (std::abs(log_lr - std::log10(o.lr)) < min_separation_log10()) {
-      return absl::InternalError(
-          absl::StrCat("proposal ", lr, " is too close to told LR ", o.lr));
+      return absl::InternalError(absl::StrCat("proposal ", lr, " is too close to told LR ", o.lr));
     }
   }
   return lr;
@@ -247,14 +235,12 @@ absl::StatusOr<double> Optimizer::Best() const {
 
   absl::StatusOr<GaussianProcess> gp = FitModel();
   if (!gp.ok()) return gp.status();
-  const BatchObjective negative_mean = [&](const Eigen::VectorXd& xs,
-                                           Eigen::VectorXd* values) {
+  const BatchObjective negative_mean = [&](const Eigen::VectorXd& xs, Eigen::VectorXd* values) {
     Eigen::VectorXd mean, stddev;
     gp->PredictNormalized(xs, &mean, &stddev);
     *values = -mean;
   };
-  absl::StatusOr<IntervalMaximum> best =
-      MaximizeOnInterval(negative_mean, 0.0, 1.0, {}, 0.0);
+  absl::StatusOr<IntervalMaximum> best = MaximizeOnInterval(negative_mean, 0.0, 1.0, {}, 0.0);
   if (!best.ok()) return best.status();
   return FromUnit(best->x);
 }

@@ -64,9 +64,8 @@ class Optimizer {
 
   // INVALID_ARGUMENT naming the bad option or observation (lr outside the
   // range, non-finite lr, unknown enum value, ...).
-  static absl::StatusOr<Optimizer> Create(
-      const OptimizerOptions& options,
-      std::vector<Observation> observations = {});
+  static absl::StatusOr<Optimizer> Create(const OptimizerOptions& options,
+                                          std::vector<Observation> observations = {});
 
   // The next LR to probe: linear, within [lr_min, lr_max], and at least
   // min_separation_log10() away in log10 space from every LR already told.
@@ -96,16 +95,12 @@ class Optimizer {
   // observation is finite. Cost: one GP fit plus a dense grid.
   absl::StatusOr<double> ExpectedRelativeImprovement() const;
 
-  const std::vector<Observation>& observations() const {
-    return observations_;
-  }
+  const std::vector<Observation>& observations() const { return observations_; }
   const OptimizerOptions& options() const { return options_; }
 
   // Minimum distance, in log10(LR) decades, between an Ask() result and any
   // told LR: min_separation_fraction * log10(lr_max / lr_min).
-  double min_separation_log10() const {
-    return options_.min_separation_fraction * log10_span_;
-  }
+  double min_separation_log10() const { return options_.min_separation_fraction * log10_span_; }
 
   // The targets the GP is fitted to, one per observation, in the order told:
   // finite values divided by max|finite value| (1 if that is 0), and for
@@ -119,10 +114,9 @@ class Optimizer {
   absl::StatusOr<GaussianProcess> FitModel() const;
 
  private:
-  Optimizer(const OptimizerOptions& options,
-            std::vector<Observation> observations);
+  Optimizer(const OptimizerOptions& options, std::vector<Observation> observations);
 
-  double ToUnit(double lr) const;  // linear LR -> u in [0, 1]
+  double ToUnit(double lr) const;   // linear LR -> u in [0, 1]
   double FromUnit(double u) const;  // u -> linear LR in [lr_min, lr_max]
 
   OptimizerOptions options_;

@@ -76,13 +76,7 @@ void BM_TellAsk_EI(benchmark::State& state) {
 }
 
 BENCHMARK(BM_TellAsk_LCB)->DenseRange(1, 50)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_TellAsk_EI)
-    ->Arg(1)
-    ->Arg(5)
-    ->Arg(10)
-    ->Arg(20)
-    ->Arg(50)
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TellAsk_EI)->Arg(1)->Arg(5)->Arg(10)->Arg(20)->Arg(50)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace autolrs::bo

@@ -29,22 +29,19 @@ OptimizerOptions Range(double lr_min, double lr_max) {
 
 // Position of lr in [lr_min, lr_max] in log10 space, in [0, 1].
 double Unit(const OptimizerOptions& o, double lr) {
-  return (std::log10(lr) - std::log10(o.lr_min)) /
-         (std::log10(o.lr_max) - std::log10(o.lr_min));
+  return (std::log10(lr) - std::log10(o.lr_min)) / (std::log10(o.lr_max) - std::log10(o.lr_min));
 }
 
 double Uniform(std::mt19937_64& rng) { return (rng() >> 11) * 0x1.0p-53; }
 
 // Checks the promises of Ask(): in range, and not a duplicate of a told LR.
-void ExpectValidProposal(const Optimizer& opt, double lr,
-                         const std::string& context) {
+void ExpectValidProposal(const Optimizer& opt, double lr, const std::string& context) {
   const OptimizerOptions& o = opt.options();
   ASSERT_TRUE(std::isfinite(lr)) << context;
   ASSERT_GE(lr, o.lr_min) << context;
   ASSERT_LE(lr, o.lr_max) << context;
   for (const Observation& obs : opt.observations()) {
-    ASSERT_GE(std::abs(std::log10(lr) - std::log10(obs.lr)),
-              opt.min_separation_log10())
+    ASSERT_GE(std::abs(std::log10(lr) - std::log10(obs.lr)), opt.min_separation_log10())
         << context << ": proposal " << lr << " duplicates told " << obs.lr;
   }
 }
@@ -93,15 +90,12 @@ TEST(OptimizerCreateTest, ValidatesOptions) {
 
 TEST(OptimizerCreateTest, ValidatesObservations) {
   const OptimizerOptions o = Range(1e-4, 1);
-  ExpectInvalid(Optimizer::Create(o, {{1e-3, 1.0}, {2.0, 1.0}}).status(),
-                "observations[1].lr");
-  ExpectInvalid(Optimizer::Create(o, {{1e-5, 1.0}}).status(),
-                "observations[0].lr");
-  ExpectInvalid(Optimizer::Create(o, {{kNaN, 1.0}}).status(),
-                "observations[0].lr");
+  ExpectInvalid(Optimizer::Create(o, {{1e-3, 1.0}, {2.0, 1.0}}).status(), "observations[1].lr");
+  ExpectInvalid(Optimizer::Create(o, {{1e-5, 1.0}}).status(), "observations[0].lr");
+  ExpectInvalid(Optimizer::Create(o, {{kNaN, 1.0}}).status(), "observations[0].lr");
   // Diverged values, bounds and repeated LRs are fine.
-  absl::StatusOr<Optimizer> opt = Optimizer::Create(
-      o, {{1e-4, kNaN}, {1.0, -kInf}, {1e-2, 3.0}, {1e-2, 2.0}});
+  absl::StatusOr<Optimizer> opt =
+      Optimizer::Create(o, {{1e-4, kNaN}, {1.0, -kInf}, {1e-2, 3.0}, {1e-2, 2.0}});
   ASSERT_TRUE(opt.ok()) << opt.status();
   EXPECT_EQ(opt->observations().size(), 4u);
 }
@@ -188,8 +182,8 @@ TEST(OptimizerAskTest, ExpectedImprovementHomesInOnTheValley) {
 TEST(OptimizerAskTest, ExplorationFillsTheLargestGap) {
   OptimizerOptions o = Range(1e-4, 1);
   o.acquisition = AcquisitionKind::kExploration;
-  absl::StatusOr<Optimizer> opt = Optimizer::Create(
-      o, {{1e-4, 1.0}, {1e-3, 2.0}, {1e-2, 1.5}, {1.0, 1.7}});
+  absl::StatusOr<Optimizer> opt =
+      Optimizer::Create(o, {{1e-4, 1.0}, {1e-3, 2.0}, {1e-2, 1.5}, {1.0, 1.7}});
   ASSERT_TRUE(opt.ok());
   absl::StatusOr<double> lr = opt->Ask();
   ASSERT_TRUE(lr.ok()) << lr.status();
@@ -206,8 +200,8 @@ TEST(OptimizerAskTest, NeverOutOfRangeOrDuplicateUnderAdversarialInputs) {
     OptimizerOptions o;
     o.lr_min = std::pow(10.0, -9 + 8 * Uniform(rng));
     // Spans from the narrowest allowed to 10 decades.
-    const double span = trial % 7 == 0 ? Optimizer::kMinLog10Span * 1.01
-                                       : std::pow(10.0, -4 + 5 * Uniform(rng));
+    const double span =
+        trial % 7 == 0 ? Optimizer::kMinLog10Span * 1.01 : std::pow(10.0, -4 + 5 * Uniform(rng));
     o.lr_max = o.lr_min * std::pow(10.0, span);
     o.acquisition = static_cast<AcquisitionKind>(trial % 3);
     o.kappa = trial % 2 ? 1e6 : std::pow(10.0, -3 + 9 * Uniform(rng));
@@ -245,8 +239,7 @@ TEST(OptimizerAskTest, NeverOutOfRangeOrDuplicateUnderAdversarialInputs) {
     const int asks = 3 + trial % 10;
     for (int i = 0; i < asks; ++i) {
       absl::StatusOr<double> lr = opt->Ask();
-      const std::string context = "trial " + std::to_string(trial) +
-                                  " ask " + std::to_string(i);
+      const std::string context = "trial " + std::to_string(trial) + " ask " + std::to_string(i);
       ASSERT_TRUE(lr.ok()) << context << ": " << lr.status();
       ExpectValidProposal(*opt, *lr, context);
       ASSERT_TRUE(Tell(&*opt, *lr, value(*lr)).ok()) << context;
@@ -277,8 +270,7 @@ TEST(OptimizerAskTest, ExhaustedWhenNoRoomIsLeft) {
 TEST(OptimizerTargetsTest, PenaltiesExceedEveryFiniteValueAndStayFinite) {
   const OptimizerOptions o = Range(1e-4, 1);
   absl::StatusOr<Optimizer> opt = Optimizer::Create(
-      o, {{1e-4, DBL_MAX}, {1e-3, kNaN}, {1e-2, -DBL_MAX}, {1e-1, kInf},
-          {1.0, 3.0}});
+      o, {{1e-4, DBL_MAX}, {1e-3, kNaN}, {1e-2, -DBL_MAX}, {1e-1, kInf}, {1.0, 3.0}});
   ASSERT_TRUE(opt.ok());
   const std::vector<double> t = opt->GpTargets();
   ASSERT_EQ(t.size(), 5u);
@@ -289,8 +281,7 @@ TEST(OptimizerTargetsTest, PenaltiesExceedEveryFiniteValueAndStayFinite) {
   EXPECT_LT(t[2], t[4]);
   EXPECT_LT(t[4], t[0]);
 
-  absl::StatusOr<Optimizer> equal =
-      Optimizer::Create(o, {{1e-4, 5.0}, {1e-3, kNaN}, {1e-2, 5.0}});
+  absl::StatusOr<Optimizer> equal = Optimizer::Create(o, {{1e-4, 5.0}, {1e-3, kNaN}, {1e-2, 5.0}});
   ASSERT_TRUE(equal.ok());
   const std::vector<double> te = equal->GpTargets();
   EXPECT_GT(te[1], te[0]);
@@ -300,8 +291,7 @@ TEST(OptimizerTargetsTest, PenaltiesExceedEveryFiniteValueAndStayFinite) {
 TEST(OptimizerBestTest, LowestObservedIgnoresDivergedProbes) {
   const OptimizerOptions o = Range(1e-4, 1);
   absl::StatusOr<Optimizer> opt = Optimizer::Create(
-      o, {{1e-4, kNaN}, {1e-3, 0.7}, {1e-2, -kInf}, {1e-1, 0.4}, {1.0, kInf},
-          {0.5, 0.4}});
+      o, {{1e-4, kNaN}, {1e-3, 0.7}, {1e-2, -kInf}, {1e-1, 0.4}, {1.0, kInf}, {0.5, 0.4}});
   ASSERT_TRUE(opt.ok());
   absl::StatusOr<double> best = opt->Best();
   ASSERT_TRUE(best.ok()) << best.status();
@@ -309,8 +299,7 @@ TEST(OptimizerBestTest, LowestObservedIgnoresDivergedProbes) {
 }
 
 TEST(OptimizerBestTest, NotFoundWithoutAFiniteObservation) {
-  for (ChoiceRule choice :
-       {ChoiceRule::kLowestObserved, ChoiceRule::kPosteriorMinimum}) {
+  for (ChoiceRule choice : {ChoiceRule::kLowestObserved, ChoiceRule::kPosteriorMinimum}) {
     OptimizerOptions o = Range(1e-4, 1);
     o.choice = choice;
     absl::StatusOr<Optimizer> opt = Optimizer::Create(o);
@@ -412,7 +401,7 @@ TEST(OptimizerSeparationTest, ProposalsKeepTheConfiguredDistance) {
   options.lr_min = 1e-3;
   options.lr_max = 1.0;
   options.acquisition = AcquisitionKind::kLowerConfidenceBound;
-  options.kappa = 0.1;  // Exploit: proposals crowd the best observation.
+  options.kappa = 0.1;                     // Exploit: proposals crowd the best observation.
   options.min_separation_fraction = 0.05;  // 0.15 decades.
   absl::StatusOr<Optimizer> opt = Optimizer::Create(options);
   ASSERT_TRUE(opt.ok());

@@ -301,8 +301,8 @@ class FaultyServer {
 };
 
 TEST(ClientTest, RetriesUnavailableDeadlineExceededAndAborted) {
-  for (grpc::StatusCode code : {grpc::StatusCode::UNAVAILABLE,
-                                grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::ABORTED}) {
+  for (grpc::StatusCode code : {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED,
+                                grpc::StatusCode::ABORTED}) {
     FaultyService service(code, /*failures=*/3);
     FaultyServer server(&service);
     ASSERT_NE(server.port(), 0);

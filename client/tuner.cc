@@ -181,8 +181,7 @@ absl::Status Tuner::SendReport() {
 }
 
 absl::Status Tuner::EndOnMainLine() {
-  if (action_.phase() != v1::PHASE_DONE ||
-      action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) {
+  if (action_.phase() != v1::PHASE_DONE || action_.checkpoint() != v1::CHECKPOINT_OP_RESTORE) {
     return absl::OkStatus();
   }
   // The budget ended inside a search: the model holds a probe's rolled-back

@@ -407,8 +407,7 @@ TEST_F(TunerTest, CooldownRampsTheLastStepsTowardZeroThenTheJobIsDone) {
     const Event& e = *steps[180 + i - 1];
     EXPECT_EQ(e.action_id, cooldown.action_id());
     // Toward 0 at step 21: no step is wasted at LR 0.
-    EXPECT_NEAR(e.lr, cooldown.lr_ramp_start() * (21 - i) / 21,
-                1e-12 * cooldown.lr_ramp_start())
+    EXPECT_NEAR(e.lr, cooldown.lr_ramp_start() * (21 - i) / 21, 1e-12 * cooldown.lr_ramp_start())
         << i;
   }
   EXPECT_GT(steps.back()->lr, 0);
@@ -712,7 +711,7 @@ TEST_F(TunerTest, AFailedRestoreAtTheEndIsRetriedBeforeDone) {
   config.set_lr_max(1.0);
   config.set_tau_initial(1000);
   config.set_probes_per_stage(10);
-  config.set_total_steps(250);  // Probes of 100, 100 and 50 steps.
+  config.set_total_steps(250);              // Probes of 100, 100 and 50 steps.
   config.set_preset(v1::PRESET_REFERENCE);  // No cooldown.
   Trainer trainer(/*seed=*/3);
   ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "ends-in-probe", .config = config}).ok());

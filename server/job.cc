@@ -96,8 +96,7 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
 // k of stage `stage`: probes_per_stage for the first, later_stage_probes after
 // (unset in configs stored before that field existed).
 int32_t ProbesFor(const v1::JobConfig& c, int32_t stage) {
-  return stage == 0 || !c.has_later_stage_probes() ? c.probes_per_stage()
-                                                   : c.later_stage_probes();
+  return stage == 0 || !c.has_later_stage_probes() ? c.probes_per_stage() : c.later_stage_probes();
 }
 
 // The upper end of stage `stage`'s search interval: lr_max, or with
@@ -149,8 +148,7 @@ const v1::Probe* BestProbe(const v1::Stage& stage) {
 // The optimizer of the schedule's last stage, holding the stage's probes as
 // observations (diverged probes as NaN, which the optimizer turns into a
 // penalty). `current_lr`: the previous stage's choice (0 for none).
-absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c,
-                                             const v1::Schedule& schedule,
+absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::Schedule& schedule,
                                              double current_lr) {
   const v1::Stage& stage = schedule.stages(schedule.stages_size() - 1);
   std::vector<bo::Observation> observations;
@@ -202,8 +200,8 @@ absl::StatusOr<double> AskWithRoom(const bo::Optimizer& optimizer) {
   bo::OptimizerOptions options = optimizer.options();
   while (!lr.ok() && absl::IsResourceExhausted(lr.status()) &&
          options.min_separation_fraction > bo::Optimizer::kMinSeparationFraction) {
-    options.min_separation_fraction = std::max(bo::Optimizer::kMinSeparationFraction,
-                                               options.min_separation_fraction / 2);
+    options.min_separation_fraction =
+        std::max(bo::Optimizer::kMinSeparationFraction, options.min_separation_fraction / 2);
     absl::StatusOr<bo::Optimizer> narrower =
         bo::Optimizer::Create(options, optimizer.observations());
     if (!narrower.ok()) return narrower.status();
@@ -250,8 +248,7 @@ double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) 
 // choice favours smaller LRs, which look better over one stage (Wu et al.
 // 2018); holding the LR until a change clearly pays leaves the decay to the
 // cooldown.
-double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
-            double candidate) {
+double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate) {
   if (c.hold_margin() <= 0 || stage.index() == 0 || current_lr <= 0) return candidate;
   const v1::Probe* held = nullptr;
   const v1::Probe* cand = nullptr;
@@ -366,14 +363,13 @@ absl::StatusOr<Job> Job::FromState(JobState state) {
                                    state.job().current_action_id(), ")"));
   }
   if (action.steps() < 0) {
-    return incomplete(absl::StrCat("action ", action.action_id(), " has ", action.steps(),
-                                   " steps"));
+    return incomplete(
+        absl::StrCat("action ", action.action_id(), " has ", action.steps(), " steps"));
   }
   // Servers before rank sums kept every rank's series: fold them.
   if (state.pending_reports_size() > 0) {
     for (const RankReport& r : state.pending_reports()) {
-      if (r.losses_size() != action.steps() ||
-          r.eval_losses_size() != action.eval_steps_size()) {
+      if (r.losses_size() != action.steps() || r.eval_losses_size() != action.eval_steps_size()) {
         return incomplete("a pending report does not match the action");
       }
     }
@@ -439,7 +435,7 @@ absl::Status Job::EndStages() {
   // The budget can only end inside a search when the search was cut short:
   // go back to the stage checkpoint, the main line.
   cooldown.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
-                                                                      : v1::CHECKPOINT_OP_NONE);
+                                                                     : v1::CHECKPOINT_OP_NONE);
   // The ramp would reach 0 one step after the last: every step trains.
   cooldown.set_lr(from / static_cast<double>(RemainingSteps() + 1));
   cooldown.set_lr_ramp_start(from);
@@ -473,7 +469,7 @@ void Job::Finish() {
   // A budget spent by a probe ends on a rolled-back state: the trainer must
   // go back to the stage checkpoint, the main line, and keep that.
   done.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
-                                                                  : v1::CHECKPOINT_OP_NONE);
+                                                                 : v1::CHECKPOINT_OP_NONE);
   done.set_lr(job().current_lr());
   done.set_stage(job().stage());
   Issue(std::move(done));
@@ -540,8 +536,7 @@ absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
       job().current_lr() > 0) {
     // Start from the previous stage's choice, inside this stage's interval.
-    lr = std::clamp(job().current_lr(), optimizer->options().lr_min,
-                    optimizer->options().lr_max);
+    lr = std::clamp(job().current_lr(), optimizer->options().lr_min, optimizer->options().lr_max);
   } else {
     lr = AskWithRoom(*optimizer);
   }
@@ -578,7 +573,8 @@ absl::Status Job::IssueExploit() {
       stage.probes(saved - 1).training_loss().count() < stage.tau()) {
     exploit.set_checkpoint(v1::CHECKPOINT_OP_RESTORE_BEST);
     steps -= stage.probes(saved - 1).training_loss().count();
-    state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1)
+    state_.mutable_schedule()
+        ->mutable_stages(state_.schedule().stages_size() - 1)
         ->set_continued_from_probe(true);
   }
   exploit.set_steps(std::min(steps, StageStepsLeft()));
@@ -604,49 +600,48 @@ v1::Action Job::Wait() const {
 absl::StatusOr<v1::Action> Job::NextAction(int32_t worker_rank) const {
   if (worker_rank < 0 || worker_rank >= config().num_workers()) {
     return absl::InvalidArgumentError(absl::StrCat("worker_rank must be in [0, ",
-                                                   config().num_workers(), "), got ",
-                                                   worker_rank));
+                                                   config().num_workers(), "), got ", worker_rank));
   }
   const auto& ranks = job().reported_ranks();
   if (std::binary_search(ranks.begin(), ranks.end(), worker_rank)) return Wait();
   return state_.action();
 }
 
-absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& report,
-                                             absl::Time now, bool* changed) {
+absl::StatusOr<v1::Action> Job::ReportLosses(const v1::ReportLossesRequest& report, absl::Time now,
+                                             bool* changed) {
   *changed = false;
   const v1::Action& action = state_.action();
   const int32_t rank = report.worker_rank();
   if (rank < 0 || rank >= config().num_workers()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "worker_rank must be in [0, ", config().num_workers(), "), got ", rank));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_rank must be in [0, ", config().num_workers(), "), got ", rank));
   }
   if (report.action_id() < job().first_action_id()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "action ", report.action_id(), " was not issued by job '", job().job_id(),
-        "', whose actions start at ", job().first_action_id(),
-        ": the report is for an earlier job of that id, or made up"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("action ", report.action_id(), " was not issued by job '", job().job_id(),
+                     "', whose actions start at ", job().first_action_id(),
+                     ": the report is for an earlier job of that id, or made up"));
   }
   if (report.action_id() > action.action_id()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("action ", report.action_id(), " has not been issued; job '",
-                     job().job_id(), "' waits on action ", action.action_id()));
+    return absl::FailedPreconditionError(absl::StrCat("action ", report.action_id(),
+                                                      " has not been issued; job '", job().job_id(),
+                                                      "' waits on action ", action.action_id()));
   }
   if (report.action_id() < action.action_id()) return NextAction(rank);  // Already applied.
   if (action.phase() == v1::PHASE_DONE) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "action ", action.action_id(), " is DONE: job '", job().job_id(),
-        "' is finished and takes no more losses"));
+    return absl::FailedPreconditionError(absl::StrCat("action ", action.action_id(),
+                                                      " is DONE: job '", job().job_id(),
+                                                      "' is finished and takes no more losses"));
   }
   if (report.losses_size() != action.steps()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "action ", action.action_id(), " has ", action.steps(), " steps: expected ",
-        action.steps(), " losses, got ", report.losses_size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("action ", action.action_id(), " has ", action.steps(), " steps: expected ",
+                     action.steps(), " losses, got ", report.losses_size()));
   }
   if (report.eval_losses_size() != action.eval_steps_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "action ", action.action_id(), " asks for ", action.eval_steps_size(),
-        " validation losses, got ", report.eval_losses_size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("action ", action.action_id(), " asks for ", action.eval_steps_size(),
+                     " validation losses, got ", report.eval_losses_size()));
   }
   const auto& ranks = job().reported_ranks();
   if (std::binary_search(ranks.begin(), ranks.end(), rank)) {
@@ -746,15 +741,14 @@ absl::Status Job::Advance(const RankReport& series) {
       return absl::OkStatus();
     }
     default:
-      return absl::InternalError(absl::StrCat("action ", action.action_id(),
-                                              " has no losses to apply"));
+      return absl::InternalError(
+          absl::StrCat("action ", action.action_id(), " has no losses to apply"));
   }
 }
 
 absl::Status Job::ProbeDone(const RankReport& series) {
   const v1::Action& action = state_.action();
-  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(
-      state_.schedule().stages_size() - 1);
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
   const bool validation = stage->objective() == v1::OBJECTIVE_VALIDATION_LOSS;
 
   std::vector<double> t, y;
@@ -767,8 +761,8 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   }
   forecast::ForecastOptions options;
   options.method = ForecastMethod(config().forecaster());
-  options.kind = validation ? forecast::SeriesKind::kValidationLoss
-                            : forecast::SeriesKind::kTrainingLoss;
+  options.kind =
+      validation ? forecast::SeriesKind::kValidationLoss : forecast::SeriesKind::kTrainingLoss;
   // divergence_factor 0: only NaN/Inf diverge, as documented.
   if (config().divergence_factor() == 0) options.divergence_ratio = 0;
   absl::StatusOr<forecast::Forecast> f =
@@ -849,8 +843,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
 }
 
 absl::Status Job::ExploitDone(const RankReport& series) {
-  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(
-      state_.schedule().stages_size() - 1);
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
   *stage->mutable_training_loss() = Summarize(series.losses());
   if (series.eval_losses_size() > 0) {
     *stage->mutable_validation_loss() = Summarize(series.eval_losses());

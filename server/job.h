@@ -7,9 +7,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "bo/optimizer.h"
 #include "autolrs/v1/job.pb.h"
 #include "autolrs/v1/service.pb.h"
+#include "bo/optimizer.h"
 #include "server/job_state.pb.h"
 
 namespace autolrs::server {

@@ -22,8 +22,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
 }
 
 const FieldDescriptor* Field(absl::string_view name) {
-  const FieldDescriptor* f =
-      v1::JobConfig::descriptor()->FindFieldByName(std::string(name));
+  const FieldDescriptor* f = v1::JobConfig::descriptor()->FindFieldByName(std::string(name));
   return f;  // Every name below is a JobConfig field (checked by job_config_test).
 }
 
@@ -161,41 +160,108 @@ constexpr double kHuge = 1e300;  // "no upper bound"
 
 const std::vector<RangeRule>& Ranges() {
   static const auto* table = new std::vector<RangeRule>{
-      {"lr_min", [](auto&) { return Bounds{0, kHuge, true}; }},
-      {"lr_max", [](auto& c) { return Bounds{c.lr_min(), kHuge, true}; }, " (lo: lr_min)"},
-      {"tau_initial", [](auto&) { return Bounds{kMinTau, kMaxActionSteps}; }},
-      {"tau_max", [](auto& c) { return Bounds{double(c.tau_initial()), kMaxActionSteps}; },
+      {"lr_min",
+       [](auto&) {
+         return Bounds{0, kHuge, true};
+       }},
+      {"lr_max",
+       [](auto& c) {
+         return Bounds{c.lr_min(), kHuge, true};
+       },
+       " (lo: lr_min)"},
+      {"tau_initial",
+       [](auto&) {
+         return Bounds{kMinTau, kMaxActionSteps};
+       }},
+      {"tau_max",
+       [](auto& c) {
+         return Bounds{double(c.tau_initial()), kMaxActionSteps};
+       },
        " (lo: tau_initial; an unset tau_max is 8000 and does not follow a larger "
        "tau_initial: set it)"},
-      {"probe_ratio", [](auto&) { return Bounds{0, 1, true}; }},
-      {"probes_per_stage", [](auto&) { return Bounds{kMinProbes, kMaxProbes}; }},
-      {"eval_points_per_probe", [](auto&) { return Bounds{1, kMaxEvalPoints}; }},
-      {"warmup_steps", [](auto&) { return Bounds{0, kMaxActionSteps}; }},
-      {"total_steps", [](auto&) { return Bounds{0, 9.2e18}; }, " (0 = unbounded)"},
-      {"num_workers", [](auto&) { return Bounds{1, kMaxWorkers}; }},
-      {"kappa", [](auto&) { return Bounds{0, kHuge, true}; }},
-      {"divergence_factor", [](auto&) { return Bounds{1, 1000, true, 0.0}; }},
+      {"probe_ratio",
+       [](auto&) {
+         return Bounds{0, 1, true};
+       }},
+      {"probes_per_stage",
+       [](auto&) {
+         return Bounds{kMinProbes, kMaxProbes};
+       }},
+      {"eval_points_per_probe",
+       [](auto&) {
+         return Bounds{1, kMaxEvalPoints};
+       }},
+      {"warmup_steps",
+       [](auto&) {
+         return Bounds{0, kMaxActionSteps};
+       }},
+      {"total_steps",
+       [](auto&) {
+         return Bounds{0, 9.2e18};
+       },
+       " (0 = unbounded)"},
+      {"num_workers",
+       [](auto&) {
+         return Bounds{1, kMaxWorkers};
+       }},
+      {"kappa",
+       [](auto&) {
+         return Bounds{0, kHuge, true};
+       }},
+      {"divergence_factor",
+       [](auto&) {
+         return Bounds{1, 1000, true, 0.0};
+       }},
       {"min_probes_per_stage",
-       [](auto& c) { return Bounds{kMinProbes, double(c.probes_per_stage())}; },
+       [](auto& c) {
+         return Bounds{kMinProbes, double(c.probes_per_stage())};
+       },
        " (hi: probes_per_stage)"},
-      {"early_stop_gain", [](auto&) { return Bounds{0, 1}; }},
-      {"min_probe_separation", [](auto&) { return Bounds{1e-4, 0.25}; }},
+      {"early_stop_gain",
+       [](auto&) {
+         return Bounds{0, 1};
+       }},
+      {"min_probe_separation",
+       [](auto&) {
+         return Bounds{1e-4, 0.25};
+       }},
       {"later_stage_probes",
-       [](auto& c) { return Bounds{kMinProbes, double(c.probes_per_stage())}; },
+       [](auto& c) {
+         return Bounds{kMinProbes, double(c.probes_per_stage())};
+       },
        " (hi: probes_per_stage)"},
-      {"search_radius", [](auto&) { return Bounds{0.05, 10, false, 0.0}; }, " decades"},
-      {"choice_tolerance", [](auto&) { return Bounds{0, 1}; }},
-      {"hold_margin", [](auto&) { return Bounds{0, 1}; }},
-      {"exploit_guard", [](auto&) { return Bounds{0.01, 10, false, 0.0}; }},
-      {"cooldown_fraction", [](auto&) { return Bounds{0, 0.5}; }},
-      {"rank_timeout_seconds", [](auto&) { return Bounds{1, 604800, false, 0.0}; }},
+      {"search_radius",
+       [](auto&) {
+         return Bounds{0.05, 10, false, 0.0};
+       },
+       " decades"},
+      {"choice_tolerance",
+       [](auto&) {
+         return Bounds{0, 1};
+       }},
+      {"hold_margin",
+       [](auto&) {
+         return Bounds{0, 1};
+       }},
+      {"exploit_guard",
+       [](auto&) {
+         return Bounds{0.01, 10, false, 0.0};
+       }},
+      {"cooldown_fraction",
+       [](auto&) {
+         return Bounds{0, 0.5};
+       }},
+      {"rank_timeout_seconds",
+       [](auto&) {
+         return Bounds{1, 604800, false, 0.0};
+       }},
   };
   return *table;
 }
 
 // Enum fields: the value must be one the proto declares.
-constexpr const char* kEnumFields[] = {"objective_switch", "preset", "forecaster",
-                                       "acquisition", "stage_choice"};
+constexpr const char* kEnumFields[] = {"objective_switch", "preset", "forecaster", "acquisition",
+                                       "stage_choice"};
 
 absl::Status CheckRange(const v1::JobConfig& c, const RangeRule& rule) {
   const FieldDescriptor* f = Field(rule.field);
@@ -215,9 +281,9 @@ absl::Status CheckRange(const v1::JobConfig& c, const RangeRule& rule) {
 
 absl::Status CheckCrossFields(const v1::JobConfig& c) {
   if (std::log10(c.lr_max() / c.lr_min()) < kMinLrSpanDecades) {
-    return Invalid("lr_max", absl::StrCat("must be at least ", kMinLrSpanDecades,
-                                          " decades above lr_min (", c.lr_min(), "), got ",
-                                          c.lr_max()));
+    return Invalid("lr_max",
+                   absl::StrCat("must be at least ", kMinLrSpanDecades, " decades above lr_min (",
+                                c.lr_min(), "), got ", c.lr_max()));
   }
   if (c.warmup_steps() > 0 && (!std::isfinite(c.warmup_lr()) || c.warmup_lr() <= 0)) {
     return Invalid("warmup_lr", absl::StrCat("must be finite and > 0 when warmup_steps > 0, "
@@ -236,17 +302,17 @@ absl::Status CheckCrossFields(const v1::JobConfig& c) {
       return Invalid("cooldown_fraction", "needs total_steps (the cooldown ends the budget)");
     }
     if (!CooldownFits(c)) {
-      return Invalid("cooldown_fraction",
-                     absl::StrCat("gives a cooldown of ", CooldownSteps(c), " of total_steps (",
-                                  c.total_steps(), "): it must be >= 1 step and leave steps "
-                                  "for stages after warmup_steps (",
-                                  c.warmup_steps(), ")"));
+      return Invalid("cooldown_fraction", absl::StrCat("gives a cooldown of ", CooldownSteps(c),
+                                                       " of total_steps (", c.total_steps(),
+                                                       "): it must be >= 1 step and leave steps "
+                                                       "for stages after warmup_steps (",
+                                                       c.warmup_steps(), ")"));
     }
     if (CooldownSteps(c) > kMaxActionSteps) {
-      return Invalid("cooldown_fraction",
-                     absl::StrCat("gives a cooldown of ", CooldownSteps(c),
-                                  " steps, one action: at most ", kMaxActionSteps,
-                                  " steps fit in one report"));
+      return Invalid(
+          "cooldown_fraction",
+          absl::StrCat("gives a cooldown of ", CooldownSteps(c), " steps, one action: at most ",
+                       kMaxActionSteps, " steps fit in one report"));
     }
   }
   return absl::OkStatus();

@@ -131,7 +131,9 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
       {"warmup_lr", [](v1::JobConfig& c) { c.set_warmup_lr(0.1); }},
       {"total_steps", [](v1::JobConfig& c) { c.set_total_steps(-5); }},
       {"total_steps",
-       [](v1::JobConfig& c) { c.set_warmup_steps(100), c.set_warmup_lr(0.1), c.set_total_steps(50); }},
+       [](v1::JobConfig& c) {
+         c.set_warmup_steps(100), c.set_warmup_lr(0.1), c.set_total_steps(50);
+       }},
       {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(-1); }},
       {"num_workers", [](v1::JobConfig& c) { c.set_num_workers(5000); }},
       {"kappa", [](v1::JobConfig& c) { c.set_kappa(-1); }},

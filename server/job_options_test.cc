@@ -80,7 +80,8 @@ TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
     Job job = MustCreate(c);
     // Stage 0 settles near 0.1; then smaller is better everywhere, so the
     // best probe sits at the lower edge.
-    v1::Action a = RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    v1::Action a =
+        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
     const auto loss = [](double lr) { return 4.0 + std::log10(lr); };
     const double center = job.job().current_lr();
     double lowest = center;

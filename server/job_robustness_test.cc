@@ -56,9 +56,8 @@ TEST(JobRobustnessTest, AFailedReportLeavesTheJobExactlyAsBefore) {
 TEST(JobRobustnessTest, AFailedLastRankReportUndoesTheRankSumToo) {
   Job job = JobThatFailsToAdvance(2);
   bool changed = false;
-  ASSERT_TRUE(job.ReportLosses(Constant(job.state().action(), 1.0, 0), absl::UnixEpoch(),
-                               &changed)
-                  .ok());
+  ASSERT_TRUE(
+      job.ReportLosses(Constant(job.state().action(), 1.0, 0), absl::UnixEpoch(), &changed).ok());
   EXPECT_TRUE(changed);
   const std::string after_rank0 = job.state().SerializeAsString();
   absl::StatusOr<v1::Action> failed =
@@ -154,8 +153,7 @@ TEST(JobRobustnessTest, ConfigsWhoseActionsCannotBeReportedAreRejected) {
   for (const Case& bad : cases) {
     absl::StatusOr<Job> job = Job::Create("j", bad.config);
     EXPECT_TRUE(absl::IsInvalidArgument(job.status())) << bad.field << ": " << job.status();
-    EXPECT_NE(job.status().message().find(std::string("config.") + bad.field),
-              std::string::npos)
+    EXPECT_NE(job.status().message().find(std::string("config.") + bad.field), std::string::npos)
         << job.status();
   }
   // The largest allowed action is fine.
@@ -222,9 +220,8 @@ TEST(JobRobustnessTest, RankTimeoutZeroWaitsForever) {
   c.set_rank_timeout_seconds(0);
   Job job = MustCreate(c);
   bool changed = false;
-  ASSERT_TRUE(job.ReportLosses(Constant(*job.NextAction(0), 1.0, 0), absl::UnixEpoch(),
-                               &changed)
-                  .ok());
+  ASSERT_TRUE(
+      job.ReportLosses(Constant(*job.NextAction(0), 1.0, 0), absl::UnixEpoch(), &changed).ok());
   EXPECT_FALSE(*job.ExpireRanks(absl::UnixEpoch() + absl::Hours(24 * 365)));
   EXPECT_EQ(job.NextAction(0)->phase(), v1::PHASE_WAIT);
   EXPECT_EQ(MustCreate(SmallConfig()).job().config().rank_timeout_seconds(), 600);
@@ -260,8 +257,7 @@ TEST(JobRobustnessTest, RanksAreSummedAsTheyArriveAndOldPendingReportsAreFolded)
       upgraded->ReportLosses(Constant(first, 6.0, 2), absl::UnixEpoch(), &changed);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->action_id(), first.action_id() + 1);
-  EXPECT_DOUBLE_EQ(upgraded->state().schedule().stages(0).probes(0).training_loss().first(),
-                   3.0);
+  EXPECT_DOUBLE_EQ(upgraded->state().schedule().stages(0).probes(0).training_loss().first(), 3.0);
   // A pending report that does not match the action is refused, not trusted.
   old.mutable_pending_reports(0)->add_losses(1.0);
   EXPECT_TRUE(absl::IsInvalidArgument(Job::FromState(old).status()));

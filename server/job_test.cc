@@ -81,7 +81,8 @@ TEST(JobTest, EveryProbeStatesItsLrAndStageChoosesTheLowestPrediction) {
   ASSERT_EQ(stage.probes_size(), 4);
   const v1::Probe* best = nullptr;
   for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && (best == nullptr || p.predicted_loss() < best->predicted_loss())) best = &p;
+    if (!p.diverged() && (best == nullptr || p.predicted_loss() < best->predicted_loss()))
+      best = &p;
   }
   ASSERT_NE(best, nullptr);
   EXPECT_EQ(stage.chosen_lr(), best->lr());
@@ -125,7 +126,8 @@ TEST(JobTest, TotalStepsEndsTheJobExactlyAtTheBudget) {
   bool changed = true;
   v1::ReportLossesRequest late;
   late.set_action_id(actions.back().action_id());
-  EXPECT_TRUE(absl::IsFailedPrecondition(job.ReportLosses(late, absl::UnixEpoch(), &changed).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(job.ReportLosses(late, absl::UnixEpoch(), &changed).status()));
   EXPECT_FALSE(changed);
 }
 

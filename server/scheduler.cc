@@ -46,15 +46,16 @@ absl::Status ValidateJobId(absl::string_view job_id) {
 }
 
 Scheduler::Scheduler(JobStore* store, Clock clock, size_t max_cached_jobs)
-    : store_(store), clock_(std::move(clock)), max_cached_jobs_(std::max<size_t>(1, max_cached_jobs)) {}
+    : store_(store),
+      clock_(std::move(clock)),
+      max_cached_jobs_(std::max<size_t>(1, max_cached_jobs)) {}
 
 size_t Scheduler::cached_jobs() const {
   absl::MutexLock lock(&map_mu_);
   return jobs_.size();
 }
 
-absl::StatusOr<std::shared_ptr<Scheduler::Entry>> Scheduler::EntryFor(
-    absl::string_view job_id) {
+absl::StatusOr<std::shared_ptr<Scheduler::Entry>> Scheduler::EntryFor(absl::string_view job_id) {
   if (absl::Status s = ValidateJobId(job_id); !s.ok()) return s;
   absl::MutexLock lock(&map_mu_);
   std::shared_ptr<Entry>& slot = jobs_[job_id];
@@ -164,9 +165,9 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
   // the same request_id naming another job is a client bug.
   auto same_job = [&](const v1::Job& found) -> absl::StatusOr<v1::Job> {
     if (!request.job_id().empty() && found.job_id() != request.job_id()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "request_id '", request.request_id(), "' created job '", found.job_id(),
-          "', not '", request.job_id(), "': use a new request_id for a new job"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("request_id '", request.request_id(), "' created job '", found.job_id(),
+                       "', not '", request.job_id(), "': use a new request_id for a new job"));
     }
     return found;
   };
@@ -205,8 +206,8 @@ absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request) {
 
 absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsRequest& request) {
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
-    return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, ", kMaxPageSize,
-                                                   "], got ", request.page_size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request.page_size()));
   }
   if (!request.page_token().empty()) {
     if (absl::Status s = ValidateJobId(request.page_token()); !s.ok()) {

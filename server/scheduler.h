@@ -80,8 +80,7 @@ class Scheduler {
   // dropped from the map) for unknown jobs.
   absl::Status EnsureLoaded(absl::string_view job_id, Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
-  absl::Status Load(absl::string_view job_id, Entry& entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
+  absl::Status Load(absl::string_view job_id, Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   void Forget(absl::string_view job_id, const Entry* entry);
 
   JobStore* const store_;

@@ -170,7 +170,8 @@ TEST_F(SchedulerTest, AReportTheJobCannotApplyCorruptsNeitherCacheNorStore) {
     EXPECT_TRUE(absl::IsInternal(failed.status())) << failed.status();
     // Neither steps nor probes were added in memory, retry after retry.
     EXPECT_EQ(fresh.GetJob(get)->steps_spent(), 0);
-    EXPECT_EQ(fresh.GetJob(get)->SerializeAsString(), store_.inner().Get("j")->job().SerializeAsString());
+    EXPECT_EQ(fresh.GetJob(get)->SerializeAsString(),
+              store_.inner().Get("j")->job().SerializeAsString());
   }
   EXPECT_EQ(store_.inner().Get("j")->version(), 2);
 }

@@ -6,11 +6,12 @@
 
 #include "autolrs/v1/service.grpc.pb.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
 #include "grpcpp/impl/codegen/rpc_method.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
+#include "server/job_config.h"
 #include "server/server.h"
 #include "testing/action_runner.h"
 #include "testing/synthetic_trainer.h"
@@ -100,8 +101,8 @@ TEST_F(ServiceTest, CreateJobValidatesTheConfigNamingTheField) {
     ExpectError(Create("", config, &job), grpc::StatusCode::INVALID_ARGUMENT, c.field);
   }
   ExpectError(Create("Bad Id!", Config(), &job), grpc::StatusCode::INVALID_ARGUMENT, "job_id");
-  ExpectError(Create("", Config(), &job, std::string(200, 'r')),
-              grpc::StatusCode::INVALID_ARGUMENT, "request_id");
+  ExpectError(Create("", Config(), &job, std::string(200, 'r')), grpc::StatusCode::INVALID_ARGUMENT,
+              "request_id");
   // Nothing was created.
   grpc::ClientContext ctx;
   v1::ListJobsResponse list;
@@ -160,8 +161,7 @@ TEST_F(ServiceTest, ReportsThatDoNotMatchTheActionAreRejectedAndChangeNothing) {
   req.set_job_id("j");
   req.set_action_id(action.action_id());
   for (int i = 0; i < 9; ++i) req.add_losses(1.0);
-  ExpectError(Report(req, &next), grpc::StatusCode::INVALID_ARGUMENT,
-              "expected 10 losses, got 9");
+  ExpectError(Report(req, &next), grpc::StatusCode::INVALID_ARGUMENT, "expected 10 losses, got 9");
   req.add_losses(1.0);
   req.add_eval_losses(0.5);
   ExpectError(Report(req, &next), grpc::StatusCode::INVALID_ARGUMENT,
@@ -235,8 +235,7 @@ TEST_F(ServiceTest, ListPaginatesAndDeleteRemoves) {
     v1::ListJobsRequest req;
     req.set_page_size(5000);
     v1::ListJobsResponse resp;
-    ExpectError(stub_->ListJobs(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-                "page_size");
+    ExpectError(stub_->ListJobs(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT, "page_size");
   }
   grpc::ClientContext ctx;
   v1::DeleteJobRequest del;
@@ -291,9 +290,9 @@ namespace {
 TEST_F(ServiceTest, UndecodableRequestBytesAreInvalidArgument) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                      grpc::InsecureChannelCredentials());
-  for (const char* method : {"/autolrs.v1.AutoLrsService/ReportLosses",
-                             "/autolrs.v1.AutoLrsService/CreateJob",
-                             "/autolrs.v1.AutoLrsService/GetJob"}) {
+  for (const char* method :
+       {"/autolrs.v1.AutoLrsService/ReportLosses", "/autolrs.v1.AutoLrsService/CreateJob",
+        "/autolrs.v1.AutoLrsService/GetJob"}) {
     const grpc::internal::RpcMethod rpc(method, grpc::internal::RpcMethod::NORMAL_RPC);
     grpc::Slice garbage(std::string("\x0f\xff\xff\xff"));
     grpc::ByteBuffer request(&garbage, 1);
@@ -301,8 +300,8 @@ TEST_F(ServiceTest, UndecodableRequestBytesAreInvalidArgument) {
     grpc::ClientContext ctx;
     const grpc::Status s = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
         channel.get(), rpc, &ctx, request, &response);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method << ": "
-                                                                  << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << s.error_message();
   }
   // Well-formed calls still work through the same registration.
   v1::Job job;
@@ -317,6 +316,16 @@ TEST(ConstantTimeEqualsTest, ComparesLikeEquality) {
   EXPECT_FALSE(ConstantTimeEquals("Bearer abcd", "Bearer abc"));
   EXPECT_FALSE(ConstantTimeEquals("", "Bearer abc"));
   EXPECT_FALSE(ConstantTimeEquals("x", ""));
+}
+
+TEST(ServiceLimitsTest, TheLargestActionsReportFitsTheDefaultRequestLimit) {
+  v1::ReportLossesRequest report;
+  report.set_job_id(std::string(63, 'j'));
+  report.set_action_id(INT64_MAX);
+  report.set_worker_rank(kMaxWorkers - 1);
+  for (int64_t i = 0; i < kMaxActionSteps; ++i) report.add_losses(1.0 / 3);
+  for (int i = 0; i < kMaxEvalPoints; ++i) report.add_eval_losses(1.0 / 3);
+  EXPECT_LE(report.ByteSizeLong(), static_cast<size_t>(kDefaultMaxMessageBytes));
 }
 
 }  // namespace
