@@ -39,7 +39,9 @@ void Drive(JobState state) {
   for (int64_t i = 0; i < action->steps(); ++i) report.add_losses(2.0 / (1.0 + 0.01 * i));
   for (int i = 0; i < action->eval_steps_size(); ++i) report.add_eval_losses(1.0);
   bool changed = false;
-  job->ReportLosses(report, &changed).IgnoreError();
+  job->ReportLosses(report, absl::UnixEpoch(), &changed).IgnoreError();
+  // A rank timeout long past: advances a multi-worker job on its rank sum.
+  job->ExpireRanks(absl::UnixEpoch() + absl::Hours(24 * 365)).IgnoreError();
 }
 
 }  // namespace
