@@ -1,5 +1,6 @@
 #include "examples/fashion_mnist/trainer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
@@ -7,12 +8,15 @@
 
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "examples/fashion_mnist/models.h"
+#include "examples/fashion_mnist/text_corpus.h"
 
 namespace autolrs::examples {
 namespace {
@@ -21,8 +25,26 @@ constexpr int64_t kEvalChunk = 1000;
 
 }  // namespace
 
+std::vector<std::string> OptimizerNames() {
+  return {"sgd", "adam", "adamw", "dog", "dadapt-sgd", "dadapt-adam", "prodigy"};
+}
+
+bool IsParameterFree(const std::string& optimizer) {
+  return optimizer == "dog" || optimizer == "dadapt-sgd" || optimizer == "dadapt-adam" ||
+         optimizer == "prodigy";
+}
+
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
     const TrainerOptions& options, const std::string& data_dir) {
+  if (options.model == "gru") {
+    TextCorpusOptions text_options;
+    text_options.dir = data_dir;
+    absl::StatusOr<FashionMnist> text = LoadTextCorpus(text_options);
+    if (!text.ok()) return text.status();
+    TrainerOptions text_trainer = options;
+    text_trainer.validation_subset = 0;
+    return Create(text_trainer, *std::move(text));
+  }
   FashionMnistOptions data_options;
   data_options.data_dir = data_dir;
   absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
@@ -32,10 +54,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const TrainerOptions& options, FashionMnist data) {
-  if (options.optimizer != "sgd" && options.optimizer != "adam") {
+  const std::vector<std::string> optimizers = OptimizerNames();
+  if (std::find(optimizers.begin(), optimizers.end(), options.optimizer) ==
+      optimizers.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown optimizer '", options.optimizer,
-                     "'; expected sgd or adam"));
+        absl::StrCat("unknown optimizer '", options.optimizer, "'; expected one of ",
+                     absl::StrJoin(optimizers, ", ")));
   }
   if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -58,14 +82,24 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   absl::StatusOr<torch::nn::Sequential> model = MakeModel(options.model);
   if (!model.ok()) return model.status();
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  const std::vector<at::Tensor> params = (*model)->parameters();
+  const double lr = options.learning_rate;
   if (options.optimizer == "sgd") {
     optimizer = std::make_unique<torch::optim::SGD>(
-        (*model)->parameters(), torch::optim::SGDOptions(options.learning_rate)
-                                    .momentum(options.momentum));
+        params, torch::optim::SGDOptions(lr).momentum(options.momentum));
+  } else if (options.optimizer == "adam") {
+    optimizer = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(lr));
+  } else if (options.optimizer == "adamw") {
+    optimizer = std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(lr).weight_decay(0.01));
+  } else if (options.optimizer == "dog") {
+    optimizer = std::make_unique<DoG>(params, lr);
+  } else if (options.optimizer == "dadapt-sgd") {
+    optimizer = std::make_unique<DAdaptSgd>(params, lr, options.momentum);
+  } else if (options.optimizer == "dadapt-adam") {
+    optimizer = std::make_unique<DAdaptAdam>(params, lr);
   } else {
-    optimizer = std::make_unique<torch::optim::Adam>(
-        (*model)->parameters(),
-        torch::optim::AdamOptions(options.learning_rate));
+    optimizer = std::make_unique<Prodigy>(params, lr);
   }
   return std::unique_ptr<Trainer>(new Trainer(
       options, std::move(data), *std::move(model), std::move(optimizer)));
@@ -79,6 +113,9 @@ Trainer::Trainer(const TrainerOptions& options, FashionMnist data,
       model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       rng_(options.seed) {
+  if (options_.optimizer == "dog") {
+    averager_ = std::make_unique<PolynomialAverager>(model_->parameters());
+  }
   const int64_t n = options.validation_subset == 0
                         ? data_.validation.size()
                         : options.validation_subset;
@@ -131,8 +168,16 @@ double Trainer::TrainOnBatch(const Batch& batch) {
       model_->forward(batch.images), batch.labels);
   loss.backward();
   optimizer_->step();
+  if (averager_ != nullptr) averager_->Update();
   ++steps_;
   return loss.item<double>();
+}
+
+double Trainer::step_size() const {
+  if (const auto* pf = dynamic_cast<const ParameterFreeOptimizer*>(optimizer_.get())) {
+    return pf->step_size();
+  }
+  return learning_rate();
 }
 
 double Trainer::TrainStep() { return TrainOnBatch(NextBatch()); }
@@ -154,8 +199,10 @@ Trainer::Metrics Trainer::Evaluate(const Split& split) {
   }
   torch::NoGradGuard no_grad;
   model_->eval();
+  if (averager_ != nullptr) averager_->Swap();
   double loss_sum = 0;
   int64_t correct = 0;
+  int64_t labels_seen = 0;
   for (int64_t start = 0; start < n; start += kEvalChunk) {
     const int64_t len = std::min(kEvalChunk, n - start);
     at::Tensor logits = model_->forward(split.images.narrow(0, start, len));
@@ -166,9 +213,11 @@ Trainer::Metrics Trainer::Evaluate(const Split& split) {
                         torch::kSum))
                     .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+    labels_seen += labels.numel();
   }
+  if (averager_ != nullptr) averager_->Swap();
   model_->train();
-  return Metrics{loss_sum / double(n), double(correct) / double(n)};
+  return Metrics{loss_sum / double(labels_seen), double(correct) / double(labels_seen)};
 }
 
 }  // namespace autolrs::examples

@@ -10,7 +10,9 @@
 
 #include <c10/util/string_utils.h>
 #include <torch/optim/adam.h>
+#include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
+#include <torch/utils.h>
 
 #include "absl/status/status.h"
 #include "client/torch_checkpointer.h"
@@ -114,6 +116,72 @@ TEST(TrainerTest, CnnLossDecreases) {
   std::unique_ptr<Trainer> trainer = MakeTrainer(options);
   const std::vector<double> losses = Losses(*trainer, 40);
   EXPECT_LT(Mean(losses, 30, 40), 0.7 * Mean(losses, 0, 5));
+}
+
+TEST(TrainerTest, AdamWLossDecreases) {
+  TrainerOptions options;
+  options.optimizer = "adamw";
+  options.learning_rate = 1e-3;
+  std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+  const std::vector<double> losses = Losses(*trainer, 60);
+  EXPECT_LT(Mean(losses, 50, 60), 0.6 * Mean(losses, 0, 10));
+}
+
+// Every parameter-free optimizer trains at its published multiplier of 1.
+TEST(TrainerTest, ParameterFreeOptimizersTrainWithoutAnLr) {
+  for (const char* name : {"dog", "dadapt-sgd", "dadapt-adam", "prodigy"}) {
+    TrainerOptions options;
+    options.optimizer = name;
+    options.learning_rate = 1.0;
+    std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+    const std::vector<double> losses = Losses(*trainer, 100);
+    EXPECT_LT(Mean(losses, 90, 100), 0.6 * Mean(losses, 0, 10)) << name;
+    EXPECT_GT(trainer->step_size(), 0) << name;
+  }
+}
+
+// DoG is evaluated at its iterate average, which differs from the iterate.
+TEST(TrainerTest, DogEvaluatesTheAveragedIterate) {
+  TrainerOptions options;
+  options.optimizer = "dog";
+  options.learning_rate = 1.0;
+  options.validation_subset = 500;
+  std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+  Losses(*trainer, 30);
+  const double averaged = trainer->ValidationLoss();
+  EXPECT_EQ(trainer->ValidationLoss(), averaged) << "evaluation restores the iterate";
+  const Split subset{Data().validation.images.narrow(0, 0, 500),
+                     Data().validation.labels.narrow(0, 0, 500)};
+  torch::NoGradGuard no_grad;
+  const double iterate =
+      torch::nn::functional::cross_entropy(trainer->sequential()->forward(subset.images),
+                                           subset.labels)
+          .item<double>();
+  EXPECT_NE(iterate, averaged);
+}
+
+TEST(TrainerTest, RejectsParameterFreeNamesItDoesNotKnow) {
+  TrainerOptions options;
+  options.optimizer = "dadapt-lion";
+  EXPECT_EQ(Trainer::Create(options, Data()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TrainerTest, GruLanguageModelTrainsOnTheLicenseTexts) {
+  TrainerOptions options;
+  options.model = "gru";
+  options.optimizer = "adam";
+  options.learning_rate = 3e-3;
+  options.batch_size = 32;
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::CreateWithData(options, "");
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const std::vector<double> losses = Losses(**trainer, 60);
+  EXPECT_NEAR(Mean(losses, 0, 1), std::log(256.0), 0.3) << "starts near uniform over bytes";
+  EXPECT_LT(Mean(losses, 50, 60), 0.7 * Mean(losses, 0, 5));
+  const Trainer::Metrics test = (*trainer)->TestMetrics();
+  EXPECT_LT(test.loss, 0.8 * std::log(256.0));
+  EXPECT_GT(test.accuracy, 0.1);
+  EXPECT_LE(test.accuracy, 1.0);
 }
 
 TEST(TrainerTest, SetLearningRateAppliesToTheNextStep) {
