@@ -21,18 +21,18 @@ const char* GroupName(Group g) { return g == Group::kDev ? "dev" : "held-out"; }
 const std::vector<Task>& Tasks() {
   static const std::vector<Task>* tasks = new std::vector<Task>{
       {"mlp-sgd", "MLP + SGD (momentum 0.9), Fashion-MNIST", Group::kDev, "mlp", "sgd", 3000,
-       400, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 1},
+       250, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 1},
       {"cnn-sgd", "CNN + SGD (momentum 0.9), Fashion-MNIST", Group::kDev, "cnn", "sgd", 1000,
-       160, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 10},
-      {"mlp-adam", "MLP + Adam, Fashion-MNIST", Group::kDev, "mlp", "adam", 3000, 400, 128,
+       100, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 10},
+      {"mlp-adam", "MLP + Adam, Fashion-MNIST", Group::kDev, "mlp", "adam", 3000, 250, 128,
        1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 1},
       {"mlp-sgd-long", "MLP + SGD (momentum 0.9), Fashion-MNIST, 4x the budget",
-       Group::kHeldOut, "mlp", "sgd", 12000, 1600, 128, 1e-3, 1.0, 0.1,
+       Group::kHeldOut, "mlp", "sgd", 12000, 1000, 128, 1e-3, 1.0, 0.1,
        {"dog", "dadapt-sgd"}, 1},
       {"cnn-adamw", "CNN + AdamW (weight decay 0.01), Fashion-MNIST", Group::kHeldOut, "cnn",
-       "adamw", 1000, 160, 128, 1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 10},
+       "adamw", 1000, 100, 128, 1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 10},
       {"gru-adam", "byte-level GRU language model + Adam, Debian license texts",
-       Group::kHeldOut, "gru", "adam", 1500, 240, 32, 1e-4, 1e-1, 1e-3,
+       Group::kHeldOut, "gru", "adam", 1500, 100, 32, 1e-4, 1e-1, 1e-3,
        {"dadapt-adam", "prodigy"}, 8},
   };
   return *tasks;
@@ -173,7 +173,8 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
   for (int t : options.tasks) {
     const Task& task = tasks[t];
     const int64_t s = Steps(task, options.quick);
-    const int64_t eval_every = std::max<int64_t>(1, s / 40);
+    // Quick mode evaluates half as often (it is a smoke run).
+    const int64_t eval_every = std::max<int64_t>(1, s / (options.quick ? 20 : 40));
     for (int seed = 1; seed <= options.seeds; ++seed) {
       auto add = [&](RunSpec r, std::vector<std::string> extra) {
         r.task = t;

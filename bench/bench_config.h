@@ -106,7 +106,8 @@ struct PlanOptions {
 };
 
 // Every run of the benchmark, slowest first (S x cost_per_step). Grid and
-// one-run baselines do not depend on the stage setting and run once.
+// one-run baselines do not depend on the stage setting and run once. The
+// validation loss is evaluated every S/40 steps (S/20 in quick mode).
 std::vector<RunSpec> Plan(const PlanOptions& options);
 
 // S of a task in this mode.

@@ -67,7 +67,8 @@ TEST(PlanTest, ArgumentsOfEachKind) {
   const int64_t s = Tasks()[2].quick_steps;
   ASSERT_TRUE(by_id.count("mlp-adam-t30-reference-s1"));
   const RunSpec& autolrs = by_id["mlp-adam-t30-reference-s1"];
-  EXPECT_TRUE(Has(autolrs, "--tau_initial=" + std::to_string(s / 30)));
+  // tau_initial = S/30, but at least 10 steps.
+  EXPECT_TRUE(Has(autolrs, "--tau_initial=" + std::to_string(std::max<int64_t>(10, s / 30))));
   EXPECT_TRUE(Has(autolrs, "--tau_max=" + std::to_string(s / 4)));
   EXPECT_TRUE(Has(autolrs, "--preset=reference"));
   EXPECT_TRUE(Has(autolrs, "--optimizer=adam"));

@@ -194,6 +194,12 @@ Verdict Judge(const std::vector<TaskReport>& reports, const std::string& method)
                                          where, mine, textbook->final_val.mean));
     }
     if (a->worth && a->worth->at_least_one) ++v.worth_one;
+    bool beats_all = true;
+    for (const Approach& b : r.one_run) {
+      if (b.method == "textbook" || b.method == "range-cosine" || b.final_val.n == 0) continue;
+      beats_all &= mine < b.final_val.mean;
+    }
+    v.beats_parameter_free += beats_all;
   }
   return v;
 }

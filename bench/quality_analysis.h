@@ -69,6 +69,7 @@ struct Verdict {
   int beats_range = 0;      // Lower mean final val than range-cosine.
   int beats_textbook = 0;   // Lower mean final val than textbook.
   int worth_one = 0;        // Budget worth >= 1.0x (ends at or below the cosine's T).
+  int beats_parameter_free = 0;  // Lower than every parameter-free approach present.
   std::vector<std::string> losses;  // "gru-adam S/30: loses to textbook (2.86 vs 1.69)"
 };
 Verdict Judge(const std::vector<TaskReport>& reports, const std::string& method);

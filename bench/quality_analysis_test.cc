@@ -130,6 +130,7 @@ TEST(JudgeTest, CountsWinsAndNamesLosses) {
   EXPECT_EQ(v.beats_range, 2);     // 0.34 and 0.28 < 0.35
   EXPECT_EQ(v.beats_textbook, 1);  // 0.34 > 0.33
   EXPECT_EQ(v.worth_one, 1);       // only 0.28 reaches T = 0.30
+  EXPECT_EQ(v.beats_parameter_free, 1);  // only 0.28 < DoG's 0.29
   ASSERT_EQ(v.losses.size(), 1u);
   EXPECT_NE(v.losses[0].find("textbook"), std::string::npos);
   EXPECT_EQ(Judge(reports, "autolrs-none").cases, 0);

@@ -40,8 +40,8 @@
 #include "bench/runner.h"
 
 ABSL_FLAG(bool, quick, false,
-          "Quick mode: 1 seed, a 3-value grid and S/6 to S/8 per task: a smoke run of the "
-          "whole pipeline, < 10 min on 2 cores.");
+          "Quick mode: 1 seed, a 3-value grid and S/10 to S/15 per task: a smoke run of "
+          "the whole pipeline, < 10 min on 2 cores.");
 ABSL_FLAG(std::string, out_dir, "",
           "Where RESULTS.md and plots/ are written. Default: the work dir.");
 ABSL_FLAG(std::string, work_dir, "",
