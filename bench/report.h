@@ -23,7 +23,9 @@ struct ReportMeta {
   int parallel = 0;
   std::string command;   // Reproduces the report.
   std::string revision;  // Code version, may be empty.
+  std::string note;      // Written under the title when not empty.
   double wall_seconds = 0;
+  double child_cpu_seconds = 0;  // CPU time (user + sys) of the processes this invocation ran.
   int runs = 0, failed = 0, reused = 0;
   std::vector<std::string> failures;  // "id: error", one per failed run.
   // (task, setting) -> PNG path relative to the report.

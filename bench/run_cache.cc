@@ -37,11 +37,30 @@ std::string RunInputs(const std::vector<std::string>& args, const std::string& t
   return text;
 }
 
-bool CanReuse(const std::string& dir, const std::string& inputs) {
+namespace {
+
+// The inputs text without its binary fingerprint lines.
+std::string ArgumentsOnly(const std::string& inputs) {
+  std::string out;
+  size_t begin = 0;
+  while (begin < inputs.size()) {
+    size_t end = inputs.find('\n', begin);
+    if (end == std::string::npos) end = inputs.size();
+    const std::string line = inputs.substr(begin, end - begin);
+    if (line.rfind("train ", 0) != 0 && line.rfind("server ", 0) != 0) out += line + "\n";
+    begin = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool CanReuse(const std::string& dir, const std::string& inputs, bool ignore_binaries) {
   std::ifstream in(dir + "/inputs", std::ios::binary);
   if (!in) return false;
   std::stringstream s;
   s << in.rdbuf();
+  if (ignore_binaries) return ArgumentsOnly(s.str()) == ArgumentsOnly(inputs);
   return s.str() == inputs;
 }
 

@@ -28,8 +28,11 @@ absl::StatusOr<std::string> FileFingerprint(const std::string& path);
 std::string RunInputs(const std::vector<std::string>& args, const std::string& train_fingerprint,
                       const std::string& server_fingerprint);
 
-// Whether `dir`/inputs exists and equals `inputs`.
-bool CanReuse(const std::string& dir, const std::string& inputs);
+// Whether `dir`/inputs exists and equals `inputs`. With ignore_binaries,
+// only the argument lines must be equal (the "train"/"server" fingerprint
+// lines may differ): for keeping baseline runs across a rebuilt trainer
+// whose baseline code did not change (the caller's promise).
+bool CanReuse(const std::string& dir, const std::string& inputs, bool ignore_binaries = false);
 
 // Removes `dir`/inputs (before a run starts, so a crash leaves no stale
 // marker). OK when it does not exist.

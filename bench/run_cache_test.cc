@@ -45,6 +45,14 @@ TEST(RunCacheTest, ReusesOnlyWhenEveryInputIsEqual) {
   EXPECT_TRUE(Invalidate(dir).ok()) << "nothing to remove is fine";
 }
 
+TEST(RunCacheTest, IgnoringBinariesComparesOnlyArguments) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(MarkDone(dir, RunInputs({"--model=mlp", "--lr=0.1"}, "t1", "")).ok());
+  EXPECT_TRUE(CanReuse(dir, RunInputs({"--model=mlp", "--lr=0.1"}, "t2", ""), true));
+  EXPECT_FALSE(CanReuse(dir, RunInputs({"--model=mlp", "--lr=0.1"}, "t2", ""), false));
+  EXPECT_FALSE(CanReuse(dir, RunInputs({"--model=mlp", "--lr=0.2"}, "t1", ""), true));
+}
+
 TEST(RunCacheTest, ArgumentBoundariesMatter) {
   EXPECT_NE(RunInputs({"--a=1", "--b=2"}, "t", ""), RunInputs({"--a=1 --b=2"}, "t", ""));
 }

@@ -114,7 +114,8 @@ absl::Status RunAll(const RunnerOptions& options, const std::vector<RunSpec>& sp
     const RunSpec& spec = specs[i];
     const std::string dir = RunDir(options.work_dir, spec);
     inputs[i] = RunInputs(spec.args, *train_fp, spec.kind == Kind::kAutoLrs ? *server_fp : "");
-    if (!options.rerun && CanReuse(dir, inputs[i])) {
+    const bool ignore_binaries = options.keep_baselines && spec.kind != Kind::kAutoLrs;
+    if (!options.rerun && CanReuse(dir, inputs[i], ignore_binaries)) {
       results[i] = LoadRun(spec, dir);
       results[i].reused = true;
       if (results[i].ok) {

@@ -24,6 +24,10 @@ struct RunnerOptions {
   std::string server_binary;  // while the benchmark runs).
   int parallel = 2;
   bool rerun = false;         // Ignore finished runs' folders.
+  // Reuse finished grid and one-run baseline runs with the same arguments
+  // even when the train binary changed (e.g. only the server's JobConfig
+  // grew a field, which the trainer links but the baselines never use).
+  bool keep_baselines = false;
 };
 
 // The folder of a run.

@@ -15,6 +15,7 @@
 // Exit status 0 when every run succeeded and the report was written.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -61,6 +62,10 @@ ABSL_FLAG(std::string, add_variants, "",
 ABSL_FLAG(std::string, default_variant, "recommended",
           "The variant the verdict is about (the service's default preset).");
 ABSL_FLAG(bool, rerun, false, "Run everything again, even runs whose inputs did not change.");
+ABSL_FLAG(bool, keep_baselines, false,
+          "Reuse finished baseline runs (grid, textbook, range test, parameter-free) with the "
+          "same arguments even if the train binary changed: for a server- or proto-only change, "
+          "where the rebuilt trainer trains the baselines identically. AutoLRS runs still rerun.");
 ABSL_FLAG(std::string, server_binary, "",
           "autolrs_server path (default: from this binary's runfiles).");
 ABSL_FLAG(std::string, train_binary, "",
@@ -69,6 +74,9 @@ ABSL_FLAG(std::string, gnuplot, "gnuplot", "gnuplot executable.");
 ABSL_FLAG(std::string, revision, "",
           "The code version written into RESULTS.md (the wrapper passes the git commit and "
           "any uncommitted changes).");
+ABSL_FLAG(bool, plots, true, "Draw the gnuplot PNGs (plots/ beside RESULTS.md).");
+ABSL_FLAG(std::string, note, "",
+          "A sentence written under RESULTS.md's title (e.g. what makes a run partial).");
 ABSL_FLAG(std::string, command, "",
           "The reproducing command written into RESULTS.md (default: "
           "bench/schedule_quality.sh [--quick]).");
@@ -152,6 +160,7 @@ absl::Status Run(const char* argv0) {
   RunnerOptions runner;
   runner.parallel = parallel;
   runner.rerun = absl::GetFlag(FLAGS_rerun);
+  runner.keep_baselines = absl::GetFlag(FLAGS_keep_baselines);
   runner.work_dir = absl::GetFlag(FLAGS_work_dir);
   if (runner.work_dir.empty()) {
     const char* home = std::getenv("HOME");
@@ -192,6 +201,12 @@ absl::Status Run(const char* argv0) {
   meta.grid_size = plan.grid_size;
   meta.parallel = parallel;
   meta.revision = absl::GetFlag(FLAGS_revision);
+  meta.note = absl::GetFlag(FLAGS_note);
+  if (runner.keep_baselines) {
+    meta.note = absl::StrCat(meta.note, meta.note.empty() ? "" : " ",
+                             "Baseline runs may come from an earlier train binary "
+                             "(--keep_baselines).");
+  }
   meta.command = absl::GetFlag(FLAGS_command);
   if (meta.command.empty()) {
     meta.command = quick ? "bench/schedule_quality.sh --quick" : "bench/schedule_quality.sh";
@@ -208,6 +223,7 @@ absl::Status Run(const char* argv0) {
   for (int t : plan.tasks) {
     for (int st = 0; st < static_cast<int>(StageSettings().size()); ++st) {
       reports.push_back(Analyze(specs, results, plan.variants, t, st, plan.grid_size));
+      if (!absl::GetFlag(FLAGS_plots)) continue;
       absl::StatusOr<std::string> png =
           Plot(reports.back(), plan.variants, runner.work_dir, out_dir, absl::GetFlag(FLAGS_gnuplot),
                plan.seeds);
@@ -220,6 +236,12 @@ absl::Status Run(const char* argv0) {
     }
   }
   meta.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  struct rusage children;
+  if (getrusage(RUSAGE_CHILDREN, &children) == 0) {
+    meta.child_cpu_seconds =
+        static_cast<double>(children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
+        1e-6 * static_cast<double>(children.ru_utime.tv_usec + children.ru_stime.tv_usec);
+  }
   const std::string md =
       Markdown(reports, plan.variants, absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)),
                meta);
