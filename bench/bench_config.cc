@@ -176,7 +176,8 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
     // Quick mode evaluates half as often (it is a smoke run).
     const int64_t eval_every = std::max<int64_t>(1, s / (options.quick ? 20 : 40));
     for (int seed = 1; seed <= options.seeds; ++seed) {
-      auto add = [&](RunSpec r, std::vector<std::string> extra) {
+      // `optimizer`: the task's, except for the parameter-free baselines.
+      auto add = [&](RunSpec r, const std::string& optimizer, std::vector<std::string> extra) {
         r.task = t;
         r.steps = s;
         r.seed = seed;
@@ -185,11 +186,8 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
                   absl::StrCat("--seed=", seed),
                   absl::StrCat("--batch_size=", task.batch_size),
                   "--threads=1",
-                  absl::StrCat("--eval_every=", eval_every)};
-        if (r.method.rfind("autolrs", 0) == 0 || r.kind == Kind::kGrid ||
-            r.method == "textbook" || r.method == "range-cosine") {
-          r.args.push_back(absl::StrCat("--optimizer=", task.optimizer));
-        }
+                  absl::StrCat("--eval_every=", eval_every),
+                  absl::StrCat("--optimizer=", optimizer)};
         r.args.insert(r.args.end(), extra.begin(), extra.end());
         specs.push_back(std::move(r));
       };
@@ -206,7 +204,7 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
           r.id = absl::StrCat(task.name, "-", setting.id, "-", variant.name, "-s", seed);
           const int64_t tau_initial = std::max<int64_t>(10, s / setting.tau_initial_div);
           const int64_t tau_max = std::max<int64_t>(tau_initial, s / setting.tau_max_div);
-          add(r, {"--schedule=autolrs", absl::StrCat("--job_id=", r.id),
+          add(r, task.optimizer, {"--schedule=autolrs", absl::StrCat("--job_id=", r.id),
                   absl::StrFormat("--lr_min=%.17g", task.lr_min),
                   absl::StrFormat("--lr_max=%.17g", task.lr_max),
                   absl::StrCat("--tau_initial=", tau_initial),
@@ -228,7 +226,8 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
           r.lr = grid[i];
           r.id = absl::StrCat(task.name, "-", schedule, "-g", options.grid_size, "-", i, "-s",
                               seed);
-          add(r, {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])});
+          add(r, task.optimizer,
+              {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])});
         }
       }
       // One-run baselines.
@@ -238,14 +237,15 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
         r.method = "textbook";
         r.lr = task.textbook_lr;
         r.id = absl::StrCat(task.name, "-textbook-s", seed);
-        add(r, {"--schedule=cosine", absl::StrFormat("--lr=%.17g", task.textbook_lr)});
+        add(r, task.optimizer,
+            {"--schedule=cosine", absl::StrFormat("--lr=%.17g", task.textbook_lr)});
       }
       {
         RunSpec r;
         r.kind = Kind::kOneRun;
         r.method = "range-cosine";
         r.id = absl::StrCat(task.name, "-range-cosine-s", seed);
-        add(r, {"--schedule=range-cosine", "--range_fraction=0.03", "--range_lr_min=1e-5",
+        add(r, task.optimizer, {"--schedule=range-cosine", "--range_fraction=0.03", "--range_lr_min=1e-5",
                 "--range_lr_max=10"});
       }
       for (const std::string& opt : task.parameter_free) {
@@ -257,8 +257,7 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
         // DoG runs at a constant multiplier and is evaluated at its iterate
         // average (its paper's setup); D-Adaptation and Prodigy take the
         // schedule one would use anyway (their papers': cosine).
-        add(r, {absl::StrCat("--optimizer=", opt),
-                absl::StrCat("--schedule=", opt == "dog" ? "constant" : "cosine"), "--lr=1"});
+        add(r, opt, {absl::StrCat("--schedule=", opt == "dog" ? "constant" : "cosine"), "--lr=1"});
       }
     }
   }

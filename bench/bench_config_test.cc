@@ -81,6 +81,24 @@ TEST(PlanTest, ArgumentsOfEachKind) {
   EXPECT_TRUE(Has(by_id["mlp-adam-cosine-g8-7-s1"], "--schedule=cosine"));
 }
 
+// The arguments are a run's identity for reuse (run_cache.h): changing their
+// text or order reruns every finished run. Pinned here so it is deliberate.
+TEST(PlanTest, ArgumentsAreStable) {
+  PlanOptions options;
+  options.seeds = 1;
+  options.grid_size = 8;
+  options.tasks = {0};
+  for (const RunSpec& r : Plan(options)) {
+    if (r.id != "mlp-sgd-dog-s1") continue;
+    EXPECT_EQ(r.args, (std::vector<std::string>{"--model=mlp", "--total_steps=3000", "--seed=1",
+                                                "--batch_size=128", "--threads=1",
+                                                "--eval_every=75", "--optimizer=dog",
+                                                "--schedule=constant", "--lr=1"}));
+    return;
+  }
+  ADD_FAILURE() << "no mlp-sgd-dog-s1 run";
+}
+
 TEST(VariantsTest, ParsesExtraVariantsAsProtobufText) {
   absl::StatusOr<std::vector<Variant>> v = ParseVariants(
       "notol=recommended:choice_tolerance: 0; k6=recommended:later_stage_probes: 6 "
