@@ -155,6 +155,15 @@ std::optional<Speedup> ComputeSpeedup(const std::vector<EvalPoint>& reference,
   return Speedup{static_cast<double>(*equal) / static_cast<double>(budget), false};
 }
 
+std::optional<Worth> BudgetWorth(const std::vector<EvalPoint>& reference, double final_loss,
+                                 int64_t budget) {
+  if (reference.empty() || std::isnan(final_loss) || budget <= 0) return std::nullopt;
+  if (final_loss <= reference.back().val_loss * (1 + 1e-9)) return Worth{1.0, true};
+  const std::optional<int64_t> steps = StepsToTarget(reference, final_loss);
+  if (!steps) return std::nullopt;
+  return Worth{static_cast<double>(*steps) / static_cast<double>(budget), false};
+}
+
 Summary Summarize(const std::vector<double>& values) {
   Summary s;
   s.n = static_cast<int>(values.size());

@@ -77,6 +77,24 @@ std::optional<Speedup> ComputeSpeedup(const std::vector<EvalPoint>& reference,
                                       const std::vector<EvalPoint>& candidate, double target,
                                       int64_t budget);
 
+// What a method's whole budget is worth in steps of a reference (issue 11's
+// "budget worth"): the steps the reference's curve needs to reach the
+// method's final validation loss, divided by `budget`.
+struct Worth {
+  // at_least_one: the final loss is <= the reference's own final loss (its
+  // last point; to a relative 1e-9, so the reference's own mean computed in
+  // another order counts), so the budget is worth at least the reference's whole
+  // budget; `value` is then 1. Else value = the reference's steps to the
+  // final loss / budget (in (0, 1] for a reference that ends at `budget`).
+  double value = 0;
+  bool at_least_one = false;
+};
+// nullopt when the reference curve is empty, the final loss is NaN, or
+// budget <= 0. A final loss the reference never reaches before its end cannot
+// occur (its end is the smallest loss it has to reach).
+std::optional<Worth> BudgetWorth(const std::vector<EvalPoint>& reference, double final_loss,
+                                 int64_t budget);
+
 // Mean and spread of a sample.
 struct Summary {
   int n = 0;

@@ -93,6 +93,27 @@ TEST(StepsToTargetTest, FirstStepAtOrBelowTarget) {
   EXPECT_EQ(StepsToTarget({{10, kNan}, {20, 0.5}}, 1.0), 20);
 }
 
+TEST(BudgetWorthTest, StepsOfTheReferenceToTheFinalLossOverTheBudget) {
+  const std::vector<EvalPoint> reference = {{100, 0.9}, {200, 0.5}, {300, 0.4}, {400, 0.35}};
+  auto worse = BudgetWorth(reference, 0.45, 400);
+  ASSERT_TRUE(worse.has_value());
+  EXPECT_FALSE(worse->at_least_one);
+  EXPECT_DOUBLE_EQ(worse->value, 300.0 / 400.0);
+  auto equal = BudgetWorth(reference, 0.35, 400);
+  EXPECT_TRUE(equal->at_least_one);
+  EXPECT_DOUBLE_EQ(equal->value, 1.0);
+  EXPECT_TRUE(BudgetWorth(reference, 0.2, 400)->at_least_one);
+  EXPECT_TRUE(BudgetWorth(reference, 0.35 * (1 + 1e-12), 400)->at_least_one) << "rounding";
+  EXPECT_FALSE(BudgetWorth(reference, NAN, 400).has_value());
+  EXPECT_FALSE(BudgetWorth({}, 0.3, 400).has_value());
+  // A reference that dips below its own final loss mid-run: a method ending
+  // above the reference's final is worth the steps to the dip.
+  const std::vector<EvalPoint> dipping = {{100, 0.5}, {200, 0.30}, {300, 0.33}};
+  auto between = BudgetWorth(dipping, 0.34, 300);
+  EXPECT_FALSE(between->at_least_one);
+  EXPECT_DOUBLE_EQ(between->value, 200.0 / 300.0);
+}
+
 TEST(ComputeSpeedupTest, RatioOfStepsToTargetWhenReached) {
   const std::vector<EvalPoint> reference = {{100, 1.0}, {200, 0.6}, {300, 0.5}, {400, 0.4}};
   const std::vector<EvalPoint> faster = {{100, 0.7}, {200, 0.4}, {300, 0.45}, {400, 0.3}};

@@ -15,8 +15,14 @@ namespace autolrs::examples {
 //   "cnn": Conv(1->16, 3x3, pad 1), ReLU, MaxPool 2,
 //          Conv(16->32, 3x3, pad 1), ReLU, MaxPool 2,
 //          Flatten, Linear(32*7*7, 10)                            (~20k params)
-// Both take float [N, 1, 28, 28] images and return [N, 10] logits. Neither
-// uses dropout or batch norm, so train/eval mode does not change the output.
+// Both take float [N, 1, 28, 28] images and return [N, 10] logits.
+//   "gru": a byte-level language model: Embedding(256, 32), one GRU layer of
+//          96 units, Linear(96, 256)                             (~70k params)
+//          It takes int64 [N, T] bytes and returns [N, 256, T] logits of the
+//          next byte at every position (the layout cross_entropy takes with
+//          [N, T] targets).
+// None uses dropout or batch norm, so train/eval mode does not change the
+// output.
 std::vector<std::string> ModelNames();
 
 // Builds a freshly initialized model with libtorch's default initialization,

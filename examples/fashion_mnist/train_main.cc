@@ -53,15 +53,27 @@
 #include "client/torch_checkpointer.h"
 #include "client/tuner.h"
 #include "examples/fashion_mnist/fashion_mnist.h"
+#include "examples/fashion_mnist/range_test.h"
 #include "examples/fashion_mnist/schedules.h"
 #include "examples/fashion_mnist/trainer.h"
 #include "google/protobuf/text_format.h"
 
-ABSL_FLAG(std::string, model, "mlp", "Network: mlp or cnn.");
-ABSL_FLAG(std::string, optimizer, "sgd", "sgd (momentum 0.9) or adam.");
+ABSL_FLAG(std::string, model, "mlp",
+          "Network: mlp or cnn (Fashion-MNIST), gru (byte-level language model on "
+          "the text files of --data_dir, default /usr/share/common-licenses).");
+ABSL_FLAG(std::string, optimizer, "sgd",
+          "sgd (momentum 0.9), adam, adamw (weight decay 0.01), or a parameter-free "
+          "one whose --lr is a multiplier (1 = as published): dog (evaluated at its "
+          "iterate average), dadapt-sgd, dadapt-adam, prodigy.");
 ABSL_FLAG(std::string, schedule, "autolrs",
           "LR schedule: autolrs (asks --server), constant, step (x0.1 at 50% "
-          "and 75% of --total_steps) or cosine.");
+          "and 75% of --total_steps), cosine, or range-cosine (an LR range test "
+          "of at most --range_fraction of the steps, then a restart from the "
+          "initial weights with a cosine from the suggested peak LR).");
+ABSL_FLAG(double, range_fraction, 0.03,
+          "range-cosine: the sweep's largest share of --total_steps (its steps count).");
+ABSL_FLAG(double, range_lr_min, 1e-5, "range-cosine: the sweep's first LR.");
+ABSL_FLAG(double, range_lr_max, 10, "range-cosine: the sweep's last LR.");
 ABSL_FLAG(double, lr, 0.05,
           "Peak LR of the baseline schedules; the initial LR of the optimizer "
           "with autolrs (never used for a step there).");
@@ -77,7 +89,8 @@ ABSL_FLAG(std::string, csv, "", "If set, write one CSV row per step here.");
 ABSL_FLAG(int, threads, 1, "libtorch intra-op threads (torch::set_num_threads).");
 ABSL_FLAG(std::string, data_dir, "",
           "Folder of the Fashion-MNIST IDX files (default: Debian's "
-          "dataset-fashion-mnist package).");
+          "dataset-fashion-mnist package); with --model=gru, the folder of text "
+          "files (default /usr/share/common-licenses).");
 // AutoLRS only.
 ABSL_FLAG(std::string, server, "localhost:50051", "autolrs: host:port of autolrs_server.");
 ABSL_FLAG(std::string, job_id, "",
@@ -174,14 +187,17 @@ struct RunResult {
   int64_t steps = 0;        // Steps spent (counted).
   int64_t model_steps = 0;  // Steps the final model went through.
   double last_val_loss = NAN;
+  double peak_lr = NAN;     // range-cosine: the suggested peak.
+  int64_t sweep_steps = 0;  // range-cosine: steps the sweep spent.
+  double max_step_size = 0; // Baselines: the largest Trainer::step_size().
 };
 
-// The baseline schedules: S steps of TrainStep() at the schedule's LR.
-absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, StepLog& log,
-                         RunResult& result) {
-  const int64_t total = absl::GetFlag(FLAGS_total_steps);
+// A baseline schedule over `total` steps, numbered from first_step + 1 in the
+// CSV and in --eval_every (steps before it were spent elsewhere, e.g. by a
+// range test).
+absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, double peak,
+                         int64_t first_step, int64_t total, StepLog& log, RunResult& result) {
   const int64_t eval_every = absl::GetFlag(FLAGS_eval_every);
-  const double peak = absl::GetFlag(FLAGS_lr);
   const int64_t progress_every = std::max<int64_t>(1, total / 10);
   double tail = 0;  // Sum of the losses since the last progress line.
   int64_t tail_count = 0;
@@ -189,7 +205,8 @@ absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, StepLog& l
     trainer.SetLearningRate(BaselineLearningRate(schedule, peak, t, total));
     const double lr = trainer.learning_rate();
     const double loss = trainer.TrainStep();
-    const int64_t step = t + 1;
+    result.max_step_size = std::max(result.max_step_size, trainer.step_size());
+    const int64_t step = first_step + t + 1;
     double val = NAN;
     const bool evaluated = eval_every > 0 && step % eval_every == 0;
     if (evaluated) {
@@ -201,17 +218,55 @@ absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, StepLog& l
     log.Row(step, "train", lr, loss, val, evaluated);
     tail += loss;
     ++tail_count;
-    if (step % progress_every == 0 || step == total) {
-      std::fprintf(stderr, "step %ld/%ld: lr %.4g, mean training loss %.4f\n",
-                   static_cast<long>(step), static_cast<long>(total), lr,
-                   tail / static_cast<double>(tail_count));
+    if ((t + 1) % progress_every == 0 || t + 1 == total) {
+      std::fprintf(stderr, "step %ld/%ld: lr %.4g (step size %.4g), mean training loss %.4f\n",
+                   static_cast<long>(step), static_cast<long>(first_step + total), lr,
+                   trainer.step_size(), tail / static_cast<double>(tail_count));
       tail = 0;
       tail_count = 0;
     }
   }
-  result.steps = total;
+  result.steps = first_step + total;
   result.model_steps = total;
   return absl::OkStatus();
+}
+
+// The LR range test + cosine: a sweep of at most range_fraction x S steps
+// (phase "probe" in the CSV: its model is thrown away), then a new Trainer
+// with the same options and data (the same initial weights and data order)
+// trains a cosine from the suggested peak for the remaining steps.
+absl::Status RunRangeCosine(std::unique_ptr<Trainer>& trainer, StepLog& log,
+                            RunResult& result) {
+  const int64_t total = absl::GetFlag(FLAGS_total_steps);
+  RangeTestOptions options;
+  options.lr_min = absl::GetFlag(FLAGS_range_lr_min);
+  options.lr_max = absl::GetFlag(FLAGS_range_lr_max);
+  options.steps = std::max<int64_t>(
+      1, static_cast<int64_t>(std::floor(absl::GetFlag(FLAGS_range_fraction) * total)));
+  if (!(options.lr_min > 0 && options.lr_max > options.lr_min) || options.steps >= total) {
+    return absl::InvalidArgumentError(
+        "range-cosine: need 0 < --range_lr_min < --range_lr_max and a sweep shorter than S");
+  }
+  RangeTest sweep(options);
+  int64_t step = 0;
+  for (int64_t i = 0; i < options.steps; ++i) {
+    trainer->SetLearningRate(sweep.Lr(i));
+    const double lr = trainer->learning_rate();
+    const double loss = trainer->TrainStep();
+    log.Row(++step, "probe", lr, loss, NAN, false);
+    if (sweep.Add(loss)) break;
+  }
+  result.sweep_steps = step;
+  result.peak_lr = sweep.SuggestedPeak();
+  std::fprintf(stderr, "range test: %ld steps (%s), peak LR %.4g\n", static_cast<long>(step),
+               sweep.diverged() ? "stopped at divergence" : "whole sweep", result.peak_lr);
+  TrainerOptions restart = trainer->options();
+  restart.learning_rate = result.peak_lr;
+  absl::StatusOr<std::unique_ptr<Trainer>> fresh = Trainer::Create(restart, trainer->data());
+  if (!fresh.ok()) return fresh.status();
+  trainer = *std::move(fresh);
+  return RunBaseline(*trainer, BaselineSchedule::kCosine, result.peak_lr, step, total - step, log,
+                     result);
 }
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
@@ -311,7 +366,12 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
     const double action_tail = sum / static_cast<double>(recent.size());
     std::string what = PhaseName(action.phase());
     if (action.phase() == v1::PHASE_PROBE) {
-      what = absl::StrCat("probe ", action.probe_index() + 1, "/", config.probes_per_stage());
+      // k of this stage, from the job's resolved config (later stages probe
+      // later_stage_probes LRs).
+      const v1::JobConfig& resolved = tuner.job().config();
+      const int32_t k =
+          action.stage() == 0 ? resolved.probes_per_stage() : resolved.later_stage_probes();
+      what = absl::StrCat("probe ", action.probe_index() + 1, "/", k);
     }
     std::fprintf(stderr, "action %ld: stage %d %-11s lr %-10.4g %5ld steps, last-10 loss %.4f\n",
                  static_cast<long>(action_id), action.stage(), what.c_str(), action.lr(),
@@ -395,12 +455,16 @@ absl::Status Run() {
 
   const std::string schedule_name = absl::GetFlag(FLAGS_schedule);
   const bool autolrs = schedule_name == "autolrs";
+  const bool range_cosine = schedule_name == "range-cosine";
   BaselineSchedule baseline = BaselineSchedule::kConstant;
-  if (!autolrs) {
+  if (range_cosine) {
+    // Checked in RunRangeCosine.
+  } else if (!autolrs) {
     absl::StatusOr<BaselineSchedule> parsed = ParseBaselineSchedule(schedule_name);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--schedule: unknown '", schedule_name, "'; expected autolrs, constant, step or cosine"));
+          "--schedule: unknown '", schedule_name,
+          "'; expected autolrs, constant, step, cosine or range-cosine"));
     }
     baseline = *parsed;
   } else if (absl::Status s = ParsePreset(absl::GetFlag(FLAGS_preset)).status(); !s.ok()) {
@@ -432,8 +496,11 @@ absl::Status Run() {
                threads);
   const Clock::time_point train_start = Clock::now();
   RunResult result;
-  absl::Status status = autolrs ? RunAutoLrs(**trainer, **log, result)
-                                : RunBaseline(**trainer, baseline, **log, result);
+  absl::Status status =
+      autolrs        ? RunAutoLrs(**trainer, **log, result)
+      : range_cosine ? RunRangeCosine(*trainer, **log, result)
+                     : RunBaseline(**trainer, baseline, absl::GetFlag(FLAGS_lr), 0,
+                                   absl::GetFlag(FLAGS_total_steps), **log, result);
   if (!status.ok()) return status;
   const double train_seconds = Seconds(train_start);
   if (absl::Status s = (*log)->Close(); !s.ok()) return s;
@@ -443,11 +510,18 @@ absl::Status Run() {
   std::fprintf(stderr, "train: %.2f ms/step over %ld steps\n",
                1e3 * train_seconds / static_cast<double>(std::max<int64_t>(1, (*trainer)->steps())),
                static_cast<long>((*trainer)->steps()));
+  std::string extra;
+  if (range_cosine) {
+    extra = absl::StrFormat(" peak_lr=%.6g sweep_steps=%d", result.peak_lr, result.sweep_steps);
+  }
+  if (IsParameterFree(options.optimizer)) {
+    extra += absl::StrFormat(" max_step_size=%.6g", result.max_step_size);
+  }
   std::printf(
       "final: schedule=%s test_loss=%.4f test_accuracy=%.4f val_loss=%.4f steps=%ld "
-      "model_steps=%ld seconds=%.1f\n",
+      "model_steps=%ld seconds=%.1f%s\n",
       schedule_name.c_str(), test.loss, test.accuracy, val, static_cast<long>(result.steps),
-      static_cast<long>(result.model_steps), Seconds(start));
+      static_cast<long>(result.model_steps), Seconds(start), extra.c_str());
   std::fflush(stdout);
   return absl::OkStatus();
 }

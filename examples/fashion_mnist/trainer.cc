@@ -1,18 +1,22 @@
 #include "examples/fashion_mnist/trainer.h"
 
-#include <torch/nn/functional/loss.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/sgd.h>
-#include <torch/utils.h>
-
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
 #include <utility>
 
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "examples/fashion_mnist/models.h"
+#include "examples/fashion_mnist/text_corpus.h"
 
 namespace autolrs::examples {
 namespace {
@@ -21,8 +25,26 @@ constexpr int64_t kEvalChunk = 1000;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(const TrainerOptions& options,
-                                                                 const std::string& data_dir) {
+std::vector<std::string> OptimizerNames() {
+  return {"sgd", "adam", "adamw", "dog", "dadapt-sgd", "dadapt-adam", "prodigy"};
+}
+
+bool IsParameterFree(const std::string& optimizer) {
+  return optimizer == "dog" || optimizer == "dadapt-sgd" || optimizer == "dadapt-adam" ||
+         optimizer == "prodigy";
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
+    const TrainerOptions& options, const std::string& data_dir) {
+  if (options.model == "gru") {
+    TextCorpusOptions text_options;
+    text_options.dir = data_dir;
+    absl::StatusOr<FashionMnist> text = LoadTextCorpus(text_options);
+    if (!text.ok()) return text.status();
+    TrainerOptions text_trainer = options;
+    text_trainer.validation_subset = 0;
+    return Create(text_trainer, *std::move(text));
+  }
   FashionMnistOptions data_options;
   data_options.data_dir = data_dir;
   absl::StatusOr<FashionMnist> data = LoadFashionMnist(data_options);
@@ -30,51 +52,73 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(const TrainerOp
   return Create(options, *std::move(data));
 }
 
-absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
-                                                         FashionMnist data) {
-  if (options.optimizer != "sgd" && options.optimizer != "adam") {
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
+    const TrainerOptions& options, FashionMnist data) {
+  const std::vector<std::string> optimizers = OptimizerNames();
+  if (std::find(optimizers.begin(), optimizers.end(), options.optimizer) ==
+      optimizers.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown optimizer '", options.optimizer, "'; expected sgd or adam"));
+        absl::StrCat("unknown optimizer '", options.optimizer, "'; expected one of ",
+                     absl::StrJoin(optimizers, ", ")));
   }
   if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("learning_rate must be positive and finite, got ", options.learning_rate));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "learning_rate must be positive and finite, got ",
+        options.learning_rate));
   }
   if (options.batch_size <= 0 || options.batch_size > data.train.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("batch_size must be in [1, ", data.train.size(),
-                                                   "] (the training split's size), got ",
-                                                   options.batch_size));
-  }
-  if (options.validation_subset < 0 || options.validation_subset > data.validation.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("validation_subset must be in [0, ", data.validation.size(),
-                     "] (the validation split's size), got ", options.validation_subset));
+        absl::StrCat("batch_size must be in [1, ", data.train.size(),
+                     "] (the training split's size), got ",
+                     options.batch_size));
+  }
+  if (options.validation_subset < 0 ||
+      options.validation_subset > data.validation.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "validation_subset must be in [0, ", data.validation.size(),
+        "] (the validation split's size), got ", options.validation_subset));
   }
   torch::manual_seed(options.seed);
   absl::StatusOr<torch::nn::Sequential> model = MakeModel(options.model);
   if (!model.ok()) return model.status();
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  const std::vector<at::Tensor> params = (*model)->parameters();
+  const double lr = options.learning_rate;
   if (options.optimizer == "sgd") {
     optimizer = std::make_unique<torch::optim::SGD>(
-        (*model)->parameters(),
-        torch::optim::SGDOptions(options.learning_rate).momentum(options.momentum));
+        params, torch::optim::SGDOptions(lr).momentum(options.momentum));
+  } else if (options.optimizer == "adam") {
+    optimizer = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(lr));
+  } else if (options.optimizer == "adamw") {
+    optimizer = std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(lr).weight_decay(0.01));
+  } else if (options.optimizer == "dog") {
+    optimizer = std::make_unique<DoG>(params, lr);
+  } else if (options.optimizer == "dadapt-sgd") {
+    optimizer = std::make_unique<DAdaptSgd>(params, lr, options.momentum);
+  } else if (options.optimizer == "dadapt-adam") {
+    optimizer = std::make_unique<DAdaptAdam>(params, lr);
   } else {
-    optimizer = std::make_unique<torch::optim::Adam>(
-        (*model)->parameters(), torch::optim::AdamOptions(options.learning_rate));
+    optimizer = std::make_unique<Prodigy>(params, lr);
   }
-  return std::unique_ptr<Trainer>(
-      new Trainer(options, std::move(data), *std::move(model), std::move(optimizer)));
+  return std::unique_ptr<Trainer>(new Trainer(
+      options, std::move(data), *std::move(model), std::move(optimizer)));
 }
 
-Trainer::Trainer(const TrainerOptions& options, FashionMnist data, torch::nn::Sequential model,
+Trainer::Trainer(const TrainerOptions& options, FashionMnist data,
+                 torch::nn::Sequential model,
                  std::unique_ptr<torch::optim::Optimizer> optimizer)
     : options_(options),
       data_(std::move(data)),
       model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       rng_(options.seed) {
-  const int64_t n =
-      options.validation_subset == 0 ? data_.validation.size() : options.validation_subset;
+  if (options_.optimizer == "dog") {
+    averager_ = std::make_unique<PolynomialAverager>(model_->parameters());
+  }
+  const int64_t n = options.validation_subset == 0
+                        ? data_.validation.size()
+                        : options.validation_subset;
   if (n > 0) {
     validation_subset_.images = data_.validation.images.narrow(0, 0, n);
     validation_subset_.labels = data_.validation.labels.narrow(0, 0, n);
@@ -109,20 +153,31 @@ Trainer::Batch Trainer::NextBatch() {
     Reshuffle();
   }
   at::Tensor ids =
-      torch::from_blob(order_.data() + position_, {options_.batch_size}, torch::kLong).clone();
+      torch::from_blob(order_.data() + position_, {options_.batch_size},
+                       torch::kLong)
+          .clone();
   position_ += options_.batch_size;
-  return Batch{data_.train.images.index_select(0, ids), data_.train.labels.index_select(0, ids)};
+  return Batch{data_.train.images.index_select(0, ids),
+               data_.train.labels.index_select(0, ids)};
 }
 
 double Trainer::TrainOnBatch(const Batch& batch) {
   model_->train();
   optimizer_->zero_grad();
-  at::Tensor loss =
-      torch::nn::functional::cross_entropy(model_->forward(batch.images), batch.labels);
+  at::Tensor loss = torch::nn::functional::cross_entropy(
+      model_->forward(batch.images), batch.labels);
   loss.backward();
   optimizer_->step();
+  if (averager_ != nullptr) averager_->Update();
   ++steps_;
   return loss.item<double>();
+}
+
+double Trainer::step_size() const {
+  if (const auto* pf = dynamic_cast<const ParameterFreeOptimizer*>(optimizer_.get())) {
+    return pf->step_size();
+  }
+  return learning_rate();
 }
 
 double Trainer::TrainStep() { return TrainOnBatch(NextBatch()); }
@@ -144,20 +199,25 @@ Trainer::Metrics Trainer::Evaluate(const Split& split) {
   }
   torch::NoGradGuard no_grad;
   model_->eval();
+  if (averager_ != nullptr) averager_->Swap();
   double loss_sum = 0;
   int64_t correct = 0;
+  int64_t labels_seen = 0;
   for (int64_t start = 0; start < n; start += kEvalChunk) {
     const int64_t len = std::min(kEvalChunk, n - start);
     at::Tensor logits = model_->forward(split.images.narrow(0, start, len));
     at::Tensor labels = split.labels.narrow(0, start, len);
-    loss_sum +=
-        torch::nn::functional::cross_entropy(
-            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .item<double>();
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(
+                        torch::kSum))
+                    .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+    labels_seen += labels.numel();
   }
+  if (averager_ != nullptr) averager_->Swap();
   model_->train();
-  return Metrics{loss_sum / double(n), double(correct) / double(n)};
+  return Metrics{loss_sum / double(labels_seen), double(correct) / double(labels_seen)};
 }
 
 }  // namespace autolrs::examples

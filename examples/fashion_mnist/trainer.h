@@ -1,24 +1,30 @@
 #ifndef AUTOLRS_EXAMPLES_FASHION_MNIST_TRAINER_H_
 #define AUTOLRS_EXAMPLES_FASHION_MNIST_TRAINER_H_
 
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/optim/optimizer.h>
-
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
 #include "absl/status/statusor.h"
 #include "examples/fashion_mnist/fashion_mnist.h"
+#include "examples/fashion_mnist/parameter_free.h"
 
 namespace autolrs::examples {
 
 struct TrainerOptions {
-  // Network, see models.h: "mlp" or "cnn".
+  // Network, see models.h: "mlp" or "cnn" (Fashion-MNIST images), "gru"
+  // (byte sequences of a text corpus, text_corpus.h).
   std::string model = "mlp";
-  // "sgd" (with `momentum`, no weight decay) or "adam" (default betas).
+  // "sgd" (with `momentum`, no weight decay), "adam" (default betas),
+  // "adamw" (default betas, weight decay 0.01), or a parameter-free
+  // optimizer (parameter_free.h, its LR is the method's multiplier, 1 as
+  // published): "dog" (evaluated at its polynomial iterate average, as in
+  // the paper), "dadapt-sgd" (momentum `momentum`), "dadapt-adam", "prodigy".
   std::string optimizer = "sgd";
   // Initial learning rate, plain (not log10) units. Change it with
   // Trainer::SetLearningRate().
@@ -37,13 +43,19 @@ struct TrainerOptions {
   int64_t validation_subset = 2000;
 };
 
-// Trains one model on Fashion-MNIST, one minibatch per call, on the CPU.
+// The optimizer names TrainerOptions::optimizer accepts.
+std::vector<std::string> OptimizerNames();
+// Whether an optimizer sets its own step size (its LR is a multiplier).
+bool IsParameterFree(const std::string& optimizer);
+
+// Trains one model on Fashion-MNIST (or a text corpus in the same Split
+// layout, with the "gru" model), one minibatch per call, on the CPU.
 //
 // The training stream: every epoch the training split is shuffled with the
 // trainer's own seeded RNG and cut into full batches of batch_size (the last
 // partial batch of an epoch is dropped). TrainStep() consumes one batch.
 //
-// Losses are mean cross-entropy in nats per image.
+// Losses are mean cross-entropy in nats per image (per byte for text).
 //
 // Thread-safety: not thread-safe; use a Trainer from one thread at a time.
 // Create() seeds the process-wide torch generator (torch::manual_seed).
@@ -52,26 +64,28 @@ struct TrainerOptions {
 class Trainer {
  public:
   struct Batch {
-    at::Tensor images;  // float32 [batch_size, 1, 28, 28]
-    at::Tensor labels;  // int64 [batch_size]
+    at::Tensor images;  // float32 [batch_size, 1, 28, 28] (text: int64 [batch_size, T])
+    at::Tensor labels;  // int64 [batch_size] (text: int64 [batch_size, T])
   };
 
   struct Metrics {
     double loss = 0;      // Mean cross-entropy (nats per image).
-    double accuracy = 0;  // Fraction of images classified correctly, [0, 1].
+    double accuracy = 0;  // Fraction of labels predicted correctly, [0, 1].
   };
 
   // INVALID_ARGUMENT for an unknown model or optimizer, a non-positive batch
   // size or learning rate, a batch size larger than the training split, or a
   // validation_subset out of range.
-  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainerOptions& options,
-                                                         FashionMnist data);
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(
+      const TrainerOptions& options, FashionMnist data);
 
-  // Loads Fashion-MNIST (`data_dir`, or the Debian package's files when
-  // empty) and creates a Trainer on it: LoadFashionMnist's errors, then
-  // Create's.
-  static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(const TrainerOptions& options,
-                                                                 const std::string& data_dir);
+  // Loads the data the model needs and creates a Trainer on it:
+  // Fashion-MNIST (`data_dir`, or the Debian package's files when empty) for
+  // "mlp"/"cnn"; for "gru" the text corpus of `data_dir` (default
+  // kDefaultTextDir) with 32-byte contexts, validated on its whole
+  // validation split. The loader's errors, then Create's.
+  static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(
+      const TrainerOptions& options, const std::string& data_dir);
 
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -93,7 +107,8 @@ class Trainer {
   double TrainOnBatch(const Batch& batch);
 
   // Mean loss on the fixed validation subset (no gradient, model unchanged).
-  // NaN when the validation split is empty.
+  // NaN when the validation split is empty. With "dog", this and the other
+  // evaluations use the averaged iterate.
   double ValidationLoss();
 
   // Loss and accuracy on the whole test split.
@@ -113,6 +128,9 @@ class Trainer {
   // modules breaks the optimizer.
   torch::nn::Module& model() { return *model_; }
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  // The step size of the last step: the parameter-free optimizer's own (see
+  // parameter_free.h), else the learning rate.
+  double step_size() const;
   // The model as a Sequential, for forward passes: sequential()->forward(x).
   torch::nn::Sequential& sequential() { return model_; }
 
@@ -120,7 +138,8 @@ class Trainer {
   const FashionMnist& data() const { return data_; }
 
  private:
-  Trainer(const TrainerOptions& options, FashionMnist data, torch::nn::Sequential model,
+  Trainer(const TrainerOptions& options, FashionMnist data,
+          torch::nn::Sequential model,
           std::unique_ptr<torch::optim::Optimizer> optimizer);
 
   void Reshuffle();
@@ -130,6 +149,7 @@ class Trainer {
   Split validation_subset_;
   torch::nn::Sequential model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<PolynomialAverager> averager_;  // "dog" only.
 
   std::mt19937_64 rng_;
   std::vector<int64_t> order_;  // Current epoch's permutation of train ids.

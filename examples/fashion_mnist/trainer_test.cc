@@ -1,15 +1,18 @@
 #include "examples/fashion_mnist/trainer.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/util/string_utils.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/sgd.h>
-
 #include <cmath>
 #include <memory>
 #include <numeric>
 #include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <c10/util/string_utils.h>
+#include <torch/optim/adam.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
 
 #include "absl/status/status.h"
 #include "client/torch_checkpointer.h"
@@ -30,7 +33,8 @@ const FashionMnist& Data() {
 }
 
 std::unique_ptr<Trainer> MakeTrainer(const TrainerOptions& options) {
-  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options, Data());
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::Create(options, Data());
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   return trainer.ok() ? *std::move(trainer) : nullptr;
 }
@@ -42,7 +46,8 @@ std::vector<double> Losses(Trainer& trainer, int steps) {
 }
 
 double Mean(const std::vector<double>& v, size_t begin, size_t end) {
-  return std::accumulate(v.begin() + begin, v.begin() + end, 0.0) / double(end - begin);
+  return std::accumulate(v.begin() + begin, v.begin() + end, 0.0) /
+         double(end - begin);
 }
 
 TEST(TrainerTest, RejectsBadOptions) {
@@ -113,6 +118,72 @@ TEST(TrainerTest, CnnLossDecreases) {
   EXPECT_LT(Mean(losses, 30, 40), 0.7 * Mean(losses, 0, 5));
 }
 
+TEST(TrainerTest, AdamWLossDecreases) {
+  TrainerOptions options;
+  options.optimizer = "adamw";
+  options.learning_rate = 1e-3;
+  std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+  const std::vector<double> losses = Losses(*trainer, 60);
+  EXPECT_LT(Mean(losses, 50, 60), 0.6 * Mean(losses, 0, 10));
+}
+
+// Every parameter-free optimizer trains at its published multiplier of 1.
+TEST(TrainerTest, ParameterFreeOptimizersTrainWithoutAnLr) {
+  for (const char* name : {"dog", "dadapt-sgd", "dadapt-adam", "prodigy"}) {
+    TrainerOptions options;
+    options.optimizer = name;
+    options.learning_rate = 1.0;
+    std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+    const std::vector<double> losses = Losses(*trainer, 100);
+    EXPECT_LT(Mean(losses, 90, 100), 0.6 * Mean(losses, 0, 10)) << name;
+    EXPECT_GT(trainer->step_size(), 0) << name;
+  }
+}
+
+// DoG is evaluated at its iterate average, which differs from the iterate.
+TEST(TrainerTest, DogEvaluatesTheAveragedIterate) {
+  TrainerOptions options;
+  options.optimizer = "dog";
+  options.learning_rate = 1.0;
+  options.validation_subset = 500;
+  std::unique_ptr<Trainer> trainer = MakeTrainer(options);
+  Losses(*trainer, 30);
+  const double averaged = trainer->ValidationLoss();
+  EXPECT_EQ(trainer->ValidationLoss(), averaged) << "evaluation restores the iterate";
+  const Split subset{Data().validation.images.narrow(0, 0, 500),
+                     Data().validation.labels.narrow(0, 0, 500)};
+  torch::NoGradGuard no_grad;
+  const double iterate =
+      torch::nn::functional::cross_entropy(trainer->sequential()->forward(subset.images),
+                                           subset.labels)
+          .item<double>();
+  EXPECT_NE(iterate, averaged);
+}
+
+TEST(TrainerTest, RejectsParameterFreeNamesItDoesNotKnow) {
+  TrainerOptions options;
+  options.optimizer = "dadapt-lion";
+  EXPECT_EQ(Trainer::Create(options, Data()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TrainerTest, GruLanguageModelTrainsOnTheLicenseTexts) {
+  TrainerOptions options;
+  options.model = "gru";
+  options.optimizer = "adam";
+  options.learning_rate = 3e-3;
+  options.batch_size = 32;
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::CreateWithData(options, "");
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const std::vector<double> losses = Losses(**trainer, 60);
+  EXPECT_NEAR(Mean(losses, 0, 1), std::log(256.0), 0.3) << "starts near uniform over bytes";
+  EXPECT_LT(Mean(losses, 50, 60), 0.7 * Mean(losses, 0, 5));
+  const Trainer::Metrics test = (*trainer)->TestMetrics();
+  EXPECT_LT(test.loss, 0.8 * std::log(256.0));
+  EXPECT_GT(test.accuracy, 0.1);
+  EXPECT_LE(test.accuracy, 1.0);
+}
+
 TEST(TrainerTest, SetLearningRateAppliesToTheNextStep) {
   TrainerOptions options;
   options.learning_rate = 0.05;
@@ -144,7 +215,8 @@ TEST(TrainerTest, EachEpochVisitsEveryTrainingImageOnce) {
   at::Tensor counts = at::zeros({10}, at::kLong);
   for (int i = 0; i < 5; ++i) {
     Trainer::Batch batch = trainer->NextBatch();
-    ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
+    ASSERT_EQ(batch.images.sizes(),
+              (std::vector<int64_t>{10000, 1, 28, 28}));
     counts += at::bincount(batch.labels, {}, 10);
   }
   EXPECT_EQ(trainer->epochs(), 0);
@@ -183,11 +255,14 @@ std::vector<at::Tensor> OptimizerTensors(torch::optim::Optimizer& optimizer) {
   std::vector<at::Tensor> out;
   for (const auto& group : optimizer.param_groups()) {
     for (const at::Tensor& p : group.params()) {
-      auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      auto it = optimizer.state().find(
+          c10::guts::to_string(p.unsafeGetTensorImpl()));
       if (it == optimizer.state().end()) continue;
-      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(
+              it->second.get())) {
         out.push_back(s->momentum_buffer().clone());
-      } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(
+                     it->second.get())) {
         out.push_back(s->exp_avg().clone());
         out.push_back(s->exp_avg_sq().clone());
         out.push_back(at::tensor(s->step()));
@@ -207,7 +282,8 @@ std::vector<at::Tensor> Parameters(Trainer& trainer) {
   return out;
 }
 
-void ExpectBitEqual(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+void ExpectBitEqual(const std::vector<at::Tensor>& a,
+                    const std::vector<at::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(at::equal(a[i], b[i])) << "tensor " << i;
@@ -221,12 +297,14 @@ TEST_P(TrainerCheckpointTest, RestoreGivesTheSavedStateAndTheSameNextLoss) {
   options.seed = 3;
   std::unique_ptr<Trainer> trainer = MakeTrainer(options);
   TorchCheckpointer checkpointer(trainer->model(), trainer->optimizer());
-  EXPECT_EQ(checkpointer.Restore().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(checkpointer.Restore().code(),
+            absl::StatusCode::kFailedPrecondition);
 
   Losses(*trainer, 5);
   ASSERT_TRUE(checkpointer.Save().ok());
   const std::vector<at::Tensor> saved_params = Parameters(*trainer);
-  const std::vector<at::Tensor> saved_state = OptimizerTensors(trainer->optimizer());
+  const std::vector<at::Tensor> saved_state =
+      OptimizerTensors(trainer->optimizer());
   ASSERT_FALSE(saved_state.empty());
 
   const Trainer::Batch batch = trainer->NextBatch();
@@ -270,7 +348,8 @@ TEST_P(TrainerCheckpointTest, CheckpointBeforeTheFirstStepClearsTheState) {
   EXPECT_EQ(trainer->TrainOnBatch(batch), second);
 }
 
-INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerCheckpointTest, testing::Values("sgd", "adam"));
+INSTANTIATE_TEST_SUITE_P(Optimizers, TrainerCheckpointTest,
+                         testing::Values("sgd", "adam"));
 
 }  // namespace
 }  // namespace autolrs::examples

@@ -1,0 +1,273 @@
+#include "bench/bench_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "bench/quality_stats.h"
+
+namespace autolrs::bench {
+
+const char* GroupName(Group g) { return g == Group::kDev ? "dev" : "held-out"; }
+
+// Budgets: with 1 torch thread on the shared 2-core machine an MLP step
+// costs ~2-4 ms, a CNN step ~20-40 ms, a GRU step (32 x 64 bytes) ~15-30 ms.
+const std::vector<Task>& Tasks() {
+  static const std::vector<Task>* tasks = new std::vector<Task>{
+      {"mlp-sgd", "MLP + SGD (momentum 0.9), Fashion-MNIST", Group::kDev, "mlp", "sgd", 3000,
+       250, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 1},
+      {"cnn-sgd", "CNN + SGD (momentum 0.9), Fashion-MNIST", Group::kDev, "cnn", "sgd", 1000,
+       100, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 10},
+      {"mlp-adam", "MLP + Adam, Fashion-MNIST", Group::kDev, "mlp", "adam", 3000, 250, 128,
+       1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 1},
+      {"mlp-sgd-long", "MLP + SGD (momentum 0.9), Fashion-MNIST, 4x the budget",
+       Group::kHeldOut, "mlp", "sgd", 12000, 1000, 128, 1e-3, 1.0, 0.1,
+       {"dog", "dadapt-sgd"}, 1},
+      {"cnn-adamw", "CNN + AdamW (weight decay 0.01), Fashion-MNIST", Group::kHeldOut, "cnn",
+       "adamw", 1000, 100, 128, 1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 10},
+      {"gru-adam", "byte-level GRU language model + Adam, Debian license texts",
+       Group::kHeldOut, "gru", "adam", 1500, 100, 32, 1e-4, 1e-1, 1e-3,
+       {"dadapt-adam", "prodigy"}, 8},
+  };
+  return *tasks;
+}
+
+const std::vector<StageSetting>& StageSettings() {
+  static const std::vector<StageSetting>* settings = new std::vector<StageSetting>{
+      {"S/15", "t15", 15, 4},
+      {"S/30", "t30", 30, 4},
+  };
+  return *settings;
+}
+
+// Every variant has k=10 probes of tau/10 in its first stage; the rows after
+// "reference" are the first default preset and one-option-off ablations of
+// the current one, then its opt-in extras.
+const std::vector<Variant>& BuiltinVariants() {
+  static const std::vector<Variant>* variants = new std::vector<Variant>{
+      {"reference", "reference", 10, 0.1, "",
+       "published AutoLRS (reference forecaster, LCB kappa=1e6), k=10 probes of tau/10 every "
+       "stage",
+       true, true},
+      {"first-preset", "recommended", 10, 0.1,
+       "forecaster: FORECASTER_ROBUST_EXPONENTIAL cooldown_fraction: 0 search_radius: 0 "
+       "later_stage_probes: 10 choice_tolerance: 0",
+       "the service's first default preset (commit 3f775f2): robust forecaster, every stage "
+       "searches the whole interval with k=10, no cooldown",
+       false, false},
+      {"recommended-robust-forecaster", "recommended", 10, 0.1,
+       "forecaster: FORECASTER_ROBUST_EXPONENTIAL",
+       "the default preset with the robust exponential forecaster instead of the last-10 mean",
+       false, false},
+      {"recommended-whole-interval", "recommended", 10, 0.1,
+       "search_radius: 0 later_stage_probes: 10",
+       "the default preset, but later stages search the whole interval with k=10", false,
+       false},
+      {"recommended-no-cooldown", "recommended", 10, 0.1, "cooldown_fraction: 0",
+       "the default preset without the final cooldown", false, false},
+      {"recommended-no-tolerance", "recommended", 10, 0.1, "choice_tolerance: 0",
+       "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)",
+       false, false},
+      {"recommended", "recommended", 10, 0.1, "",
+       "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
+       "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "
+       "cooldown",
+       true, true},
+      {"recommended-reuse", "recommended", 10, 0.1, "reuse_best_probe: true",
+       "the default preset, continuing from the chosen probe's state (the trainer keeps a "
+       "second checkpoint)",
+       true, true},
+      {"recommended-early-stop", "recommended", 10, 0.1, "min_probes_per_stage: 3",
+       "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)",
+       false, false},
+  };
+  return *variants;
+}
+
+namespace {
+
+bool ValidName(absl::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Variant>> ParseVariants(absl::string_view spec) {
+  std::vector<Variant> out;
+  std::set<std::string> names;
+  for (const Variant& v : BuiltinVariants()) names.insert(v.name);
+  for (absl::string_view item : absl::StrSplit(spec, ';', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
+    const size_t eq = item.find('=');
+    const size_t colon = item.find(':', eq == absl::string_view::npos ? 0 : eq);
+    if (eq == absl::string_view::npos || colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("variant '", item, "': expected name=preset:job_config"));
+    }
+    Variant v;
+    v.name = std::string(item.substr(0, eq));
+    v.preset = std::string(absl::StripAsciiWhitespace(item.substr(eq + 1, colon - eq - 1)));
+    v.job_config = std::string(absl::StripAsciiWhitespace(item.substr(colon + 1)));
+    if (!ValidName(v.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("variant name '", v.name, "': use 1-32 of [a-z0-9-]"));
+    }
+    if (!names.insert(v.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("variant name '", v.name, "' is taken"));
+    }
+    if (v.preset != "recommended" && v.preset != "reference") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "variant '", v.name, "': preset '", v.preset, "', expected recommended or reference"));
+    }
+    v.description = absl::StrCat("preset ", v.preset,
+                                  v.job_config.empty() ? "" : absl::StrCat(" + `", v.job_config, "`"),
+                                  " (added with --add_variants)");
+    v.default_run = true;
+    v.plotted = true;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Variant>> SelectVariants(absl::string_view names,
+                                                    const std::vector<Variant>& extra) {
+  std::vector<Variant> out;
+  std::set<std::string> wanted;
+  for (absl::string_view n : absl::StrSplit(names, ',', absl::SkipWhitespace())) {
+    wanted.insert(std::string(absl::StripAsciiWhitespace(n)));
+  }
+  const bool all = wanted.erase("all") > 0;
+  const bool defaults = wanted.empty() && !all;
+  for (const Variant& v : BuiltinVariants()) {
+    if (all || (defaults ? v.default_run : wanted.erase(v.name) > 0)) out.push_back(v);
+  }
+  if (!wanted.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--variants: unknown ", absl::StrJoin(wanted, ",")));
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
+const std::vector<std::string>& GridSchedules() {
+  static const std::vector<std::string>* s =
+      new std::vector<std::string>{"constant", "step", "cosine"};
+  return *s;
+}
+
+int64_t Steps(const Task& task, bool quick) { return quick ? task.quick_steps : task.steps; }
+
+std::vector<RunSpec> Plan(const PlanOptions& options) {
+  std::vector<RunSpec> specs;
+  const std::vector<Task>& tasks = Tasks();
+  for (int t : options.tasks) {
+    const Task& task = tasks[t];
+    const int64_t s = Steps(task, options.quick);
+    // Quick mode evaluates half as often (it is a smoke run).
+    const int64_t eval_every = std::max<int64_t>(1, s / (options.quick ? 20 : 40));
+    for (int seed = 1; seed <= options.seeds; ++seed) {
+      // `optimizer`: the task's, except for the parameter-free baselines.
+      auto add = [&](RunSpec r, const std::string& optimizer, std::vector<std::string> extra) {
+        r.task = t;
+        r.steps = s;
+        r.seed = seed;
+        r.args = {absl::StrCat("--model=", task.model),
+                  absl::StrCat("--total_steps=", s),
+                  absl::StrCat("--seed=", seed),
+                  absl::StrCat("--batch_size=", task.batch_size),
+                  "--threads=1",
+                  absl::StrCat("--eval_every=", eval_every),
+                  absl::StrCat("--optimizer=", optimizer)};
+        r.args.insert(r.args.end(), extra.begin(), extra.end());
+        specs.push_back(std::move(r));
+      };
+      // AutoLRS, per stage setting and variant.
+      for (size_t st = 0; st < StageSettings().size(); ++st) {
+        const StageSetting& setting = StageSettings()[st];
+        for (size_t v = 0; v < options.variants.size(); ++v) {
+          const Variant& variant = options.variants[v];
+          RunSpec r;
+          r.kind = Kind::kAutoLrs;
+          r.method = absl::StrCat("autolrs-", variant.name);
+          r.setting = static_cast<int>(st);
+          r.variant = static_cast<int>(v);
+          r.id = absl::StrCat(task.name, "-", setting.id, "-", variant.name, "-s", seed);
+          const int64_t tau_initial = std::max<int64_t>(10, s / setting.tau_initial_div);
+          const int64_t tau_max = std::max<int64_t>(tau_initial, s / setting.tau_max_div);
+          add(r, task.optimizer, {"--schedule=autolrs", absl::StrCat("--job_id=", r.id),
+                  absl::StrFormat("--lr_min=%.17g", task.lr_min),
+                  absl::StrFormat("--lr_max=%.17g", task.lr_max),
+                  absl::StrCat("--tau_initial=", tau_initial),
+                  absl::StrCat("--tau_max=", tau_max),
+                  absl::StrCat("--probes_per_stage=", variant.probes_per_stage),
+                  absl::StrCat("--preset=", variant.preset),
+                  absl::StrCat("--job_config=",
+                               absl::StrFormat("probe_ratio: %.17g", variant.probe_ratio),
+                               variant.job_config.empty() ? "" : " ", variant.job_config)});
+        }
+      }
+      // Grid-tuned baselines.
+      const std::vector<double> grid = LogGrid(task.lr_min, task.lr_max, options.grid_size);
+      for (const std::string& schedule : GridSchedules()) {
+        for (size_t i = 0; i < grid.size(); ++i) {
+          RunSpec r;
+          r.kind = Kind::kGrid;
+          r.method = schedule;
+          r.lr = grid[i];
+          r.id = absl::StrCat(task.name, "-", schedule, "-g", options.grid_size, "-", i, "-s",
+                              seed);
+          add(r, task.optimizer,
+              {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])});
+        }
+      }
+      // One-run baselines.
+      {
+        RunSpec r;
+        r.kind = Kind::kOneRun;
+        r.method = "textbook";
+        r.lr = task.textbook_lr;
+        r.id = absl::StrCat(task.name, "-textbook-s", seed);
+        add(r, task.optimizer,
+            {"--schedule=cosine", absl::StrFormat("--lr=%.17g", task.textbook_lr)});
+      }
+      {
+        RunSpec r;
+        r.kind = Kind::kOneRun;
+        r.method = "range-cosine";
+        r.id = absl::StrCat(task.name, "-range-cosine-s", seed);
+        add(r, task.optimizer, {"--schedule=range-cosine", "--range_fraction=0.03", "--range_lr_min=1e-5",
+                "--range_lr_max=10"});
+      }
+      for (const std::string& opt : task.parameter_free) {
+        RunSpec r;
+        r.kind = Kind::kOneRun;
+        r.method = opt;
+        r.lr = 1.0;
+        r.id = absl::StrCat(task.name, "-", opt, "-s", seed);
+        // DoG runs at a constant multiplier and is evaluated at its iterate
+        // average (its paper's setup); D-Adaptation and Prodigy take the
+        // schedule one would use anyway (their papers': cosine).
+        add(r, opt, {absl::StrCat("--schedule=", opt == "dog" ? "constant" : "cosine"), "--lr=1"});
+      }
+    }
+  }
+  std::stable_sort(specs.begin(), specs.end(), [&](const RunSpec& a, const RunSpec& b) {
+    auto cost = [&](const RunSpec& r) {
+      return static_cast<double>(r.steps) * tasks[r.task].cost_per_step;
+    };
+    return cost(a) > cost(b);
+  });
+  return specs;
+}
+
+}  // namespace autolrs::bench
