@@ -133,12 +133,14 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
   return std::min(ceiling, c.lr_max());
 }
 
-// The stage's non-diverged probe with the lowest forecast (the earliest on
-// ties); nullptr when there is none.
-const v1::Probe* BestProbe(const v1::Stage& stage) {
+// The stage's non-diverged probe below LR `below` with the lowest forecast
+// (the earliest on ties); nullptr when there is none.
+const v1::Probe* BestProbe(const v1::Stage& stage,
+                           double below = std::numeric_limits<double>::infinity()) {
   const v1::Probe* best = nullptr;
   for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && (best == nullptr || p.predicted_loss() < best->predicted_loss())) {
+    if (!p.diverged() && p.lr() < below &&
+        (best == nullptr || p.predicted_loss() < best->predicted_loss())) {
       best = &p;
     }
   }
@@ -275,8 +277,6 @@ int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double curre
   }
   return 0;
 }
-
-int64_t UnixMillis(absl::Time t) { return absl::ToUnixMillis(t); }
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t ns = absl::ToUnixNanos(t);
@@ -674,7 +674,7 @@ absl::Status Job::AddRankReport(const v1::ReportLossesRequest& report, absl::Tim
     sum->Clear();
     sum->mutable_losses()->Resize(action.steps(), 0.0);
     sum->mutable_eval_losses()->Resize(action.eval_steps_size(), 0.0);
-    state_.set_first_report_unix_ms(UnixMillis(now));
+    state_.set_first_report_unix_ms(absl::ToUnixMillis(now));
   }
   double* losses = sum->mutable_losses()->mutable_data();
   for (int i = 0; i < report.losses_size(); ++i) losses[i] += report.losses(i);
@@ -848,7 +848,7 @@ absl::Status Job::ExploitDone(const RankReport& series) {
   if (series.eval_losses_size() > 0) {
     *stage->mutable_validation_loss() = Summarize(series.eval_losses());
   }
-  if (ExploitFailed(*stage, series)) return RollBack(stage, series);
+  if (ExploitFailed(*stage)) return RollBack(stage);
   if (stage->continued_from_probe()) {
     // The chosen probe's steps are part of the model's path.
     v1::Job* job = state_.mutable_job();
@@ -859,7 +859,7 @@ absl::Status Job::ExploitDone(const RankReport& series) {
   return StartStage(stage->index() + 1);
 }
 
-bool Job::ExploitFailed(const v1::Stage& stage, const RankReport& series) const {
+bool Job::ExploitFailed(const v1::Stage& stage) const {
   const double guard = config().exploit_guard();
   if (guard <= 0 || stage.search_skipped() || stage.rolled_back_lrs_size() >= kMaxRollbacks ||
       StageStepsLeft() < stage.tau() / 2) {
@@ -871,13 +871,13 @@ bool Job::ExploitFailed(const v1::Stage& stage, const RankReport& series) const 
     if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
   }
   if (chosen == nullptr) return false;
-  const bool validation = stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS;
+  // The exploitation's losses, as ExploitDone summarized them.
   double achieved;
-  if (validation) {
-    if (series.eval_losses_size() == 0) return false;
-    achieved = series.eval_losses(series.eval_losses_size() - 1);
+  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
+    if (stage.validation_loss().count() == 0) return false;
+    achieved = stage.validation_loss().last();
   } else {
-    achieved = Summarize(series.losses()).tail_mean();
+    achieved = stage.training_loss().tail_mean();
   }
   const double bar = chosen->predicted_loss() + guard * std::abs(chosen->predicted_loss());
   // tau steps at the LR ended well above what tau' steps at it forecast:
@@ -885,23 +885,18 @@ bool Job::ExploitFailed(const v1::Stage& stage, const RankReport& series) const 
   return !std::isfinite(achieved) || achieved > bar;
 }
 
-absl::Status Job::RollBack(v1::Stage* stage, const RankReport& series) {
+absl::Status Job::RollBack(v1::Stage* stage) {
   const double failed = stage->chosen_lr();
   stage->add_rolled_back_lrs(failed);
-  // The failed exploitation's steps are not on the model's path.
+  // The failed exploitation (the action just reported) is not on the model's
+  // path.
   v1::Job* job = state_.mutable_job();
-  job->set_model_steps(job->model_steps() - static_cast<int64_t>(series.losses_size()));
+  job->set_model_steps(job->model_steps() - state_.action().steps());
   stage->set_continued_from_probe(false);
   stage->clear_training_loss();
   stage->clear_validation_loss();
   // The best-forecast probe below the failed LR, else a decade below it.
-  const v1::Probe* lower = nullptr;
-  for (const v1::Probe& p : stage->probes()) {
-    if (!p.diverged() && p.lr() < failed &&
-        (lower == nullptr || p.predicted_loss() < lower->predicted_loss())) {
-      lower = &p;
-    }
-  }
+  const v1::Probe* lower = BestProbe(*stage, failed);
   stage->set_chosen_lr(lower != nullptr ? lower->lr() : std::max(config().lr_min(), failed / 10));
   stage->set_chosen_predicted_loss(lower != nullptr ? lower->predicted_loss() : 0);
   if (lower == nullptr) state_.set_saved_best_probe(0);

@@ -135,9 +135,9 @@ class Job {
   absl::Status ExploitDone(const RankReport& series);
   // exploit_guard: whether the stage's exploitation ended more than the
   // guard above its LR's forecast (then it is rolled back and retried).
-  bool ExploitFailed(const v1::Stage& stage, const RankReport& series) const;
+  bool ExploitFailed(const v1::Stage& stage) const;
   // Restores the stage checkpoint and exploits again at a lower LR.
-  absl::Status RollBack(v1::Stage* stage, const RankReport& series);
+  absl::Status RollBack(v1::Stage* stage);
 
   v1::Action Wait() const;
 
