@@ -89,9 +89,8 @@ void GroupTable(std::string& md, const std::vector<const TaskReport*>& reports) 
     for (const TaskReport* r : reports) {
       if (const Approach* a = r->Find(method)) any = a;
     }
-    const std::string label = any != nullptr && any->kind == Kind::kGrid
-                                  ? absl::StrCat(method, " (grid-tuned)")
-                                  : method;
+    const std::string label =
+        any != nullptr && any->kind == Kind::kGrid ? absl::StrCat(method, " (grid-tuned)") : method;
     absl::StrAppend(&md, "| ", label, " |");
     for (const TaskReport* r : reports) {
       const Approach* a = r->Find(method);
@@ -126,7 +125,10 @@ void VerdictSection(std::string& md, const std::vector<TaskReport>& reports,
         "(task, stage setting) cases and the textbook default in %d of %d (bar: all), is worth "
         ">= 1.0x of the grid-tuned cosine in %d of %d held-out cases (bar: two thirds), and "
         "beats every parameter-free optimizer in %d of %d cases (goal: most).\n\n",
-        default_method, all.cases == 0 ? "not measured" : met(all, ho) ? "met" : "not met",
+        default_method,
+        all.cases == 0 ? "not measured"
+        : met(all, ho) ? "met"
+                       : "not met",
         all.beats_range, all.cases, all.beats_textbook, all.cases, ho.worth_one, ho.cases,
         all.beats_parameter_free, all.cases);
   }
@@ -138,19 +140,23 @@ void VerdictSection(std::string& md, const std::vector<TaskReport>& reports,
     const std::string method = absl::StrCat("autolrs-", v.name);
     const Verdict all = Judge(reports, method);
     const Verdict ho = Judge(held_out, method);
-    absl::StrAppendFormat(&md, "| %s%s | %d of %d | %d of %d | %d of %d | %d of %d | %d of %d | %s |\n",
+    absl::StrAppendFormat(&md,
+                          "| %s%s | %d of %d | %d of %d | %d of %d | %d of %d | %d of %d | %s |\n",
                           method, method == default_method ? " (default)" : "", all.beats_range,
                           all.cases, all.beats_textbook, all.cases, all.beats_parameter_free,
                           all.cases, all.worth_one, all.cases, ho.worth_one, ho.cases,
-                          all.cases == 0 ? "-" : met(all, ho) ? "**yes**" : "no");
+                          all.cases == 0 ? "-"
+                          : met(all, ho) ? "**yes**"
+                                         : "no");
   }
   // The default against each one-run baseline, case by case.
-  absl::StrAppend(&md, "\nThe default preset against the one-run baselines (mean final validation "
-                       "loss; the last column: the default's loss relative to the best one-run "
-                       "baseline, negative = better):\n\n"
-                       "| task | tau_initial | group | default | textbook | range-cosine | best "
-                       "parameter-free | default vs best one-run |\n"
-                       "|---|---|---|---:|---:|---:|---|---:|\n");
+  absl::StrAppend(&md,
+                  "\nThe default preset against the one-run baselines (mean final validation "
+                  "loss; the last column: the default's loss relative to the best one-run "
+                  "baseline, negative = better):\n\n"
+                  "| task | tau_initial | group | default | textbook | range-cosine | best "
+                  "parameter-free | default vs best one-run |\n"
+                  "|---|---|---|---:|---:|---:|---|---:|\n");
   for (const TaskReport& r : reports) {
     const Approach* mine = r.Find(default_method);
     if (mine == nullptr || mine->final_val.n == 0) continue;
@@ -193,14 +199,16 @@ void DetailTable(std::string& md, const TaskReport& r) {
       acc.push_back(x->test_accuracy);
     }
     const std::optional<int64_t> at = StepsToTarget(a.mean_curve, r.target);
-    absl::StrAppendFormat(
-        &md, "| %s | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", a.method, a.setting,
-        MeanSd(val), MeanSd(loss), MeanSd(acc), WorthCell(a),
-        a.runs.empty() ? "-" : at ? Thousands(*at) : "not reached",
-        a.kind == Kind::kGrid ? absl::StrCat(r.grid_size, " x ", Thousands(r.steps), " = ",
+    absl::StrAppendFormat(&md, "| %s | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", a.method,
+                          a.setting, MeanSd(val), MeanSd(loss), MeanSd(acc), WorthCell(a),
+                          a.runs.empty() ? "-"
+                          : at           ? Thousands(*at)
+                                         : "not reached",
+                          a.kind == Kind::kGrid
+                              ? absl::StrCat(r.grid_size, " x ", Thousands(r.steps), " = ",
                                              Thousands(a.compute_steps))
                               : Thousands(a.compute_steps),
-        a.seconds);
+                          a.seconds);
   };
   for (const Approach& a : r.tuned) row(a);
   for (const Approach& a : r.one_run) row(a);
@@ -209,8 +217,9 @@ void DetailTable(std::string& md, const TaskReport& r) {
 }
 
 void GridTable(std::string& md, const TaskReport& r) {
-  absl::StrAppend(&md, "<details><summary>LR grid: mean final validation loss</summary>\n\n"
-                       "| peak LR | constant | step | cosine |\n|---:|---:|---:|---:|\n");
+  absl::StrAppend(&md,
+                  "<details><summary>LR grid: mean final validation loss</summary>\n\n"
+                  "| peak LR | constant | step | cosine |\n|---:|---:|---:|---:|\n");
   for (const auto& [lr, by_schedule] : r.grid_val) {
     absl::StrAppend(&md, "| ", Lr(lr), " |");
     for (const std::string& s : GridSchedules()) {
@@ -229,7 +238,8 @@ void GridTable(std::string& md, const TaskReport& r) {
 void StageTable(std::string& md, const TaskReport& r) {
   absl::StrAppend(&md,
                   "<details><summary>AutoLRS stages</summary>\n\n"
-                  "Chosen LR per seed; forecast = the chosen probe's predicted loss after tau "
+                  "Chosen LR per seed (`a -> b`: the first stage's search chose a, its longer "
+                  "confirmation probes b); forecast = the chosen probe's predicted loss after tau "
                   "steps, achieved = mean of the stage's last 10 training losses, or its final "
                   "validation loss for validation-objective stages; both as mean over seeds. A "
                   "cooldown row gives its start, its steps (in the tau column), the LR it decays "
@@ -257,16 +267,29 @@ void StageTable(std::string& md, const TaskReport& r) {
         }
         const v1::Stage& stage = x->schedule.stages(st);
         if (first == nullptr) first = &stage;
-        lrs.push_back(Lr(stage.chosen_lr()) + (stage.search_skipped() ? " (kept)" : ""));
+        // first_stage_confirmation: the search's choice, then the confirmed LR.
+        const std::string searched =
+            stage.confirmations_size() > 0 && stage.confirmations(0).lr() != stage.chosen_lr()
+                ? Lr(stage.confirmations(0).lr()) + " -> "
+                : "";
+        lrs.push_back(searched + Lr(stage.chosen_lr()) + (stage.search_skipped() ? " (kept)" : ""));
         if (!stage.search_skipped()) forecast.push_back(stage.chosen_predicted_loss());
         const bool val = stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS &&
                          stage.validation_loss().count() > 0;
         if (stage.training_loss().count() > 0) {
           achieved.push_back(val ? stage.validation_loss().last()
                                  : stage.training_loss().tail_mean());
-          // A stage continued from its chosen probe trains tau - tau' steps.
-          const int64_t full =
-              stage.tau() - (stage.continued_from_probe() ? stage.tau_probe() : 0);
+          // A stage continued from its chosen probe (or confirmation) trains
+          // tau minus that probe's steps.
+          int64_t continued = 0;
+          if (stage.continued_from_probe()) {
+            for (const auto* list : {&stage.probes(), &stage.confirmations()}) {
+              for (const v1::Probe& p : *list) {
+                if (p.lr() == stage.chosen_lr()) continued = p.training_loss().count();
+              }
+            }
+          }
+          const int64_t full = stage.tau() - continued;
           cut |= stage.training_loss().count() < full;
         }
       }
@@ -336,10 +359,12 @@ std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<V
       "- Tasks (bench/bench_config.cc): *dev* tasks, on which defaults may be tuned, and "
       "*held-out* tasks, only reported. Every run is `//examples/fashion_mnist:train` on real "
       "data (Fashion-MNIST: 50,000 train, 2,000-image validation subset, 10,000 test; text: "
-      "Debian's license texts in 33-byte windows (32 bytes of context), 80/10/10 split by window index) for exactly "
+      "Debian's license texts in 33-byte windows (32 bytes of context), 80/10/10 split by window "
+      "index) for exactly "
       "S steps.\n",
       "- Grid-tuned baselines: constant, step decay (x0.1 at 50% and 75% of S) and cosine, each "
-      "at ", meta.grid_size,
+      "at ",
+      meta.grid_size,
       " peak LRs log-spaced over the task's interval; the tuned peak LR is the one with the "
       "lowest mean final **validation** loss over the seeds (test numbers never choose). Their "
       "compute is the whole grid.\n",
@@ -356,7 +381,8 @@ std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<V
       "S/15 and S/30 (the baselines do not depend on it and are shared). Variants are rows of "
       "the table in bench/bench_config.cc or `--add_variants` (protobuf text of JobConfig).\n",
       "- Validation loss is evaluated every S/40 counted steps and only after main-line steps, "
-      "never in a probe or sweep whose state is thrown away. ", kWorthNote, "\n",
+      "never in a probe or sweep whose state is thrown away. ",
+      kWorthNote, "\n",
       "- The LRs an AutoLRS run used are read back from the optimizer (CSV) and checked against "
       "the schedule the server handed out; a baseline's first LR is checked against its "
       "setting; a mismatch fails the run.\n\n");
@@ -376,7 +402,8 @@ std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<V
   absl::StrAppend(&md, "## Per task and stage setting\n\n");
   for (const TaskReport& r : reports) {
     const Task& task = Tasks()[r.task];
-    absl::StrAppendFormat(&md, "### %s, tau_initial = %s (%s): %s, S = %s, LR interval [%s, %s]\n\n",
+    absl::StrAppendFormat(&md,
+                          "### %s, tau_initial = %s (%s): %s, S = %s, LR interval [%s, %s]\n\n",
                           task.name, StageSettings()[r.setting].name, GroupName(task.group),
                           task.description, Thousands(r.steps), Lr(task.lr_min), Lr(task.lr_max));
     for (const std::string& n : r.notes) absl::StrAppend(&md, "- note: ", n, "\n");
@@ -468,18 +495,20 @@ absl::StatusOr<std::string> Plot(const TaskReport& report, const std::vector<Var
     for (const EvalPoint& p : a->mean_curve) {
       if (std::isfinite(p.val_loss) && p.val_loss > 0) lowest = std::min(lowest, p.val_loss);
     }
-    const std::string title = a->kind == Kind::kGrid ? absl::StrCat(a->method, " (tuned)")
-                                                     : a->method;
-    absl::StrAppendFormat(&lr_plot,
-                          "%s'%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s'"
-                          ", '%s_lr_probe.dat' every 2 with points pt 7 ps 0.25 lc rgb '%s' notitle",
-                          lr_plot.empty() ? "" : ", ", name, color, title, name, color);
+    const std::string title =
+        a->kind == Kind::kGrid ? absl::StrCat(a->method, " (tuned)") : a->method;
+    absl::StrAppendFormat(
+        &lr_plot,
+        "%s'%s_lr_main.dat' with lines lw 2 lc rgb '%s' title '%s'"
+        ", '%s_lr_probe.dat' every 2 with points pt 7 ps 0.25 lc rgb '%s' notitle",
+        lr_plot.empty() ? "" : ", ", name, color, title, name, color);
     absl::StrAppendFormat(&val_plot,
                           "%s'%s_val.dat' with linespoints lw 2 pt 7 ps 0.4 lc rgb '%s' title '%s'",
                           val_plot.empty() ? "" : ", ", name, color, title);
   }
   lr_low = std::min(lr_low, report.tuned[report.cosine].lr / 100);
-  absl::StrAppendFormat(&val_plot, ", %.6g with lines dt 3 lw 1.5 lc rgb '#000000' title 'T = %.4f'",
+  absl::StrAppendFormat(&val_plot,
+                        ", %.6g with lines dt 3 lw 1.5 lc rgb '#000000' title 'T = %.4f'",
                         report.target, report.target);
   const std::string rel = absl::StrCat("plots/", stem, ".png");
   const std::string script = absl::StrCat(

@@ -35,6 +35,7 @@ std::vector<std::pair<std::string, double>> ExpectedSegments(const v1::Schedule&
   for (const v1::Stage& stage : schedule.stages()) {
     if (!stage.search_skipped()) {
       for (const v1::Probe& p : stage.probes()) push("probe", p.lr());
+      for (const v1::Probe& p : stage.confirmations()) push("probe", p.lr());
     }
     // Exploitations the exploit_guard rolled back ran before the kept one.
     for (double lr : stage.rolled_back_lrs()) push("exploit", lr);
@@ -60,12 +61,13 @@ absl::Status CheckLrsFollowSchedule(const std::vector<StepRow>& rows,
                                                cooldown.size(), schedule.cooldown_steps()));
   }
   for (size_t i = 0; i < cooldown.size(); ++i) {
-    const double want = schedule.cooldown_lr() *
-                        (1.0 - static_cast<double>(i + 1) / static_cast<double>(cooldown.size() + 1));
+    const double want =
+        schedule.cooldown_lr() *
+        (1.0 - static_cast<double>(i + 1) / static_cast<double>(cooldown.size() + 1));
     if (std::abs(cooldown[i].lr - want) > 1e-6 * schedule.cooldown_lr()) {
-      return absl::DataLossError(absl::StrFormat(
-          "cooldown step %d (step %d) ran at LR %.6g, the schedule says %.6g", i + 1,
-          cooldown[i].step, cooldown[i].lr, want));
+      return absl::DataLossError(
+          absl::StrFormat("cooldown step %d (step %d) ran at LR %.6g, the schedule says %.6g",
+                          i + 1, cooldown[i].step, cooldown[i].lr, want));
     }
   }
   const std::vector<Segment> got = Segments(no_warmup);
@@ -87,8 +89,8 @@ absl::Status CheckLrsFollowSchedule(const std::vector<StepRow>& rows,
   return absl::OkStatus();
 }
 
-RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text,
-                   const std::string& csv_text, const v1::Schedule* schedule) {
+RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const std::string& csv_text,
+                   const v1::Schedule* schedule) {
   RunResult result;
   auto fail = [&](const absl::Status& s) {
     result.ok = false;

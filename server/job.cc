@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "bo/optimizer.h"
 #include "forecast/forecaster.h"
+#include "server/first_stage_confirmation.h"
 #include "server/job_config.h"
 
 namespace autolrs::server {
@@ -276,6 +278,16 @@ int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double curre
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }
   return 0;
+}
+
+// The probe `saved` (1 + its index, counting the stage's confirmations after
+// its probes; JobState.saved_best_probe) of `stage`; nullptr for 0 or out of
+// range.
+const v1::Probe* SavedProbe(const v1::Stage& stage, int32_t saved) {
+  if (saved <= 0) return nullptr;
+  if (saved <= stage.probes_size()) return &stage.probes(saved - 1);
+  const int32_t c = saved - 1 - stage.probes_size();
+  return c < stage.confirmations_size() ? &stage.confirmations(c) : nullptr;
 }
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
@@ -568,11 +580,11 @@ absl::Status Job::IssueExploit() {
   exploit.set_lr(stage.chosen_lr());
   int64_t steps = stage.tau();
   // Continue from the chosen probe's end state: its steps are already done.
-  const int32_t saved = state_.saved_best_probe();
-  if (saved > 0 && stage.probes(saved - 1).lr() == stage.chosen_lr() &&
-      stage.probes(saved - 1).training_loss().count() < stage.tau()) {
+  const v1::Probe* saved = SavedProbe(stage, state_.saved_best_probe());
+  if (saved != nullptr && saved->lr() == stage.chosen_lr() &&
+      saved->training_loss().count() < stage.tau()) {
     exploit.set_checkpoint(v1::CHECKPOINT_OP_RESTORE_BEST);
-    steps -= stage.probes(saved - 1).training_loss().count();
+    steps -= saved->training_loss().count();
     state_.mutable_schedule()
         ->mutable_stages(state_.schedule().stages_size() - 1)
         ->set_continued_from_probe(true);
@@ -746,11 +758,9 @@ absl::Status Job::Advance(const RankReport& series) {
   }
 }
 
-absl::Status Job::ProbeDone(const RankReport& series) {
+v1::Probe Job::ForecastProbe(const v1::Stage& stage, const RankReport& series) const {
   const v1::Action& action = state_.action();
-  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
-  const bool validation = stage->objective() == v1::OBJECTIVE_VALIDATION_LOSS;
-
+  const bool validation = stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS;
   std::vector<double> t, y;
   if (validation) {
     t.assign(action.eval_steps().begin(), action.eval_steps().end());
@@ -766,23 +776,31 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   // divergence_factor 0: only NaN/Inf diverge, as documented.
   if (config().divergence_factor() == 0) options.divergence_ratio = 0;
   absl::StatusOr<forecast::Forecast> f =
-      forecast::Predict(t, y, static_cast<double>(stage->tau()), options);
+      forecast::Predict(t, y, static_cast<double>(stage.tau()), options);
 
-  const v1::LossSummary training_loss = Summarize(series.losses());
-  const bool exploded = Exploded(*stage, training_loss, config().divergence_factor());
-  v1::Probe* probe = stage->add_probes();
-  probe->set_lr(action.lr());
+  v1::Probe probe;
+  probe.set_lr(action.lr());
+  *probe.mutable_training_loss() = Summarize(series.losses());
+  const bool exploded = Exploded(stage, probe.training_loss(), config().divergence_factor());
   // A series the forecaster cannot use is treated as a diverged probe.
   if (f.ok() && !f->diverged && std::isfinite(f->prediction) && !exploded) {
-    probe->set_predicted_loss(f->prediction);
+    probe.set_predicted_loss(f->prediction);
   } else {
-    probe->set_diverged(true);
-    probe->set_predicted_loss(std::numeric_limits<double>::infinity());
+    probe.set_diverged(true);
+    probe.set_predicted_loss(std::numeric_limits<double>::infinity());
   }
-  *probe->mutable_training_loss() = training_loss;
   if (series.eval_losses_size() > 0) {
-    *probe->mutable_validation_loss() = Summarize(series.eval_losses());
+    *probe.mutable_validation_loss() = Summarize(series.eval_losses());
   }
+  return probe;
+}
+
+absl::Status Job::ProbeDone(const RankReport& series) {
+  if (state_.action().confirmation()) return ConfirmationDone(series);
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
+  v1::Probe made = ForecastProbe(*stage, series);
+  v1::Probe* probe = stage->add_probes();
+  *probe = std::move(made);
   // With reuse_best_probe, the trainer keeps the end state of the probe the
   // stage would choose now (the choice rule with choice_tolerance): when
   // that is this probe, the next action tells it to save it.
@@ -828,6 +846,10 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   }
   if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
+    // first_stage_confirmation: longer probes check the choice first.
+    if (std::optional<double> lr = NextConfirmationLr(*stage, config(), *best, StageStepsLeft())) {
+      return IssueConfirmation(*lr);
+    }
     stage->set_chosen_lr(*best);
     // The chosen LR's forecast: its probe's (the reference rule picks a probe).
     for (const v1::Probe& p : stage->probes()) {
@@ -842,6 +864,50 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   return IssueExploit();
 }
 
+absl::Status Job::IssueConfirmation(double lr) {
+  const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
+  v1::Action probe;
+  probe.set_phase(v1::PHASE_PROBE);
+  probe.set_checkpoint(v1::CHECKPOINT_OP_RESTORE);
+  probe.set_lr(lr);
+  probe.set_steps(std::min(ConfirmationSteps(stage, config()), StageStepsLeft()));
+  probe.set_stage(stage.index());
+  probe.set_probe_index(stage.probes_size() + stage.confirmations_size());
+  probe.set_confirmation(true);
+  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
+    for (int64_t at : EvalOffsets(probe.steps(), config().eval_points_per_probe())) {
+      probe.add_eval_steps(at);
+    }
+  }
+  Issue(std::move(probe));
+  return absl::OkStatus();
+}
+
+absl::Status Job::ConfirmationDone(const RankReport& series) {
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
+  v1::Probe made = ForecastProbe(*stage, series);
+  *stage->add_confirmations() = std::move(made);
+  const v1::Probe* best = BestConfirmation(*stage);
+  // reuse_best_probe: the trainer keeps the best confirmation's end state.
+  const bool new_best =
+      config().reuse_best_probe() && best == &stage->confirmations(stage->confirmations_size() - 1);
+  if (new_best) state_.set_saved_best_probe(stage->probes_size() + stage->confirmations_size());
+
+  if (StageStepsLeft() == 0) return EndStages();
+  absl::Status issued;
+  if (std::optional<double> lr =
+          NextConfirmationLr(*stage, config(), stage->confirmations(0).lr(), StageStepsLeft())) {
+    issued = IssueConfirmation(*lr);
+  } else {
+    // Every confirmation diverged: the smallest LR allowed, as in Choose.
+    stage->set_chosen_lr(best != nullptr ? best->lr() : config().lr_min());
+    stage->set_chosen_predicted_loss(best != nullptr ? best->predicted_loss() : 0);
+    issued = IssueExploit();
+  }
+  if (issued.ok() && new_best) state_.mutable_action()->set_save_best(true);
+  return issued;
+}
+
 absl::Status Job::ExploitDone(const RankReport& series) {
   v1::Stage* stage = state_.mutable_schedule()->mutable_stages(state_.schedule().stages_size() - 1);
   *stage->mutable_training_loss() = Summarize(series.losses());
@@ -853,7 +919,7 @@ absl::Status Job::ExploitDone(const RankReport& series) {
     // The chosen probe's steps are part of the model's path.
     v1::Job* job = state_.mutable_job();
     job->set_model_steps(job->model_steps() +
-                         stage->probes(state_.saved_best_probe() - 1).training_loss().count());
+                         SavedProbe(*stage, state_.saved_best_probe())->training_loss().count());
   }
   state_.mutable_job()->set_current_lr(stage->chosen_lr());
   return StartStage(stage->index() + 1);
@@ -868,6 +934,10 @@ bool Job::ExploitFailed(const v1::Stage& stage) const {
   // The chosen LR's own probe: what tau' steps at it reached (its forecast).
   const v1::Probe* chosen = nullptr;
   for (const v1::Probe& p : stage.probes()) {
+    if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
+  }
+  // A confirmation at the LR ran longer: its forecast is the better promise.
+  for (const v1::Probe& p : stage.confirmations()) {
     if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
   }
   if (chosen == nullptr) return false;

@@ -128,6 +128,13 @@ class Job {
   // issues the next action.
   absl::Status Advance(const RankReport& series);
   absl::Status ProbeDone(const RankReport& series);
+  // The probe the current PROBE action's series makes in `stage`: its
+  // forecast after tau steps, or diverged.
+  v1::Probe ForecastProbe(const v1::Stage& stage, const RankReport& series) const;
+  // first_stage_confirmation: issues the confirmation probe at `lr`; after
+  // one, the next one or the stage's choice and its EXPLOIT.
+  absl::Status IssueConfirmation(double lr);
+  absl::Status ConfirmationDone(const RankReport& series);
   // After a probe of `stage`: the next probe, or the choice and the EXPLOIT.
   absl::Status ChooseOrProbeAgain(v1::Stage* stage);
   // Ends the stage's search: chooses its LR and issues the EXPLOIT.

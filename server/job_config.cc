@@ -131,6 +131,7 @@ const std::vector<Default>& Defaults() {
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
       {"exploit_guard", [](auto&, bool r) { return Fixed(0.25, 0, r); }},
+      {"first_stage_confirmation", [](auto&, bool r) { return Fixed(4, 0, r); }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };
@@ -246,6 +247,10 @@ const std::vector<RangeRule>& Ranges() {
       {"exploit_guard",
        [](auto&) {
          return Bounds{0.01, 10, false, 0.0};
+       }},
+      {"first_stage_confirmation",
+       [](auto&) {
+         return Bounds{1, 100, false, 0.0};
        }},
       {"cooldown_fraction",
        [](auto&) {

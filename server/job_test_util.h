@@ -9,7 +9,8 @@
 
 namespace autolrs::server {
 
-// A small, fast config: tau 100 doubling to 400, k = 4, seed 7.
+// A small, fast config: tau 100 doubling to 400, k = 4, seed 7, no
+// first-stage confirmations.
 v1::JobConfig SmallConfig();
 
 // Job::Create that fails the test on error.

@@ -187,9 +187,9 @@ struct RunResult {
   int64_t steps = 0;        // Steps spent (counted).
   int64_t model_steps = 0;  // Steps the final model went through.
   double last_val_loss = NAN;
-  double peak_lr = NAN;     // range-cosine: the suggested peak.
-  int64_t sweep_steps = 0;  // range-cosine: steps the sweep spent.
-  double max_step_size = 0; // Baselines: the largest Trainer::step_size().
+  double peak_lr = NAN;      // range-cosine: the suggested peak.
+  int64_t sweep_steps = 0;   // range-cosine: steps the sweep spent.
+  double max_step_size = 0;  // Baselines: the largest Trainer::step_size().
 };
 
 // A baseline schedule over `total` steps, numbered from first_step + 1 in the
@@ -235,8 +235,7 @@ absl::Status RunBaseline(Trainer& trainer, BaselineSchedule schedule, double pea
 // (phase "probe" in the CSV: its model is thrown away), then a new Trainer
 // with the same options and data (the same initial weights and data order)
 // trains a cosine from the suggested peak for the remaining steps.
-absl::Status RunRangeCosine(std::unique_ptr<Trainer>& trainer, StepLog& log,
-                            RunResult& result) {
+absl::Status RunRangeCosine(std::unique_ptr<Trainer>& trainer, StepLog& log, RunResult& result) {
   const int64_t total = absl::GetFlag(FLAGS_total_steps);
   RangeTestOptions options;
   options.lr_min = absl::GetFlag(FLAGS_range_lr_min);
@@ -371,7 +370,8 @@ absl::Status RunAutoLrs(Trainer& trainer, StepLog& log, RunResult& result) {
       const v1::JobConfig& resolved = tuner.job().config();
       const int32_t k =
           action.stage() == 0 ? resolved.probes_per_stage() : resolved.later_stage_probes();
-      what = absl::StrCat("probe ", action.probe_index() + 1, "/", k);
+      what = action.confirmation() ? absl::StrCat("confirm ", action.probe_index() + 1 - k)
+                                   : absl::StrCat("probe ", action.probe_index() + 1, "/", k);
     }
     std::fprintf(stderr, "action %ld: stage %d %-11s lr %-10.4g %5ld steps, last-10 loss %.4f\n",
                  static_cast<long>(action_id), action.stage(), what.c_str(), action.lr(),
@@ -462,9 +462,9 @@ absl::Status Run() {
   } else if (!autolrs) {
     absl::StatusOr<BaselineSchedule> parsed = ParseBaselineSchedule(schedule_name);
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--schedule: unknown '", schedule_name,
-          "'; expected autolrs, constant, step, cosine or range-cosine"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--schedule: unknown '", schedule_name,
+                       "'; expected autolrs, constant, step, cosine or range-cosine"));
     }
     baseline = *parsed;
   } else if (absl::Status s = ParsePreset(absl::GetFlag(FLAGS_preset)).status(); !s.ok()) {
@@ -496,11 +496,11 @@ absl::Status Run() {
                threads);
   const Clock::time_point train_start = Clock::now();
   RunResult result;
-  absl::Status status =
-      autolrs        ? RunAutoLrs(**trainer, **log, result)
-      : range_cosine ? RunRangeCosine(*trainer, **log, result)
-                     : RunBaseline(**trainer, baseline, absl::GetFlag(FLAGS_lr), 0,
-                                   absl::GetFlag(FLAGS_total_steps), **log, result);
+  absl::Status status = autolrs ? RunAutoLrs(**trainer, **log, result)
+                        : range_cosine
+                            ? RunRangeCosine(*trainer, **log, result)
+                            : RunBaseline(**trainer, baseline, absl::GetFlag(FLAGS_lr), 0,
+                                          absl::GetFlag(FLAGS_total_steps), **log, result);
   if (!status.ok()) return status;
   const double train_seconds = Seconds(train_start);
   if (absl::Status s = (*log)->Close(); !s.ok()) return s;
