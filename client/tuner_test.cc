@@ -203,18 +203,19 @@ class TunerTest : public ::testing::Test {
 };
 
 // Checks a finished run against the job's schedule: one Save per searched
-// stage, probes - 1 restores plus one for the exploit, an evaluation wherever
-// an action asked for one, and every step at the LR the schedule records.
+// stage, probes - 1 restores plus one per confirmation and one for the exploit, an evaluation
+// wherever an action asked for one, and every step at the LR the schedule records.
 void ExpectRunMatchesSchedule(const Run& run, const v1::Schedule& schedule,
                               const v1::JobConfig& config, int extra_restores = 0) {
   int saves = 0, restores = 0, evals = 0;
   for (const v1::Stage& stage : schedule.stages()) {
     if (!stage.search_skipped()) {
       saves += 1;
-      restores += stage.probes_size() - 1;
+      restores += stage.probes_size() - 1 + stage.confirmations_size();
       if (stage.training_loss().count() > 0) restores += 1;  // The exploit ran.
     }
     for (const v1::Probe& probe : stage.probes()) evals += probe.validation_loss().count();
+    for (const v1::Probe& c : stage.confirmations()) evals += c.validation_loss().count();
     evals += stage.validation_loss().count();
   }
   evals += schedule.cooldown_validation_loss().count();
@@ -232,7 +233,11 @@ void ExpectRunMatchesSchedule(const Run& run, const v1::Schedule& schedule,
         EXPECT_DOUBLE_EQ(e.lr, config.warmup_lr() * e.offset / config.warmup_steps());
         break;
       case v1::PHASE_PROBE:
-        EXPECT_EQ(e.lr, schedule.stages(action.stage()).probes(action.probe_index()).lr());
+        if (const v1::Stage& stage = schedule.stages(action.stage()); action.confirmation()) {
+          EXPECT_EQ(e.lr, stage.confirmations(action.probe_index() - stage.probes_size()).lr());
+        } else {
+          EXPECT_EQ(e.lr, stage.probes(action.probe_index()).lr());
+        }
         break;
       case v1::PHASE_EXPLOIT:
         EXPECT_EQ(e.lr, schedule.stages(action.stage()).chosen_lr());
@@ -478,7 +483,8 @@ TEST_F(TunerTest, TwoWorkersSeeTheSameSchedule) {
 }
 
 TEST_F(TunerTest, ResumesTheJobAfterARestart) {
-  const v1::JobConfig config = TestConfig();
+  v1::JobConfig config = TestConfig();
+  config.set_first_stage_confirmation(0);  // Keeps stage 0 as counted below.
   Trainer trainer(3);
   ASSERT_TRUE(trainer.Connect(client_.get(), {.job_id = "resumed", .config = config}).ok());
   // Warmup (5) + 3 probes (12) + 18 of the 20 exploit steps of stage 0.

@@ -24,7 +24,7 @@ namespace {
 
 using autolrs::testing::ServerProcess;
 
-constexpr int64_t kTotalSteps = 600;
+constexpr int64_t kTotalSteps = 540;
 constexpr absl::Duration kTrainTimeout = absl::Seconds(150);
 
 bool Near(double a, double b, double rel) {
@@ -38,9 +38,10 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
 
   const std::string csv = dir + "/autolrs.csv", out = dir + "/autolrs.out",
                     err = dir + "/autolrs.err";
-  // Stages: 50 steps (probes of 5), then 100 (probes of 10, the second with
-  // the validation-loss objective); the last 15 steps cannot pay for a
-  // search and keep the last LR.
+  // Stages: 50 steps (probes of 5, then confirmations of 20), then 100
+  // (probes of 10, the second with the validation-loss objective); of the
+  // 432 steps before the cooldown, the last 67 cannot pay for a search
+  // (30 + 50) and keep the last LR.
   absl::StatusOr<pid_t> trainer =
       Spawn({kTrainBinary, "--schedule=autolrs", "--server=" + (*server)->address(), "--job_id=e2e",
              "--model=mlp", "--optimizer=sgd", absl::StrCat("--total_steps=", kTotalSteps),
@@ -73,7 +74,7 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
   EXPECT_EQ(final_line.steps, kTotalSteps);
   EXPECT_EQ(final_line.model_steps, job->model_steps());
   EXPECT_LT(job->model_steps(), kTotalSteps);  // The probes were rolled back.
-  // 600 steps of an MLP learn something whatever the LRs (chance: 0.1).
+  // 540 steps of an MLP learn something whatever the LRs (chance: 0.1).
   EXPECT_GT(final_line.test_accuracy, 0.5);
   EXPECT_LE(final_line.test_accuracy, 1.0);
   EXPECT_GT(final_line.test_loss, 0);
@@ -82,10 +83,21 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
   absl::StatusOr<std::vector<ExpectedStep>> expected =
       ExpectedSteps(job->config(), *schedule, &actions);
   ASSERT_TRUE(expected.ok()) << expected.status() << "\n" << schedule->DebugString();
-  EXPECT_EQ(job->current_action_id() - job->first_action_id(), actions) << "the DONE action follows the last one";
+  EXPECT_EQ(job->current_action_id() - job->first_action_id(), actions)
+      << "the DONE action follows the last one";
   // The configuration exercised what it should.
   ASSERT_GE(schedule->stages_size(), 3);
-  EXPECT_TRUE(schedule->stages(schedule->stages_size() - 1).search_skipped());
+  EXPECT_GE(schedule->stages(0).confirmations_size(), 2);  // first_stage_confirmation
+  EXPECT_TRUE(schedule->stages(schedule->stages_size() - 1).search_skipped())
+      << [&] {
+           std::string s;
+           for (const v1::Stage& st : schedule->stages()) {
+             absl::StrAppend(&s, "stage ", st.index(), " start ", st.start_steps_spent(), " tau ",
+                             st.tau(), " probes ", st.probes_size(), " confirmations ",
+                             st.confirmations_size(), " skipped ", st.search_skipped(), "\n");
+           }
+           return s;
+         }();
   bool validation_stage = false;
   for (const v1::Stage& s : schedule->stages()) {
     validation_stage |= s.objective() == v1::OBJECTIVE_VALIDATION_LOSS;
@@ -135,6 +147,10 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
     for (int p = 0; p < stage.probes_size(); ++p) {
       check_series(stage.probes(p).training_loss(), stage.probes(p).validation_loss(),
                    absl::StrCat("stage ", stage.index(), " probe ", p));
+    }
+    for (int p = 0; p < stage.confirmations_size(); ++p) {
+      check_series(stage.confirmations(p).training_loss(), stage.confirmations(p).validation_loss(),
+                   absl::StrCat("stage ", stage.index(), " confirmation ", p));
     }
     check_series(stage.training_loss(), stage.validation_loss(),
                  absl::StrCat("stage ", stage.index(), " exploitation"));

@@ -165,6 +165,18 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
       steps.insert(steps.end(), want, ExpectedStep{"probe", probe.lr(), stage.index()});
       ++*actions;
     }
+    // The first stage's confirmations (first_stage_confirmation) run next,
+    // as longer probes.
+    for (int i = 0; i < stage.confirmations_size(); ++i) {
+      const v1::Probe& probe = stage.confirmations(i);
+      const int64_t want = probe.training_loss().count();
+      if (want <= stage.tau_probe() || want > stage.tau()) {
+        return absl::InternalError(absl::StrCat(where, "confirmation ", i, " has ", want,
+                                                " losses, expected (tau', tau]"));
+      }
+      steps.insert(steps.end(), want, ExpectedStep{"probe", probe.lr(), stage.index()});
+      ++*actions;
+    }
     // Exploitations the exploit_guard rolled back ran first, tau steps each.
     for (double lr : stage.rolled_back_lrs()) {
       const int64_t ran = std::min(stage.tau(), total - static_cast<int64_t>(steps.size()));

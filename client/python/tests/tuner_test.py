@@ -105,7 +105,7 @@ def test_reports_every_loss_and_evaluation_the_server_asked_for(client):
     tuner = run.tuner(client, "reported", EVERY_PHASE)
     assert run.train(tuner)
     schedule = client.get_schedule("reported")
-    probes = [p for s in schedule.stages for p in s.probes]
+    probes = [p for s in schedule.stages for p in list(s.probes) + list(s.confirmations)]
     assert len(probes) == sum(a.phase == job_pb2.PHASE_PROBE
                               for a in {a.action_id: a for a, _, _ in run.steps}.values())
     # The first probe's training-loss summary is the losses this trainer reported.
