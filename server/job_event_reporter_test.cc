@@ -100,8 +100,10 @@ TEST_F(JobEventReporterTest, ARunLogsEveryStateChangeOnce) {
     const v1::Stage& stage = schedule.stages(i);
     EXPECT_EQ(chosen[i].at("job_id"), "logged");
     EXPECT_EQ(chosen[i].at("stage"), std::to_string(stage.index()));
-    EXPECT_DOUBLE_EQ(std::stod(chosen[i].at("lr")), stage.chosen_lr());
-    EXPECT_DOUBLE_EQ(std::stod(chosen[i].at("forecast")), stage.chosen_predicted_loss());
+    // Six significant digits.
+    EXPECT_NEAR(std::stod(chosen[i].at("lr")), stage.chosen_lr(), 1e-5 * stage.chosen_lr());
+    EXPECT_NEAR(std::stod(chosen[i].at("forecast")), stage.chosen_predicted_loss(),
+                1e-5 * stage.chosen_predicted_loss());
     EXPECT_EQ(chosen[i].at("probes"), std::to_string(stage.probes_size()));
   }
   ASSERT_EQ(Events("cooldown_started").size(), 1u);

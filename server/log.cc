@@ -136,11 +136,7 @@ LogLine& LogLine::Add(absl::string_view key, double value) {
   } else if (std::isinf(value)) {
     text = value > 0 ? "inf" : "-inf";
   } else {
-    // The shortest precision that reads back exactly.
-    for (int precision = 6; precision <= 17; ++precision) {
-      text = absl::StrFormat("%.*g", precision, value);
-      if (std::strtod(text.c_str(), nullptr) == value) break;
-    }
+    text = absl::StrFormat("%.6g", value);
   }
   absl::StrAppend(&text_, " ", key, "=", text);
   return *this;

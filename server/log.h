@@ -59,7 +59,7 @@ class LogLine {
   }
   LogLine& Add(absl::string_view key, int64_t value);
   LogLine& Add(absl::string_view key, int value) { return Add(key, static_cast<int64_t>(value)); }
-  // Shortest round-trip form ("%.17g" trimmed): 0.05, 1e-05, inf, nan.
+  // Six significant digits ("%.6g"): 0.05, 1e-05, 0.333333, inf, nan.
   LogLine& Add(absl::string_view key, double value);
   LogLine& Add(absl::string_view key, bool value);
   // code=<CODE_NAME> error=<message> (nothing for OK).

@@ -1,5 +1,6 @@
 #include "server/log.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -54,11 +55,14 @@ TEST_F(LogTest, DropsLinesBelowTheLevel) {
       << lines_[0];
 }
 
-TEST_F(LogTest, DoublesReadBackExactly) {
-  LogLine(LogLevel::kInfo, "e").Add("a", 0.1).Add("b", 1e-5).Add("c", 1.0 / 3);
+TEST_F(LogTest, DoublesHaveSixSignificantDigits) {
+  LogLine(LogLevel::kInfo, "e")
+      .Add("a", 0.1)
+      .Add("b", 1e-5)
+      .Add("c", 1.0 / 3)
+      .Add("d", std::numeric_limits<double>::infinity());
   ASSERT_EQ(lines_.size(), 1u);
-  EXPECT_NE(lines_[0].find(" a=0.1 b=1e-05 c=0.3333333333333333\n"), std::string::npos)
-      << lines_[0];
+  EXPECT_NE(lines_[0].find(" a=0.1 b=1e-05 c=0.333333 d=inf\n"), std::string::npos) << lines_[0];
 }
 
 TEST(ParseLogLevelTest, AcceptsTheFourNames) {

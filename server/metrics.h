@@ -31,7 +31,10 @@ namespace autolrs::server {
 //   autolrs_rpc_duration_seconds{method,code}         histogram, handler time
 //                                                     (request parsed to answer)
 //   autolrs_store_duration_seconds{op}                histogram, JobStore calls
-//   autolrs_store_errors_total{op,code}               failed JobStore calls
+//   autolrs_store_errors_total{op,code}               JobStore calls that were not OK
+//                                                     (NOT_FOUND, ALREADY_EXISTS and
+//                                                     ABORTED answer the caller; other
+//                                                     codes are failures of the storage)
 //   autolrs_compute_duration_seconds{kind}            histogram: bayes_opt, forecast
 //   autolrs_jobs_live                                 jobs not finished: counted in
 //                                                     the store at start, then kept

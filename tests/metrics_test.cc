@@ -2,12 +2,15 @@
 // the Prometheus text format parsed, and the counters checked against the
 // calls made (RPCs by method and code, store calls, BO and forecast timings,
 // jobs, connections, readiness).
+#include "server/metrics.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +23,9 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/instrumented_job_store.h"
+#include "server/log.h"
+#include "server/memory_job_store.h"
 #include "server/server.h"
 #include "testing/action_runner.h"
 #include "testing/synthetic_trainer.h"
@@ -232,6 +238,52 @@ TEST_F(MetricsTest, CountersFollowTheCallsMade) {
 
 TEST_F(MetricsTest, UnknownPathsAreNotFound) {
   EXPECT_EQ(HttpGet(server_->metrics_port(), "/nothing").status_line.substr(9, 3), "404");
+}
+
+// A store whose writes fail as a full disk's do.
+class FullDiskStore final : public server::JobStore {
+ public:
+  absl::Status Insert(const server::JobState& s) override { return inner_.Insert(s); }
+  absl::StatusOr<server::JobState> Get(absl::string_view id) override { return inner_.Get(id); }
+  absl::StatusOr<std::optional<server::JobState>> FindByRequestId(absl::string_view r) override {
+    return inner_.FindByRequestId(r);
+  }
+  absl::Status Update(const server::JobState&) override {
+    return absl::UnavailableError("database or disk is full");
+  }
+  absl::Status Delete(absl::string_view id) override { return inner_.Delete(id); }
+  absl::StatusOr<std::vector<server::JobState>> List(absl::string_view a, int n) override {
+    return inner_.List(a, n);
+  }
+
+ private:
+  server::MemoryJobStore inner_;
+};
+
+TEST(StoreMetricsTest, StoreFailuresAreCountedAndLoggedButNotFound) {
+  std::vector<std::string> lines;
+  server::SetLogSink([&lines](absl::string_view line) { lines.emplace_back(line); });
+  auto metrics = server::ServerMetrics::Start("127.0.0.1:0");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  server::InstrumentedJobStore store(std::make_unique<FullDiskStore>(), metrics->get());
+  server::JobState state;
+  state.set_version(2);
+  state.mutable_job()->set_job_id("full");
+  EXPECT_TRUE(absl::IsUnavailable(store.Update(state)));
+  EXPECT_TRUE(absl::IsUnavailable(store.Update(state)));
+  EXPECT_TRUE(absl::IsNotFound(store.Get("absent").status()));  // A caller's miss.
+  server::SetLogSink(nullptr);
+
+  const Samples samples(HttpGet((*metrics)->port(), "/metrics").body);
+  EXPECT_EQ(samples.Get("autolrs_store_errors_total", {{"op", "Update"}, {"code", "UNAVAILABLE"}}),
+            2);
+  EXPECT_EQ(samples.Get("autolrs_store_errors_total", {{"op", "Get"}, {"code", "NOT_FOUND"}}), 1);
+  EXPECT_EQ(samples.Get("autolrs_store_duration_seconds_count", {{"op", "Get"}}), 1);
+  ASSERT_EQ(lines.size(), 2u);  // The two failures; NOT_FOUND is not an error of the store.
+  EXPECT_NE(lines[0].find("level=error event=store_error op=Update job_id=full code=UNAVAILABLE "
+                          "error=\"database or disk is full\""),
+            std::string::npos)
+      << lines[0];
 }
 
 TEST(MetricsStartTest, ABadOrTakenAddressFailsTheStart) {
