@@ -21,12 +21,11 @@ LogLine& Identify(LogLine& line, const JobState& state) {
 void LogStageChosen(const JobState& state, int32_t index, bool rollback) {
   const v1::Stage& stage = state.schedule().stages(index);
   LogLine line(LogLevel::kInfo, "stage_chosen");
-  Identify(line, state)
-      .Add("stage", stage.index())
-      .Add("lr", stage.chosen_lr())
-      .Add("forecast", stage.chosen_predicted_loss())
-      .Add("probes", stage.probes_size())
-      .Add("tau", stage.tau());
+  Identify(line, state).Add("stage", stage.index()).Add("lr", stage.chosen_lr());
+  // 0: the choice had no forecast (search skipped, or a rollback to an LR
+  // no probe tried).
+  if (stage.chosen_predicted_loss() != 0) line.Add("forecast", stage.chosen_predicted_loss());
+  line.Add("probes", stage.probes_size()).Add("tau", stage.tau());
   if (stage.search_skipped()) line.Add("search_skipped", true);
   if (stage.search_stopped_early()) line.Add("stopped_early", true);
   if (rollback) {

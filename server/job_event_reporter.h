@@ -11,7 +11,7 @@ namespace autolrs::server {
 //
 //   info    job_created       job_id lr_min lr_max total_steps tau_initial
 //                             probes_per_stage num_workers
-//   info    stage_chosen      job_id stage lr forecast probes tau [search_skipped]
+//   info    stage_chosen      job_id stage lr [forecast] probes tau [search_skipped]
 //                             [stopped_early] [rolled_back_lr: a re-choice after
 //                             exploit_guard rolled that LR back]
 //   info    cooldown_started  job_id lr steps

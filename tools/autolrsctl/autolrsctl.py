@@ -132,7 +132,7 @@ def explain(error, args, job_id):
     if code == grpc.StatusCode.PERMISSION_DENIED:
         return f"permission denied ({details}): this token may not do that"
     if code == grpc.StatusCode.NOT_FOUND and job_id is not None:
-        return f"job '{job_id}' does not exist ({details}): `autolrsctl list` shows the jobs"
+        return f"{details or f'job {job_id!r} does not exist'}: `autolrsctl list` shows the jobs"
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return f"the server refused the request: {details}"
     if code == grpc.StatusCode.UNIMPLEMENTED:
