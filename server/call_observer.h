@@ -14,9 +14,10 @@ namespace autolrs::server {
 class CallObserver {
  public:
   virtual ~CallObserver() = default;
-  // `method`: the short name ("NextAction"); `job_id`: the request's (empty
-  // for ListJobs, for a CreateJob without one, and for a request that did
-  // not parse); `elapsed`: from the parsed request to the answer.
+  // `method`: the short name ("NextAction"); `job_id`: the request's when
+  // the call failed (empty for a call that succeeded, for ListJobs, for a
+  // CreateJob without one and for a request that did not parse); `elapsed`:
+  // from the parsed request to the answer.
   virtual void OnCallDone(absl::string_view method, absl::string_view job_id,
                           const grpc::Status& status, absl::Duration elapsed) = 0;
 };

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
