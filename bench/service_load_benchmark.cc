@@ -7,13 +7,23 @@
 // NextAction alone. Prints throughput, latency percentiles and the server's
 // resident memory per job for each N.
 //
+// --compare_metrics: for each N, runs the server without and with
+// --metrics_listen (scraped once a second, as a busy Prometheus would),
+// alternating --rounds times, and prints the throughput ratios
+// (with metrics / without) of each round and their mean.
+//
 //   bazel run -c opt //bench:service_load_benchmark -- --jobs=1,100,10000
+//   bazel run -c opt //bench:service_load_benchmark -- --jobs=100 --compare_metrics --rounds=3
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -24,6 +34,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "autolrs/v1/service.grpc.pb.h"
@@ -37,6 +49,10 @@ ABSL_FLAG(int, channels, 4, "gRPC channels the client threads share");
 ABSL_FLAG(double, seconds, 5, "measurement time per phase");
 ABSL_FLAG(std::string, server, "server/autolrs_server", "path of the autolrs_server binary");
 ABSL_FLAG(std::string, dir, "", "directory for the SQLite file (default: a temp dir)");
+ABSL_FLAG(bool, compare_metrics, false,
+          "run each N without and with --metrics_listen (scraped every second) and print the "
+          "throughput ratios");
+ABSL_FLAG(int, rounds, 1, "with --compare_metrics: alternating runs of each variant");
 
 namespace autolrs {
 namespace {
@@ -118,32 +134,77 @@ PhaseResult RunPhase(int threads, int jobs, double seconds, Call call) {
   return total;
 }
 
-int Main() {
-  std::string dir = absl::GetFlag(FLAGS_dir);
-  if (dir.empty()) {
-    char tmpl[] = "/tmp/autolrs_load_XXXXXX";
-    dir = mkdtemp(tmpl);
+// A port that was free a moment ago.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
   }
+  close(fd);
+  return port;
+}
+
+// Bytes of one GET http://127.0.0.1:<port>/metrics (0 when it failed).
+int64_t Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int64_t bytes = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nConnection: close\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[16384];
+      ssize_t n;
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0) bytes += n;
+    }
+  }
+  close(fd);
+  return bytes;
+}
+
+// Throughputs of one server run.
+struct RunResult {
+  double reports_per_second = 0;
+  double next_per_second = 0;
+  // Server CPU time per call, in microseconds.
+  double report_cpu_us = 0;
+  double next_cpu_us = 0;
+};
+
+// Starts a server (with metrics when `metrics`), loads it with `n` jobs and
+// prints its table row. Exits on failure.
+RunResult RunServer(int n, bool metrics, const std::string& db) {
   const int threads = absl::GetFlag(FLAGS_threads);
   const double seconds = absl::GetFlag(FLAGS_seconds);
-
-  std::printf(
-      "| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
-      " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  int run = 0;
-  for (absl::string_view n_text : absl::StrSplit(absl::GetFlag(FLAGS_jobs), ',')) {
-    int n = 0;
-    if (!absl::SimpleAtoi(n_text, &n) || n < 1) {
-      std::fprintf(stderr, "bad --jobs entry '%s'\n", std::string(n_text).c_str());
-      return 2;
-    }
-    auto server = testing::ServerProcess::Start(
-        absl::GetFlag(FLAGS_server), "sqlite:" + dir + "/load" + std::to_string(++run) + ".db");
+  std::vector<std::string> args;
+  const int metrics_port = metrics ? FreePort() : 0;
+  if (metrics) args.push_back("--metrics_listen=127.0.0.1:" + std::to_string(metrics_port));
+  {
+    // The server's log goes next to its database.
+    testing::ChildOptions child;
+    child.stderr_path = db + ".log";
+    auto server = testing::ServerProcess::Start(absl::GetFlag(FLAGS_server), "sqlite:" + db, args,
+                                                absl::Seconds(30), child);
     if (!server.ok()) {
       std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
-      return 1;
+      std::exit(1);
     }
+    std::atomic<bool> scraping{metrics};
+    std::atomic<int64_t> scrapes{0};
+    std::thread scraper([&] {
+      while (scraping.load()) {
+        if (Scrape(metrics_port) > 0) ++scrapes;
+        absl::SleepFor(absl::Seconds(1));
+      }
+    });
     std::vector<std::unique_ptr<Stub>> stubs;
     for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
       grpc::ChannelArguments args;
@@ -211,7 +272,16 @@ int Main() {
     });
     const double cpu_next = ServerCpuSeconds((*server)->pid());
     const int64_t rss_after = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
-    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
+    scraping.store(false);
+    scraper.join();
+    if (metrics && scrapes.load() == 0) {
+      std::fprintf(stderr, "the metrics endpoint on port %d never answered\n", metrics_port);
+      std::exit(1);
+    }
+    std::printf("| %d%s | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
+                !absl::GetFlag(FLAGS_compare_metrics) ? ""
+                : metrics                             ? " metrics on"
+                                                      : " metrics off",
                 report.calls / report.seconds, report.latency.Percentile(0.5),
                 report.latency.Percentile(0.99), 1e6 * (cpu_reports - cpu_start) / report.calls,
                 next.calls / next.seconds, next.latency.Percentile(0.5),
@@ -220,6 +290,71 @@ int Main() {
     std::fflush(stdout);
     if (errors > 0)
       std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
+    return {report.calls / report.seconds, next.calls / next.seconds,
+            1e6 * (cpu_reports - cpu_start) / report.calls,
+            1e6 * (cpu_next - cpu_reports) / next.calls};
+  }
+}
+
+int Main() {
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/autolrs_load_XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  const bool compare = absl::GetFlag(FLAGS_compare_metrics);
+  const int rounds = compare ? std::max(1, absl::GetFlag(FLAGS_rounds)) : 1;
+
+  std::printf(
+      "| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
+      " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  int run = 0;
+  std::string ratios;
+  for (absl::string_view n_text : absl::StrSplit(absl::GetFlag(FLAGS_jobs), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(n_text, &n) || n < 1) {
+      std::fprintf(stderr, "bad --jobs entry '%s'\n", std::string(n_text).c_str());
+      return 2;
+    }
+    double report_ratio_sum = 0, next_ratio_sum = 0, report_cpu_sum = 0, next_cpu_sum = 0;
+    for (int round = 0; round < rounds; ++round) {
+      auto db = [&] { return dir + "/load" + std::to_string(++run) + ".db"; };
+      if (!compare) {
+        RunServer(n, false, db());
+        continue;
+      }
+      // Alternate which variant runs first, against drift of the machine.
+      const bool metrics_first = round % 2 == 1;
+      RunResult first = RunServer(n, metrics_first, db());
+      RunResult second = RunServer(n, !metrics_first, db());
+      const RunResult& on = metrics_first ? first : second;
+      const RunResult& off = metrics_first ? second : first;
+      const double report_ratio = on.reports_per_second / off.reports_per_second;
+      const double next_ratio = on.next_per_second / off.next_per_second;
+      const double report_cpu = on.report_cpu_us / off.report_cpu_us;
+      const double next_cpu = on.next_cpu_us / off.next_cpu_us;
+      report_ratio_sum += report_ratio;
+      next_ratio_sum += next_ratio;
+      report_cpu_sum += report_cpu;
+      next_cpu_sum += next_cpu;
+      absl::StrAppendFormat(&ratios, "| %d | %d | %.3f | %.3f | %.3f | %.3f |\n", n, round + 1,
+                            report_ratio, next_ratio, report_cpu, next_cpu);
+    }
+    if (compare && rounds > 1) {
+      absl::StrAppendFormat(&ratios, "| %d | mean | %.3f | %.3f | %.3f | %.3f |\n", n,
+                            report_ratio_sum / rounds, next_ratio_sum / rounds,
+                            report_cpu_sum / rounds, next_cpu_sum / rounds);
+    }
+  }
+  if (compare) {
+    std::printf(
+        "\nWith metrics / without:\n\n| jobs | round | ReportLosses/s | NextAction/s | "
+        "ReportLosses server CPU/call | NextAction server CPU/call |\n"
+        "|---:|---:|---:|---:|---:|---:|\n%s",
+        ratios.c_str());
   }
   std::printf(
       "\n%d client threads over %d channels, %.0f s per phase, on %ld cores "

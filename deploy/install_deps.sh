@@ -11,12 +11,16 @@ SERVER_PACKAGES=(
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
   # Libraries.
   libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+  # Metrics in the Prometheus format, with their HTTP exposer.
+  prometheus-cpp-dev
 )
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
   # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
   # fuzz targets (tests/fuzz/run_fuzzers.sh).
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # Throwaway certificate authorities of the TLS tests.
+  openssl
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
   # The Python client (client/python) and its tests and PyTorch example;

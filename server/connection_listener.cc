@@ -131,6 +131,16 @@ void ConnectionListener::AcceptLoop(grpc::Server* server) {
   std::vector<Socket> held;     // Handed to gRPC.
   std::vector<Socket> pending;  // Accepted, silent so far.
   std::atomic<int64_t> accept_failures{0};
+  absl::Time pruned = absl::Now();
+  // Drops the connections gRPC has closed from `held`.
+  auto prune = [&held, &pruned](absl::Time now) {
+    std::vector<Socket> alive;
+    for (const Socket& s : held) {
+      if (StillOpen(s)) alive.push_back(s);
+    }
+    held.swap(alive);
+    pruned = now;
+  };
   while (!stopping_.load()) {
     std::vector<struct pollfd> fds = {{listen_fd_, POLLIN, 0}};
     for (const Socket& s : pending) fds.push_back({s.fd, POLLIN, 0});
@@ -151,6 +161,8 @@ void ConnectionListener::AcceptLoop(grpc::Server* server) {
       }
     }
     pending.swap(still_pending);
+    if (now - pruned > absl::Seconds(1)) prune(now);
+    open_.store(static_cast<int64_t>(held.size() + pending.size()));
     if ((fds[0].revents & POLLIN) == 0) continue;
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -161,11 +173,8 @@ void ConnectionListener::AcceptLoop(grpc::Server* server) {
       absl::SleepFor(absl::Milliseconds(100));
       continue;
     }
-    std::vector<Socket> alive;
-    for (const Socket& s : held) {
-      if (StillOpen(s)) alive.push_back(s);
-    }
-    held.swap(alive);
+    accepted_.fetch_add(1);
+    prune(now);
     struct stat st;
     if (held.size() + pending.size() >= static_cast<size_t>(options_.max_connections) ||
         fstat(fd, &st) != 0) {
@@ -176,7 +185,9 @@ void ConnectionListener::AcceptLoop(grpc::Server* server) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     pending.push_back({fd, st.st_ino, now + options_.handshake_timeout});
+    open_.store(static_cast<int64_t>(held.size() + pending.size()));
   }
+  open_.store(0);
   for (const Socket& s : pending) close(s.fd);
 }
 

@@ -57,6 +57,11 @@ class ConnectionListener {
   // closed, so far.
   int64_t refused() const { return refused_.load(); }
   int64_t timed_out() const { return timed_out_.load(); }
+  // Connections accepted so far, and those held now (handed to gRPC and
+  // not seen closed, or awaiting their first bytes; closed ones are noticed
+  // within about a second).
+  int64_t accepted() const { return accepted_.load(); }
+  int64_t open() const { return open_.load(); }
 
  private:
   ConnectionListener(int fd, int port, Options options)
@@ -69,6 +74,8 @@ class ConnectionListener {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> refused_{0};
   std::atomic<int64_t> timed_out_{0};
+  std::atomic<int64_t> accepted_{0};
+  std::atomic<int64_t> open_{0};
   std::thread thread_;
 };
 

@@ -2,6 +2,7 @@
 #define AUTOLRS_SERVER_GRPC_SERVICE_H_
 
 #include "grpcpp/impl/service_type.h"
+#include "server/call_observer.h"
 #include "server/service.h"
 
 namespace autolrs::server {
@@ -15,10 +16,13 @@ namespace autolrs::server {
 // deserializer of generated handlers at compile time, so the handlers are
 // registered here with the same internal API the generated code uses.
 //
-// Thread-safe. Does not own `impl`, which must outlive it.
+// Every answered call, a request that did not parse included, is reported
+// to `observer` (when not null) with its status and handler time.
+//
+// Thread-safe. Does not own `impl` or `observer`, which must outlive it.
 class AutoLrsGrpcService final : public grpc::Service {
  public:
-  explicit AutoLrsGrpcService(AutoLrsServiceImpl* impl);
+  explicit AutoLrsGrpcService(AutoLrsServiceImpl* impl, CallObserver* observer = nullptr);
 };
 
 }  // namespace autolrs::server

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "bo/optimizer.h"
 #include "forecast/forecaster.h"
+#include "server/compute_timer.h"
 #include "server/first_stage_confirmation.h"
 #include "server/job_config.h"
 
@@ -154,6 +155,7 @@ const v1::Probe* BestProbe(const v1::Stage& stage,
 // penalty). `current_lr`: the previous stage's choice (0 for none).
 absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::Schedule& schedule,
                                              double current_lr) {
+  ComputeTimer timer(ComputeKind::kBayesOpt);
   const v1::Stage& stage = schedule.stages(schedule.stages_size() - 1);
   std::vector<bo::Observation> observations;
   for (const v1::Probe& p : stage.probes()) {
@@ -200,6 +202,7 @@ absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::S
 // minimum) rather than failing: every valid config runs to its end.
 // RESOURCE_EXHAUSTED only when no room is left even then.
 absl::StatusOr<double> AskWithRoom(const bo::Optimizer& optimizer) {
+  ComputeTimer timer(ComputeKind::kBayesOpt);
   absl::StatusOr<double> lr = optimizer.Ask();
   bo::OptimizerOptions options = optimizer.options();
   while (!lr.ok() && absl::IsResourceExhausted(lr.status()) &&
@@ -775,8 +778,10 @@ v1::Probe Job::ForecastProbe(const v1::Stage& stage, const RankReport& series) c
       validation ? forecast::SeriesKind::kValidationLoss : forecast::SeriesKind::kTrainingLoss;
   // divergence_factor 0: only NaN/Inf diverge, as documented.
   if (config().divergence_factor() == 0) options.divergence_ratio = 0;
+  ComputeTimer forecast_timer(ComputeKind::kForecast);
   absl::StatusOr<forecast::Forecast> f =
       forecast::Predict(t, y, static_cast<double>(stage.tau()), options);
+  forecast_timer.Stop();
 
   v1::Probe probe;
   probe.set_lr(action.lr());
@@ -825,7 +830,9 @@ absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
   if (stage->probes_size() < k) {
     bool search_on = true;
     if (stage->probes_size() >= std::min(k, config().min_probes_per_stage())) {
+      ComputeTimer gain_timer(ComputeKind::kBayesOpt);
       absl::StatusOr<double> gain = optimizer->ExpectedRelativeImprovement();
+      gain_timer.Stop();
       if (!gain.ok()) return Internal("estimating the search's gain", gain.status());
       search_on = *gain >= config().early_stop_gain();
     }
@@ -840,7 +847,9 @@ absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
 }
 
 absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
+  ComputeTimer best_timer(ComputeKind::kBayesOpt);
   absl::StatusOr<double> best = optimizer.Best();
+  best_timer.Stop();
   if (best.ok() && config().choice_tolerance() > 0) {
     *best = LargestNearBest(*stage, *best, config().choice_tolerance());
   }

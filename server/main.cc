@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/log.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
@@ -41,6 +42,12 @@ ABSL_FLAG(absl::Duration, health_check_interval, absl::Seconds(1),
           "how often the store's health is checked for the gRPC health service");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long in-flight calls may run after SIGTERM");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port serving Prometheus metrics at /metrics (port 0: any free port); "
+          "empty: no metrics");
+ABSL_FLAG(std::string, log_level, "info",
+          "least level of the structured log lines written to stderr: debug, info, warning, "
+          "error");
 
 namespace {
 
@@ -65,6 +72,14 @@ void RaiseFileLimit() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("The AutoLRS scheduling service (gRPC autolrs.v1.AutoLrsService).");
   absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<autolrs::server::LogLevel> level =
+      autolrs::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    std::fprintf(stderr, "autolrs_server: --log_level: %s\n",
+                 std::string(level.status().message()).c_str());
+    return 2;
+  }
+  autolrs::server::SetLogLevel(*level);
 
   // Signals are taken synchronously by the main thread only.
   sigset_t signals;
@@ -87,6 +102,7 @@ int main(int argc, char** argv) {
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
   options.memory_quota_bytes = absl::GetFlag(FLAGS_memory_quota_bytes);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;
@@ -105,6 +121,10 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "autolrs_server: serving on port %d, store %s\n", (*server)->port(),
                options.store.c_str());
+  if ((*server)->metrics_port() != 0) {
+    std::fprintf(stderr, "autolrs_server: metrics on port %d (/metrics)\n",
+                 (*server)->metrics_port());
+  }
   if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     const std::string tmp = path + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";

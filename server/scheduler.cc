@@ -118,12 +118,14 @@ template <typename T, typename Change>
 absl::StatusOr<T> Scheduler::Apply(absl::string_view job_id, Entry& entry, Change change) {
   for (int attempt = 1;; ++attempt) {
     Job& job = *entry.job;
+    const JobMilestones before = MilestonesOf(job.state());
     bool changed = false;
     absl::StatusOr<T> result = change(job, &changed);  // All or nothing.
     if (!result.ok() || !changed) return result;
     job.Stamp(clock_());
     absl::Status written = store_->Update(job.state());
     if (written.ok()) {
+      if (observer_ != nullptr) observer_->OnJobChanged(before, job.state());
       if (job.job().state() == v1::JOB_STATE_DONE) {
         entry.job.reset();  // Holders of this entry reload it.
         Forget(job_id, &entry);
@@ -193,6 +195,7 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
     }
     return s;
   }
+  if (observer_ != nullptr) observer_->OnJobCreated(state);
   return job->job();
 }
 
@@ -230,6 +233,9 @@ absl::Status Scheduler::DeleteJob(const v1::DeleteJobRequest& request) {
   absl::MutexLock lock(&(*entry)->mu);
   if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
   absl::Status s = store_->Delete(request.job_id());
+  if (s.ok() && observer_ != nullptr) {
+    observer_->OnJobDeleted((*entry)->job->state());
+  }
   if (absl::IsNotFound(s)) {
     s = absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' does not exist"));
   }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "autolrs/v1/service.pb.h"
 #include "server/job.h"
+#include "server/job_observer.h"
 #include "server/job_store.h"
 
 namespace autolrs::server {
@@ -53,6 +54,11 @@ class Scheduler {
   // Jobs held in memory.
   size_t cached_jobs() const;
 
+  // Tells `observer` (not owned; nullptr: none) about every job created,
+  // changed or deleted from now on. Call before serving: not synchronized
+  // with calls in flight.
+  void set_observer(JobObserver* observer) { observer_ = observer; }
+
  private:
   struct Entry {
     absl::Mutex mu;
@@ -86,6 +92,7 @@ class Scheduler {
   JobStore* const store_;
   const Clock clock_;
   const size_t max_cached_jobs_;
+  JobObserver* observer_ = nullptr;
 
   mutable absl::Mutex map_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Entry>> jobs_ ABSL_GUARDED_BY(map_mu_);

@@ -17,6 +17,8 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "server/grpc_service.h"
+#include "server/instrumented_job_store.h"
+#include "server/log.h"
 #include "server/memory_job_store.h"
 #include "server/sqlite_job_store.h"
 
@@ -109,17 +111,48 @@ std::unique_ptr<grpc::Server> StartGrpcServer(const ServerOptions& options,
   return builder.BuildAndStart();
 }
 
+// Jobs in `store` that are not finished, by one pass over it.
+absl::StatusOr<int64_t> CountLiveJobs(JobStore& store) {
+  constexpr int kPage = 500;
+  int64_t live = 0;
+  std::string after;
+  while (true) {
+    absl::StatusOr<std::vector<JobState>> page = store.List(after, kPage);
+    if (!page.ok()) return page.status();
+    for (const JobState& state : *page) {
+      if (state.job().state() == v1::JOB_STATE_RUNNING) ++live;
+    }
+    if (page->size() < kPage) return live;
+    after = page->back().job().job_id();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const ServerOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   std::unique_ptr<AutoLrsServer> s(new AutoLrsServer());
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
+        ServerMetrics::Start(options.metrics_listen);
+    if (!metrics.ok()) return metrics.status();
+    s->metrics_ = *std::move(metrics);
+  }
   absl::StatusOr<std::unique_ptr<JobStore>> store = OpenJobStore(options.store);
   if (!store.ok()) return store.status();
-  s->store_ = *std::move(store);
+  s->store_ = std::make_unique<InstrumentedJobStore>(*std::move(store), s->metrics_.get());
+  if (s->metrics_ != nullptr) {
+    absl::StatusOr<int64_t> live = CountLiveJobs(*s->store_);
+    if (!live.ok()) return live.status();
+    s->metrics_->AddLiveJobs(*live);
+  }
+  s->call_reporter_ = std::make_unique<CallReporter>(s->metrics_.get());
+  s->job_reporter_ = std::make_unique<JobEventReporter>(s->metrics_.get());
   s->scheduler_ = std::make_unique<Scheduler>(s->store_.get());
+  s->scheduler_->set_observer(s->job_reporter_.get());
   s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(), options.auth_token);
-  s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
+  s->grpc_service_ =
+      std::make_unique<AutoLrsGrpcService>(s->service_.get(), s->call_reporter_.get());
 
   absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = Listen(options);
   if (!listener.ok()) return listener.status();
@@ -128,6 +161,10 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
   s->server_ = StartGrpcServer(options, s->grpc_service_.get());
   if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
   s->listener_->Start(s->server_.get());
+  if (s->metrics_ != nullptr) {
+    SetComputeTimeSink(s->metrics_.get());
+    s->UpdateGauges(true);
+  }
   AutoLrsServer* raw = s.get();
   s->health_ =
       std::thread([raw, interval = options.health_check_interval] { raw->HealthLoop(interval); });
@@ -143,16 +180,24 @@ void AutoLrsServer::HealthLoop(absl::Duration interval) {
     // otherwise stay resident for good.
     malloc_trim(0);
     const absl::Status status = store_->CheckHealth();
+    UpdateGauges(status.ok());
     if (status.ok() == serving) continue;
     serving = status.ok();
     if (health != nullptr) health->SetServingStatus(serving);
     if (serving) {
-      std::fprintf(stderr, "autolrs_server: the store works again; health SERVING\n");
+      LogLine(LogLevel::kInfo, "store_healthy").Add("health", "SERVING");
     } else {
-      std::fprintf(stderr, "autolrs_server: the store fails (%s); health NOT_SERVING\n",
-                   status.ToString().c_str());
+      LogLine(LogLevel::kError, "store_unhealthy").Add("health", "NOT_SERVING").AddStatus(status);
     }
   }
+}
+
+void AutoLrsServer::UpdateGauges(bool store_healthy) {
+  if (metrics_ == nullptr) return;
+  metrics_->SetReady(store_healthy);
+  metrics_->SetCachedJobs(static_cast<int64_t>(scheduler_->cached_jobs()));
+  metrics_->SetConnections(listener_->open(), listener_->accepted(), listener_->refused(),
+                           listener_->timed_out());
 }
 
 void AutoLrsServer::Shutdown(absl::Duration grace) {
@@ -165,6 +210,7 @@ void AutoLrsServer::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
   }
+  if (metrics_ != nullptr) SetComputeTimeSink(nullptr);  // No call runs any more.
   scheduler_.reset();
   store_.reset();  // Finishes queued writes and closes the database.
 }

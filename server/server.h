@@ -10,8 +10,11 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "server/call_observer.h"
 #include "server/connection_listener.h"
+#include "server/job_event_reporter.h"
 #include "server/job_store.h"
+#include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/service.h"
 
@@ -54,6 +57,11 @@ struct ServerOptions {
   // How often the store's health is checked (JobStore::CheckHealth); the
   // gRPC health service answers NOT_SERVING while it fails.
   absl::Duration health_check_interval = absl::Seconds(1);
+  // host:port of the Prometheus metrics endpoint (http://<it>/metrics, see
+  // ServerMetrics; port 0: any free port, see metrics_port()); empty: no
+  // metrics. With metrics, Start() counts the unfinished jobs in the store
+  // before serving (one pass over it).
+  std::string metrics_listen;
 };
 
 // A running AutoLRS gRPC server: store, scheduler, the AutoLrsService, the
@@ -62,6 +70,16 @@ struct ServerOptions {
 // Health: the standard grpc.health.v1 service answers SERVING while the
 // store's CheckHealth() succeeds and NOT_SERVING while it fails (checked
 // every ServerOptions::health_check_interval; changes are logged).
+//
+// Logs: one structured line per job state change (JobEventReporter), per
+// failed call (CallReporter), per store failure (InstrumentedJobStore) and
+// per health change (server/log.h).
+//
+// Metrics (with ServerOptions::metrics_listen): ServerMetrics, refreshed
+// every health_check_interval for the gauges (cached jobs, connections,
+// readiness). The BO and forecast timers report to the process-wide
+// ComputeTimeSink, which this server installs while it serves: run one
+// server with metrics per process.
 //
 // Thread-safe. Shutdown() (or the destructor) stops accepting calls, lets the
 // calls in flight finish, then closes the store.
@@ -77,6 +95,8 @@ class AutoLrsServer {
 
   // The port actually bound.
   int port() const { return port_; }
+  // The metrics endpoint's port; 0 without metrics.
+  int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
   // Stops the server: in-flight calls get until `deadline` to finish.
   void Shutdown(absl::Duration grace = absl::Seconds(10));
@@ -89,7 +109,13 @@ class AutoLrsServer {
  private:
   AutoLrsServer() = default;
   void HealthLoop(absl::Duration interval);
+  // Refreshes the gauges of metrics_ (if any).
+  void UpdateGauges(bool store_healthy);
 
+  // Declared first: everything below reports to them until destroyed.
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<CallReporter> call_reporter_;
+  std::unique_ptr<JobEventReporter> job_reporter_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<AutoLrsServiceImpl> service_;
