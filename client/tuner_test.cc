@@ -159,6 +159,7 @@ v1::JobConfig TestConfig() {
   config.set_warmup_lr(0.1);
   config.set_total_steps(200);
   config.set_seed(7);
+  config.set_first_stage_confirmation(4);  // The tuner runs them like probes.
   return config;
 }
 

@@ -131,7 +131,9 @@ const std::vector<Default>& Defaults() {
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
       {"exploit_guard", [](auto&, bool r) { return Fixed(0.25, 0, r); }},
-      {"first_stage_confirmation", [](auto&, bool r) { return Fixed(4, 0, r); }},
+      // Off: on the dev tasks it never changed stage 0's choice and cost
+      // probe steps (server/README.md); it is the opt-in guard for LR cliffs.
+      {"first_stage_confirmation", [](auto&, bool) { return 0; }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };

@@ -60,6 +60,7 @@ v1::JobConfig CliffConfig() {
   c.set_probes_per_stage(6);
   c.set_seed(3);
   c.set_total_steps(2000);
+  c.set_first_stage_confirmation(4);
   return c;
 }
 
@@ -78,9 +79,8 @@ std::vector<v1::Action> UntilFirstExploit(Job& job, CliffTrainer& trainer) {
   return actions;
 }
 
-TEST(JobConfirmationTest, TheRecommendedPresetConfirmsTheFirstChoiceWithLongerProbes) {
+TEST(JobConfirmationTest, LongerProbesConfirmTheFirstChoice) {
   Job job = MustCreate(CliffConfig());
-  EXPECT_EQ(job.job().config().first_stage_confirmation(), 4);
   CliffTrainer trainer(/*cliff=*/0.1);
   const std::vector<v1::Action> actions = UntilFirstExploit(job, trainer);
   const v1::Stage& stage = job.state().schedule().stages(0);
@@ -147,12 +147,15 @@ TEST(JobConfirmationTest, ReuseBestProbeContinuesFromTheBestConfirmation) {
   EXPECT_EQ(job.job().model_steps(), model_steps_before + 100);
 }
 
-TEST(JobConfirmationTest, TheReferencePresetAndLaterStagesDoNotConfirm) {
+TEST(JobConfirmationTest, OffByDefaultAndNeverInLaterStages) {
   v1::JobConfig c = CliffConfig();
+  c.clear_first_stage_confirmation();
   c.set_preset(v1::PRESET_REFERENCE);
   c.set_probes_per_stage(4);
   Job reference = MustCreate(c);
   EXPECT_EQ(reference.job().config().first_stage_confirmation(), 0);
+  c.set_preset(v1::PRESET_RECOMMENDED);
+  EXPECT_EQ(MustCreate(c).job().config().first_stage_confirmation(), 0);
 
   Job job = MustCreate(CliffConfig());
   CliffTrainer trainer(0.1);

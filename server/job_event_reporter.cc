@@ -26,6 +26,7 @@ void LogStageChosen(const JobState& state, int32_t index, bool rollback) {
   // no probe tried).
   if (stage.chosen_predicted_loss() != 0) line.Add("forecast", stage.chosen_predicted_loss());
   line.Add("probes", stage.probes_size()).Add("tau", stage.tau());
+  if (stage.confirmations_size() > 0) line.Add("confirmations", stage.confirmations_size());
   if (stage.search_skipped()) line.Add("search_skipped", true);
   if (stage.search_stopped_early()) line.Add("stopped_early", true);
   if (rollback) {

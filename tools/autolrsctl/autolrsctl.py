@@ -179,7 +179,7 @@ def get_schedule(conn, job_id):
 
 def segments(schedule):
     """Every action of the schedule in the order they ran, as dicts: kind
-    (warmup, probe, exploit, cooldown), stage, probe index, start step (job
+    (warmup, probe, confirm, exploit, cooldown), stage, probe index, start step (job
     steps, probes included), steps, LR at start and end, and losses."""
     out = []
     step = 0
@@ -200,6 +200,15 @@ def segments(schedule):
                             loss=probe.training_loss if probe.training_loss.count else None,
                             val=probe.validation_loss if probe.validation_loss.count else None))
             step += stage.tau_probe
+        # The first stage's longer confirmation probes (first_stage_confirmation).
+        for i, probe in enumerate(stage.confirmations):
+            n = probe.training_loss.count
+            out.append(dict(kind="confirm", stage=stage.index, probe=len(stage.probes) + i,
+                            start=step, steps=n, lr_start=probe.lr, lr_end=probe.lr,
+                            forecast=probe.predicted_loss, diverged=probe.diverged,
+                            loss=probe.training_loss if n else None,
+                            val=probe.validation_loss if probe.validation_loss.count else None))
+            step += n
         if stage.chosen_lr > 0:
             reported = stage.training_loss.count > 0
             steps = stage.training_loss.count if reported else stage.tau
@@ -282,6 +291,10 @@ def cmd_show(conn, args):
             notes.append("search skipped")
         if stage.search_stopped_early:
             notes.append("stopped early")
+        if stage.confirmations:
+            notes.append("confirmed " + " ".join(
+                f"{fmt(p.lr)}->{'diverged' if p.diverged else fmt(p.predicted_loss)}"
+                for p in stage.confirmations))
         if stage.rolled_back_lrs:
             notes.append("rolled back " + ",".join(fmt(x) for x in stage.rolled_back_lrs))
         rows.append([str(stage.index), str(stage.start_steps_spent), str(stage.tau),
@@ -399,7 +412,7 @@ def cmd_plot(conn, args):
     for s in segs:
         start, end = s["start"], s["start"] + s["steps"]
         points = [(start, s["lr_start"]), (end, s["lr_end"])]
-        if s["kind"] == "probe":
+        if s["kind"] in ("probe", "confirm"):
             probes += points + [None]
             if s["loss"] is not None and s["loss"].tail_mean == s["loss"].tail_mean:
                 probe_loss.append((end, s["loss"].tail_mean))

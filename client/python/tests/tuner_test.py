@@ -12,11 +12,11 @@ import testutil
 from autolrs.v1 import job_pb2
 from synthetic import Slot, SyntheticTrainer
 
-# Every phase: a warmup, training-loss stages, validation-loss stages (after
-# tau_max), a cooldown, DONE.
+# Every phase: a warmup, training-loss stages with the first stage's
+# confirmations, validation-loss stages (after tau_max), a cooldown, DONE.
 EVERY_PHASE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 50, "tau_max": 100,
                "probes_per_stage": 3, "total_steps": 800, "warmup_steps": 20,
-               "warmup_lr": 0.05, "seed": 3}
+               "warmup_lr": 0.05, "seed": 3, "first_stage_confirmation": 4}
 # The budget ends inside the first stage's search and there is no cooldown:
 # DONE answers a PROBE's report.
 ENDS_IN_A_PROBE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 1000, "probes_per_stage": 10,
@@ -105,6 +105,7 @@ def test_reports_every_loss_and_evaluation_the_server_asked_for(client):
     tuner = run.tuner(client, "reported", EVERY_PHASE)
     assert run.train(tuner)
     schedule = client.get_schedule("reported")
+    assert len(schedule.stages[0].confirmations) >= 2
     probes = [p for s in schedule.stages for p in list(s.probes) + list(s.confirmations)]
     assert len(probes) == sum(a.phase == job_pb2.PHASE_PROBE
                               for a in {a.action_id: a for a, _, _ in run.steps}.values())
