@@ -10,13 +10,15 @@ SERVER_PACKAGES=(
   # Toolchain and build.
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
   # Libraries.
-  libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+  libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
 )
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
   # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
   # fuzz targets (tests/fuzz/run_fuzzers.sh).
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # The TLS tests make a throwaway CA with the openssl command.
+  openssl
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
   # The Python client (client/python) and its tests and PyTorch example;

@@ -3,7 +3,8 @@
 //   autolrs_server --listen=0.0.0.0:50051 --store=sqlite:/var/lib/autolrs/autolrs.db
 //
 // SIGTERM or SIGINT: stop accepting calls, let in-flight calls finish (up to
-// --shutdown_grace), close the store, exit 0.
+// --shutdown_grace), close the store, exit 0. SIGHUP: read the TLS files
+// again (a file that fails its checks is logged and the old ones stay).
 #include <sys/resource.h>
 
 #include <csignal>
@@ -25,6 +26,13 @@ ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
           "job store: sqlite:<path> (durable) or memory: (lost on exit)");
 ABSL_FLAG(std::string, auth_token_file, "",
           "file holding a bearer token every call must present; empty: no authentication");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the server; with --tls_key_file turns TLS on (reloaded on "
+          "SIGHUP)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file (reloaded on SIGHUP)");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates; when set, clients must present a certificate they signed (mTLS; "
+          "reloaded on SIGHUP)");
 ABSL_FLAG(int, max_message_bytes, autolrs::server::kDefaultMaxMessageBytes,
           "largest request accepted, in bytes");
 ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this file");
@@ -71,6 +79,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A write past RLIMIT_FSIZE fails with EFBIG (a store error the server
   // reports) instead of killing the process.
@@ -87,6 +96,8 @@ int main(int argc, char** argv) {
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
   options.memory_quota_bytes = absl::GetFlag(FLAGS_memory_quota_bytes);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+                 absl::GetFlag(FLAGS_tls_client_ca_file)};
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;
@@ -103,7 +114,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "autolrs_server: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr, "autolrs_server: serving on port %d, store %s\n", (*server)->port(),
+  std::fprintf(stderr, "autolrs_server: serving on port %d (%s), store %s\n", (*server)->port(),
+               options.tls.cert_file.empty()            ? "plain text"
+               : options.tls.client_ca_file.empty() ? "TLS"
+                                                    : "TLS, client certificates required",
                options.store.c_str());
   if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     const std::string tmp = path + ".tmp";
@@ -112,7 +126,15 @@ int main(int argc, char** argv) {
   }
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    const absl::Status reloaded = (*server)->Reload();
+    if (reloaded.ok()) {
+      std::fprintf(stderr, "autolrs_server: SIGHUP: reloaded\n");
+    } else {
+      std::fprintf(stderr, "autolrs_server: SIGHUP: kept the previous files: %s\n",
+                   reloaded.ToString().c_str());
+    }
+  }
   std::fprintf(stderr, "autolrs_server: signal %d, shutting down\n", signal);
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   std::fprintf(stderr, "autolrs_server: stopped cleanly\n");

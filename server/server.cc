@@ -91,13 +91,21 @@ absl::StatusOr<std::unique_ptr<ConnectionListener>> Listen(const ServerOptions& 
   return ConnectionListener::Bind(listen);
 }
 
-// Starts a gRPC server for `service`, with no port of its own (the
-// ConnectionListener hands it connections).
+// Starts a gRPC server for `service`: with `tls`, listening on
+// options.listen_address (the bound port in `*port`); without, with no port
+// of its own (the ConnectionListener hands it connections).
 std::unique_ptr<grpc::Server> StartGrpcServer(const ServerOptions& options,
-                                              grpc::Service* service) {
+                                              grpc::Service* service,
+                                              ReloadableTlsCredentials* tls, int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (tls != nullptr) {
+    builder.AddListeningPort(options.listen_address, tls->credentials(), port);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               ToMillis(options.handshake_timeout));
+  }
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              ToMillis(options.max_connection_idle));
   grpc::ResourceQuota quota("autolrs_server");
@@ -121,13 +129,26 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
   s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(), options.auth_token);
   s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
 
-  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = Listen(options);
-  if (!listener.ok()) return listener.status();
-  s->listener_ = *std::move(listener);
-  s->port_ = s->listener_->port();
-  s->server_ = StartGrpcServer(options, s->grpc_service_.get());
-  if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
-  s->listener_->Start(s->server_.get());
+  if (!options.tls.cert_file.empty() || !options.tls.key_file.empty() ||
+      !options.tls.client_ca_file.empty()) {
+    absl::StatusOr<std::unique_ptr<ReloadableTlsCredentials>> tls =
+        ReloadableTlsCredentials::Create(options.tls);
+    if (!tls.ok()) return tls.status();
+    s->tls_ = *std::move(tls);
+    s->server_ = StartGrpcServer(options, s->grpc_service_.get(), s->tls_.get(), &s->port_);
+    if (s->server_ == nullptr || s->port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot serve TLS on '", options.listen_address,
+                                                 "' (address malformed, in use or not local)"));
+    }
+  } else {
+    absl::StatusOr<std::unique_ptr<ConnectionListener>> listener = Listen(options);
+    if (!listener.ok()) return listener.status();
+    s->listener_ = *std::move(listener);
+    s->port_ = s->listener_->port();
+    s->server_ = StartGrpcServer(options, s->grpc_service_.get(), nullptr, nullptr);
+    if (s->server_ == nullptr) return absl::InternalError("the gRPC server did not start");
+    s->listener_->Start(s->server_.get());
+  }
   AutoLrsServer* raw = s.get();
   s->health_ =
       std::thread([raw, interval = options.health_check_interval] { raw->HealthLoop(interval); });
@@ -167,6 +188,11 @@ void AutoLrsServer::Shutdown(absl::Duration grace) {
   }
   scheduler_.reset();
   store_.reset();  // Finishes queued writes and closes the database.
+}
+
+absl::Status AutoLrsServer::Reload() {
+  if (tls_ != nullptr) return tls_->Reload();
+  return absl::OkStatus();
 }
 
 void AutoLrsServer::Wait() {

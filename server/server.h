@@ -14,6 +14,7 @@
 #include "server/job_store.h"
 #include "server/scheduler.h"
 #include "server/service.h"
+#include "server/tls_credentials.h"
 
 namespace autolrs::server {
 
@@ -28,6 +29,12 @@ struct ServerOptions {
   std::string store = "sqlite:autolrs-data/autolrs.db";
   // Required bearer token of every call; empty: no authentication.
   std::string auth_token;
+  // TLS when tls.cert_file is set (with tls.key_file; tls.client_ca_file:
+  // client certificates required). With TLS, gRPC's own listener serves
+  // (gRPC 1.51 accepts only plain-text connections handed over by file
+  // descriptor): max_connections is not enforced, handshake_timeout bounds
+  // the TLS handshake, SO_REUSEPORT stays off.
+  TlsFiles tls;
   // Largest request accepted, in bytes (a ReportLosses of n steps is ~9n
   // bytes: 4 MiB holds an action of ~460,000 steps). gRPC 1.51 reads a
   // unary request whole before any handler (or the token check) runs, so
@@ -84,6 +91,11 @@ class AutoLrsServer {
   // Blocks until Shutdown() has completed.
   void Wait();
 
+  // Reads the TLS files again (see ReloadableTlsCredentials): new
+  // connections use them. The files in use stay when the new ones fail
+  // their checks (INVALID_ARGUMENT naming the file). OK without TLS.
+  absl::Status Reload();
+
   Scheduler& scheduler() { return *scheduler_; }
 
  private:
@@ -94,8 +106,9 @@ class AutoLrsServer {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<AutoLrsServiceImpl> service_;
   std::unique_ptr<grpc::Service> grpc_service_;  // Dispatches to service_.
+  std::unique_ptr<ReloadableTlsCredentials> tls_;  // Null without TLS.
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<ConnectionListener> listener_;
+  std::unique_ptr<ConnectionListener> listener_;  // Null with TLS.
   int port_ = 0;
   bool shut_down_ = false;
   absl::Notification stop_health_;
