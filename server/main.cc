@@ -19,13 +19,34 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/job_config.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
           "job store: sqlite:<path> (durable) or memory: (lost on exit)");
+ABSL_FLAG(std::string, token_file, "",
+          "tokens and their tenants, one '<token> <tenant> [admin]' a line (reloaded on SIGHUP); "
+          "every call must present one as 'authorization: Bearer <token>' and sees only its "
+          "tenant's jobs (admin: all)");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "file holding a bearer token every call must present; empty: no authentication");
+          "legacy: a file holding one bearer token that sees every job (the admin of tenant ''); "
+          "not with --token_file");
+ABSL_FLAG(bool, allow_remote_without_auth, false,
+          "without --token_file (or --auth_token_file) the server listens on 127.0.0.1 only; "
+          "set this to listen on --listen anyway");
+ABSL_FLAG(int64_t, tenant_max_live_jobs, 10000,
+          "running jobs one tenant may have (0: no limit); CreateJob beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, tenant_max_state_bytes, int64_t{4} << 30,
+          "bytes of job state one tenant may store (0: no limit); writes beyond: "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, tenant_requests_per_second, 2000,
+          "calls per second one tenant may make (0: no limit); beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, tenant_request_burst, 0,
+          "calls one tenant may make at once after a quiet period (0: one second's worth)");
+ABSL_FLAG(int64_t, max_series_length, autolrs::server::kMaxActionSteps,
+          "most losses one ReportLosses may carry (0: no limit beyond --max_message_bytes); "
+          "CreateJob refuses configs with longer actions: INVALID_ARGUMENT");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain of the server; with --tls_key_file turns TLS on (reloaded on "
           "SIGHUP)");
@@ -98,6 +119,13 @@ int main(int argc, char** argv) {
   options.memory_quota_bytes = absl::GetFlag(FLAGS_memory_quota_bytes);
   options.tls = {absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
                  absl::GetFlag(FLAGS_tls_client_ca_file)};
+  options.token_file = absl::GetFlag(FLAGS_token_file);
+  options.allow_remote_without_auth = absl::GetFlag(FLAGS_allow_remote_without_auth);
+  options.quotas.max_live_jobs = absl::GetFlag(FLAGS_tenant_max_live_jobs);
+  options.quotas.max_state_bytes = absl::GetFlag(FLAGS_tenant_max_state_bytes);
+  options.limits.tenant_requests_per_second = absl::GetFlag(FLAGS_tenant_requests_per_second);
+  options.limits.tenant_request_burst = absl::GetFlag(FLAGS_tenant_request_burst);
+  options.limits.max_series_length = absl::GetFlag(FLAGS_max_series_length);
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;
