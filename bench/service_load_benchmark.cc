@@ -7,7 +7,11 @@
 // NextAction alone. Prints throughput, latency percentiles and the server's
 // resident memory per job for each N.
 //
-//   bazel run -c opt //bench:service_load_benchmark -- --jobs=1,100,10000
+// With --tls, each N is measured twice in the same run, on a plain-text
+// server and on a TLS server (a throwaway CA made with openssl), and the
+// TLS/plain throughput ratios are printed.
+//
+//   bazel run -c opt //bench:service_load_benchmark -- --jobs=1,100,10000 [--tls]
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,7 +20,9 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,12 +30,14 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "autolrs/v1/service.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "testing/server_process.h"
+#include "testing/test_ca.h"
 
 ABSL_FLAG(std::string, jobs, "1,100,10000", "comma-separated numbers of concurrent jobs");
 ABSL_FLAG(int, threads, 8, "client threads");
@@ -37,6 +45,8 @@ ABSL_FLAG(int, channels, 4, "gRPC channels the client threads share");
 ABSL_FLAG(double, seconds, 5, "measurement time per phase");
 ABSL_FLAG(std::string, server, "server/autolrs_server", "path of the autolrs_server binary");
 ABSL_FLAG(std::string, dir, "", "directory for the SQLite file (default: a temp dir)");
+ABSL_FLAG(bool, tls, false,
+          "also measure each N against a TLS server, and print the TLS/plain throughput ratios");
 
 namespace autolrs {
 namespace {
@@ -118,6 +128,25 @@ PhaseResult RunPhase(int threads, int jobs, double seconds, Call call) {
   return total;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Throughputs of one measurement, calls per second.
+struct Throughput {
+  double report = 0;
+  double next = 0;
+};
+
+// The TLS files of the server, and the CA that clients trust.
+struct Tls {
+  testing::CertFiles server;
+  std::string ca_cert;
+};
+
 int Main() {
   std::string dir = absl::GetFlag(FLAGS_dir);
   if (dir.empty()) {
@@ -126,100 +155,144 @@ int Main() {
   }
   const int threads = absl::GetFlag(FLAGS_threads);
   const double seconds = absl::GetFlag(FLAGS_seconds);
+  std::optional<Tls> tls;
+  if (absl::GetFlag(FLAGS_tls)) {
+    auto ca = testing::TestCa::Create(dir, "bench");
+    absl::StatusOr<testing::CertFiles> cert =
+        ca.ok() ? ca->Issue("server") : absl::StatusOr<testing::CertFiles>(ca.status());
+    if (!cert.ok()) {
+      std::fprintf(stderr, "%s\n", cert.status().ToString().c_str());
+      return 1;
+    }
+    tls = Tls{*cert, ca->ca_cert()};
+  }
 
   std::printf(
-      "| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
+      "| jobs | transport | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
       " p50 ms | p99 ms | server CPU us/call | server KiB/job |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   int run = 0;
+  std::vector<std::string> ratios;
   for (absl::string_view n_text : absl::StrSplit(absl::GetFlag(FLAGS_jobs), ',')) {
     int n = 0;
     if (!absl::SimpleAtoi(n_text, &n) || n < 1) {
       std::fprintf(stderr, "bad --jobs entry '%s'\n", std::string(n_text).c_str());
       return 2;
     }
-    auto server = testing::ServerProcess::Start(
-        absl::GetFlag(FLAGS_server), "sqlite:" + dir + "/load" + std::to_string(++run) + ".db");
-    if (!server.ok()) {
-      std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
-      return 1;
-    }
-    std::vector<std::unique_ptr<Stub>> stubs;
-    for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
-      grpc::ChannelArguments args;
-      args.SetInt("grpc.channel_id", c);  // Distinct channels, distinct connections.
-      stubs.push_back(v1::AutoLrsService::NewStub(grpc::CreateCustomChannel(
-          (*server)->address(), grpc::InsecureChannelCredentials(), args)));
-    }
-    auto stub_for = [&](int thread) -> Stub& { return *stubs[thread % stubs.size()]; };
+    Throughput plain;
+    for (const bool use_tls : {false, true}) {
+      if (use_tls && !tls.has_value()) break;
+      // No quotas: the benchmark is one tenant at full speed.
+      std::vector<std::string> server_args = {"--tenant_requests_per_second=0",
+                                              "--tenant_max_live_jobs=0"};
+      if (use_tls) {
+        server_args.push_back("--tls_cert_file=" + tls->server.cert);
+        server_args.push_back("--tls_key_file=" + tls->server.key);
+      }
+      auto server = testing::ServerProcess::Start(
+          absl::GetFlag(FLAGS_server), "sqlite:" + dir + "/load" + std::to_string(++run) + ".db",
+          server_args);
+      if (!server.ok()) {
+        std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+        return 1;
+      }
+      std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+      if (use_tls) {
+        grpc::SslCredentialsOptions ssl;
+        ssl.pem_root_certs = ReadFile(tls->ca_cert);
+        credentials = grpc::SslCredentials(ssl);
+      }
+      std::vector<std::unique_ptr<Stub>> stubs;
+      for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.channel_id", c);  // Distinct channels, distinct connections.
+        stubs.push_back(v1::AutoLrsService::NewStub(
+            grpc::CreateCustomChannel((*server)->address(), credentials, args)));
+      }
+      auto stub_for = [&](int thread) -> Stub& { return *stubs[thread % stubs.size()]; };
 
-    const int64_t rss_before = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
-    // Create the jobs (in parallel) and keep each one's current action.
-    std::vector<v1::Action> actions(n);
-    std::vector<std::mutex> locks(n);
-    std::vector<std::thread> creators;
-    for (int t = 0; t < threads; ++t) {
-      creators.emplace_back([&, t] {
-        for (int j = t; j < n; j += threads) {
-          grpc::ClientContext ctx;
-          v1::CreateJobRequest req;
-          req.set_job_id("job-" + std::to_string(j));
-          *req.mutable_config() = Config();
-          req.mutable_config()->set_seed(j);
-          v1::Job job;
-          if (!stub_for(t).CreateJob(&ctx, req, &job).ok()) std::abort();
-          grpc::ClientContext next_ctx;
-          v1::NextActionRequest next;
-          next.set_job_id(job.job_id());
-          if (!stub_for(t).NextAction(&next_ctx, next, &actions[j]).ok()) std::abort();
+      const int64_t rss_before = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
+      // Create the jobs (in parallel) and keep each one's current action.
+      std::vector<v1::Action> actions(n);
+      std::vector<std::mutex> locks(n);
+      std::vector<std::thread> creators;
+      for (int t = 0; t < threads; ++t) {
+        creators.emplace_back([&, t] {
+          for (int j = t; j < n; j += threads) {
+            grpc::ClientContext ctx;
+            v1::CreateJobRequest req;
+            req.set_job_id("job-" + std::to_string(j));
+            *req.mutable_config() = Config();
+            req.mutable_config()->set_seed(j);
+            v1::Job job;
+            if (!stub_for(t).CreateJob(&ctx, req, &job).ok()) std::abort();
+            grpc::ClientContext next_ctx;
+            v1::NextActionRequest next;
+            next.set_job_id(job.job_id());
+            if (!stub_for(t).NextAction(&next_ctx, next, &actions[j]).ok()) std::abort();
+          }
+        });
+      }
+      for (auto& c : creators) c.join();
+
+      std::vector<std::mt19937_64> rngs;
+      for (int t = 0; t < threads; ++t) rngs.emplace_back(t);
+      std::atomic<int64_t> errors{0};
+      const double cpu_start = ServerCpuSeconds((*server)->pid());
+      PhaseResult report = RunPhase(threads, n, seconds, [&](int t, int j) {
+        std::unique_lock<std::mutex> lock(locks[j], std::try_to_lock);
+        if (!lock.owns_lock()) return false;  // Another thread drives this job now.
+        v1::ReportLossesRequest req;
+        req.set_job_id(actions[j].job_id());
+        req.set_action_id(actions[j].action_id());
+        FillLosses(actions[j].steps(), rngs[t], &req);
+        grpc::ClientContext ctx;
+        v1::Action next;
+        if (!stub_for(t).ReportLosses(&ctx, req, &next).ok()) {
+          ++errors;
+          return false;
         }
+        actions[j] = next;
+        return true;
       });
+      const double cpu_reports = ServerCpuSeconds((*server)->pid());
+      PhaseResult next = RunPhase(threads, n, seconds, [&](int t, int j) {
+        grpc::ClientContext ctx;
+        v1::NextActionRequest req;
+        req.set_job_id(actions[j].job_id());
+        v1::Action action;
+        if (!stub_for(t).NextAction(&ctx, req, &action).ok()) {
+          ++errors;
+          return false;
+        }
+        return true;
+      });
+      const double cpu_next = ServerCpuSeconds((*server)->pid());
+      const int64_t rss_after = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
+      std::printf("| %d | %s | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
+                  use_tls ? "TLS" : "plain", report.calls / report.seconds,
+                  report.latency.Percentile(0.5), report.latency.Percentile(0.99),
+                  1e6 * (cpu_reports - cpu_start) / report.calls, next.calls / next.seconds,
+                  next.latency.Percentile(0.5), next.latency.Percentile(0.99),
+                  1e6 * (cpu_next - cpu_reports) / next.calls,
+                  static_cast<double>(rss_after - rss_before) / n);
+      std::fflush(stdout);
+      if (errors > 0)
+        std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
+      const Throughput measured{report.calls / report.seconds, next.calls / next.seconds};
+      if (!use_tls) {
+        plain = measured;
+      } else {
+        ratios.push_back(absl::StrFormat("| %d | %.3f | %.3f |", n, measured.report / plain.report,
+                                         measured.next / plain.next));
+      }
     }
-    for (auto& c : creators) c.join();
-
-    std::vector<std::mt19937_64> rngs;
-    for (int t = 0; t < threads; ++t) rngs.emplace_back(t);
-    std::atomic<int64_t> errors{0};
-    const double cpu_start = ServerCpuSeconds((*server)->pid());
-    PhaseResult report = RunPhase(threads, n, seconds, [&](int t, int j) {
-      std::unique_lock<std::mutex> lock(locks[j], std::try_to_lock);
-      if (!lock.owns_lock()) return false;  // Another thread drives this job now.
-      v1::ReportLossesRequest req;
-      req.set_job_id(actions[j].job_id());
-      req.set_action_id(actions[j].action_id());
-      FillLosses(actions[j].steps(), rngs[t], &req);
-      grpc::ClientContext ctx;
-      v1::Action next;
-      if (!stub_for(t).ReportLosses(&ctx, req, &next).ok()) {
-        ++errors;
-        return false;
-      }
-      actions[j] = next;
-      return true;
-    });
-    const double cpu_reports = ServerCpuSeconds((*server)->pid());
-    PhaseResult next = RunPhase(threads, n, seconds, [&](int t, int j) {
-      grpc::ClientContext ctx;
-      v1::NextActionRequest req;
-      req.set_job_id(actions[j].job_id());
-      v1::Action action;
-      if (!stub_for(t).NextAction(&ctx, req, &action).ok()) {
-        ++errors;
-        return false;
-      }
-      return true;
-    });
-    const double cpu_next = ServerCpuSeconds((*server)->pid());
-    const int64_t rss_after = testing::ProcStatusKiB((*server)->pid(), "VmRSS:");
-    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
-                report.calls / report.seconds, report.latency.Percentile(0.5),
-                report.latency.Percentile(0.99), 1e6 * (cpu_reports - cpu_start) / report.calls,
-                next.calls / next.seconds, next.latency.Percentile(0.5),
-                next.latency.Percentile(0.99), 1e6 * (cpu_next - cpu_reports) / next.calls,
-                static_cast<double>(rss_after - rss_before) / n);
-    std::fflush(stdout);
-    if (errors > 0)
-      std::fprintf(stderr, "%lld failed calls\n", static_cast<long long>(errors.load()));
+  }
+  if (!ratios.empty()) {
+    std::printf(
+        "\nTLS / plain throughput (same run)\n\n| jobs | ReportLosses | NextAction |\n"
+        "|---:|---:|---:|\n");
+    for (const std::string& row : ratios) std::printf("%s\n", row.c_str());
   }
   std::printf(
       "\n%d client threads over %d channels, %.0f s per phase, on %ld cores "

@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "autolrs_server: serving on port %d (%s), store %s\n", (*server)->port(),
-               options.tls.cert_file.empty()            ? "plain text"
+               options.tls.cert_file.empty()        ? "plain text"
                : options.tls.client_ca_file.empty() ? "TLS"
                                                     : "TLS, client certificates required",
                options.store.c_str());

@@ -47,18 +47,18 @@ absl::Status QuotaJobStore::Swap(const std::string& job_id, const std::optional<
     const int64_t bytes_before = same_tenant ? (*before)->bytes : 0;
     if (quotas_.max_live_jobs > 0 && now->live && live_before == 0 &&
         usage.live_jobs + 1 > quotas_.max_live_jobs) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "tenant '", now->tenant, "' already has ", usage.live_jobs,
-          " running jobs, its limit (--tenant_max_live_jobs=", quotas_.max_live_jobs,
-          "); delete or finish one first"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("tenant '", now->tenant, "' already has ", usage.live_jobs,
+                       " running jobs, its limit (--tenant_max_live_jobs=", quotas_.max_live_jobs,
+                       "); delete or finish one first"));
     }
     const int64_t bytes_after = usage.state_bytes - bytes_before + now->bytes;
     if (quotas_.max_state_bytes > 0 && now->bytes > bytes_before &&
         bytes_after > quotas_.max_state_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "tenant '", now->tenant, "' would store ", bytes_after,
-          " bytes of job state, over its limit (--tenant_max_state_bytes=",
-          quotas_.max_state_bytes, "); delete finished jobs first"));
+          " bytes of job state, over its limit (--tenant_max_state_bytes=", quotas_.max_state_bytes,
+          "); delete finished jobs first"));
     }
   }
   if (before->has_value()) {

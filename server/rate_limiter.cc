@@ -24,10 +24,9 @@ absl::Status RateLimiter::Admit(absl::string_view tenant) {
     bucket.last = now;
   }
   if (bucket.tokens < 1) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("tenant '", tenant, "' is over its request rate limit (",
-                     "--tenant_requests_per_second=", per_second_, ", burst ", burst_,
-                     "); retry later"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant '", tenant, "' is over its request rate limit (",
+        "--tenant_requests_per_second=", per_second_, ", burst ", burst_, "); retry later"));
   }
   bucket.tokens -= 1;
   return absl::OkStatus();

@@ -211,8 +211,7 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
   return state.job();
 }
 
-absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request,
-                                          const Caller& caller) {
+absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request, const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
@@ -290,7 +289,7 @@ absl::Status Scheduler::ExpireRanks(absl::string_view job_id, Entry& entry) {
 }
 
 absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& request,
-                                                  const Caller& caller) {
+                                                 const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
   if (!found.ok()) return found.status();
   Entry& entry = **found;
@@ -302,7 +301,7 @@ absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& re
 }
 
 absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest& request,
-                                                    const Caller& caller) {
+                                                   const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
   if (!found.ok()) return found.status();
   Entry& entry = **found;
@@ -317,7 +316,7 @@ absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest
 }
 
 absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest& request,
-                                                     const Caller& caller) {
+                                                    const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);

@@ -174,8 +174,8 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
     s->store_ = *std::move(quota);
   }
   s->scheduler_ = std::make_unique<Scheduler>(s->store_.get());
-  s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(),
-                                                     s->authenticator_.get(), options.limits);
+  s->service_ = std::make_unique<AutoLrsServiceImpl>(s->scheduler_.get(), s->authenticator_.get(),
+                                                     options.limits);
   s->grpc_service_ = std::make_unique<AutoLrsGrpcService>(s->service_.get());
 
   if (!options.tls.cert_file.empty() || !options.tls.key_file.empty() ||
@@ -184,8 +184,8 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
         ReloadableTlsCredentials::Create(options.tls);
     if (!tls.ok()) return tls.status();
     s->tls_ = *std::move(tls);
-    s->server_ = StartGrpcServer(options, s->listen_address_, s->grpc_service_.get(),
-                                 s->tls_.get(), &s->port_);
+    s->server_ = StartGrpcServer(options, s->listen_address_, s->grpc_service_.get(), s->tls_.get(),
+                                 &s->port_);
     if (s->server_ == nullptr || s->port_ == 0) {
       return absl::UnavailableError(absl::StrCat("cannot serve TLS on '", s->listen_address_,
                                                  "' (address malformed, in use or not local)"));

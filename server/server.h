@@ -126,7 +126,7 @@ class AutoLrsServer {
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<AutoLrsServiceImpl> service_;
-  std::unique_ptr<grpc::Service> grpc_service_;  // Dispatches to service_.
+  std::unique_ptr<grpc::Service> grpc_service_;    // Dispatches to service_.
   std::unique_ptr<ReloadableTlsCredentials> tls_;  // Null without TLS.
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<ConnectionListener> listener_;  // Null with TLS.

@@ -54,8 +54,8 @@ absl::Status AutoLrsServiceImpl::CheckConfig(const v1::JobConfig& config) const 
   if (limits_.max_series_length <= 0) return absl::OkStatus();
   absl::StatusOr<v1::JobConfig> resolved = ResolveJobConfig(config);
   if (!resolved.ok()) return absl::OkStatus();  // The scheduler says what is wrong.
-  const int64_t longest = std::max({resolved->tau_max(), resolved->warmup_steps(),
-                                    CooldownSteps(*resolved)});
+  const int64_t longest =
+      std::max({resolved->tau_max(), resolved->warmup_steps(), CooldownSteps(*resolved)});
   if (longest > limits_.max_series_length) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config has an action of ", longest,
@@ -119,11 +119,10 @@ grpc::Status AutoLrsServiceImpl::NextAction(grpc::ServerContext* context,
 grpc::Status AutoLrsServiceImpl::ReportLosses(grpc::ServerContext* context,
                                               const v1::ReportLossesRequest* request,
                                               v1::Action* response) {
-  return Answer(Admit(*context), response,
-                [&](const Caller& caller) -> absl::StatusOr<v1::Action> {
-                  if (absl::Status s = CheckReport(*request); !s.ok()) return s;
-                  return scheduler_->ReportLosses(*request, caller);
-                });
+  return Answer(Admit(*context), response, [&](const Caller& caller) -> absl::StatusOr<v1::Action> {
+    if (absl::Status s = CheckReport(*request); !s.ok()) return s;
+    return scheduler_->ReportLosses(*request, caller);
+  });
 }
 
 grpc::Status AutoLrsServiceImpl::GetSchedule(grpc::ServerContext* context,

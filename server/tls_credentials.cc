@@ -62,7 +62,8 @@ struct KeyDeleter {
 };
 
 std::unique_ptr<BIO, BioDeleter> Bio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 // The certificate parses, the key parses and matches it, the CA file (if
@@ -93,9 +94,9 @@ absl::Status Check(const TlsFiles& files, const std::string& cert_pem, const std
     std::unique_ptr<X509, X509Deleter> ca(
         PEM_read_bio_X509(Bio(ca_pem).get(), nullptr, nullptr, nullptr));
     if (ca == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--tls_client_ca_file '",
-                                                     files.client_ca_file,
-                                                     "' holds no PEM certificate: ", OpenSslError()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls_client_ca_file '", files.client_ca_file,
+                       "' holds no PEM certificate: ", OpenSslError()));
     }
   }
   return absl::OkStatus();
@@ -150,8 +151,7 @@ grpc_ssl_certificate_config_reload_status ReloadableTlsCredentials::Fetch(
   // when no client certificate is requested: without mTLS the server's own
   // chain stands in (unused, as clients are not asked for certificates).
   *config = grpc_ssl_server_certificate_config_create(
-      tls->pem_.client_ca.empty() ? tls->pem_.cert.c_str() : tls->pem_.client_ca.c_str(), &pair,
-      1);
+      tls->pem_.client_ca.empty() ? tls->pem_.cert.c_str() : tls->pem_.client_ca.c_str(), &pair, 1);
   tls->served_version_ = tls->version_;
   return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
 }

@@ -61,7 +61,7 @@ class ReloadableTlsCredentials {
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   mutable absl::Mutex mu_;
   Pem pem_ ABSL_GUARDED_BY(mu_);
-  int64_t version_ ABSL_GUARDED_BY(mu_) = 0;         // Of pem_; +1 per reload.
+  int64_t version_ ABSL_GUARDED_BY(mu_) = 0;          // Of pem_; +1 per reload.
   int64_t served_version_ ABSL_GUARDED_BY(mu_) = -1;  // Last handed to gRPC.
 };
 

@@ -20,8 +20,8 @@ constexpr size_t kMaxTenantLength = 63;
 bool ValidTenant(absl::string_view tenant) {
   if (tenant.empty() || tenant.size() > kMaxTenantLength) return false;
   for (char c : tenant) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '-')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-')) {
       return false;
     }
   }
@@ -67,8 +67,9 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::strin
       return error("expected '<token> <tenant> [admin]'");
     }
     if (!ValidToken(fields[0])) {
-      return error(absl::StrCat("the token must be ", kMinTokenLength, " to ", kMaxTokenLength,
-                                " printable characters without spaces (e.g. openssl rand -hex 32)"));
+      return error(
+          absl::StrCat("the token must be ", kMinTokenLength, " to ", kMaxTokenLength,
+                       " printable characters without spaces (e.g. openssl rand -hex 32)"));
     }
     if (!ValidTenant(fields[1])) {
       return error("the tenant must be 1 to 63 characters of [A-Za-z0-9._-]");

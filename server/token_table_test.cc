@@ -13,9 +13,9 @@ constexpr char kBob[] = "bob-token-0123456789ab";
 constexpr char kRoot[] = "root-token-0123456789a";
 
 TEST(TokenTableTest, MapsTokensToTenantsAndAdmins) {
-  auto table = TokenTable::Parse(absl::StrCat("# comment\n\n", kAlice, " alice\n", kBob,
-                                              "\tbob\n  ", kRoot, " ops admin  \n"),
-                                 "tokens");
+  auto table = TokenTable::Parse(
+      absl::StrCat("# comment\n\n", kAlice, " alice\n", kBob, "\tbob\n  ", kRoot, " ops admin  \n"),
+      "tokens");
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->size(), 3);
   auto alice = table->Find(kAlice);
@@ -25,7 +25,7 @@ TEST(TokenTableTest, MapsTokensToTenantsAndAdmins) {
   EXPECT_EQ(table->Find(kBob)->tenant, "bob");
   EXPECT_TRUE(table->Find(kRoot)->admin);
   EXPECT_EQ(table->Find(kRoot)->tenant, "ops");
-  EXPECT_FALSE(table->Find("alice-token-012345678").has_value());   // A prefix.
+  EXPECT_FALSE(table->Find("alice-token-012345678").has_value());    // A prefix.
   EXPECT_FALSE(table->Find("alice-token-01234567899").has_value());  // Longer.
   EXPECT_FALSE(table->Find("").has_value());
 }

@@ -46,10 +46,10 @@ absl::StatusOr<CertFiles> TestCa::Issue(const std::string& name) const {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = Run(dir_, absl::StrCat("openssl x509 -req -days 2 -in '", csr, "' -CA '",
-                                              ca_.cert, "' -CAkey '", ca_.key,
-                                              "' -CAcreateserial -extfile '", ext, "' -out '",
-                                              files.cert, "'"));
+  if (absl::Status s =
+          Run(dir_, absl::StrCat("openssl x509 -req -days 2 -in '", csr, "' -CA '", ca_.cert,
+                                 "' -CAkey '", ca_.key, "' -CAcreateserial -extfile '", ext,
+                                 "' -out '", files.cert, "'"));
       !s.ok()) {
     return s;
   }

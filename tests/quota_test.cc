@@ -168,8 +168,7 @@ TEST_F(QuotaTest, SeriesLengthAndMessageSizePerRequest) {
                 "--max_series_length=30");
   // Over max_message_bytes (64 KiB): gRPC refuses it before the handler,
   // naming both sizes.
-  ExpectRefusal(Report(kAlice, action, 10'000), grpc::StatusCode::RESOURCE_EXHAUSTED,
-                "vs. 65536");
+  ExpectRefusal(Report(kAlice, action, 10'000), grpc::StatusCode::RESOURCE_EXHAUSTED, "vs. 65536");
   EXPECT_TRUE(Report(kAlice, action, action.steps()).ok());
 }
 
