@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -44,6 +45,8 @@ std::string LoopbackAddress(const std::string& address) {
   absl::string_view host = absl::string_view(address).substr(0, std::min(colon, address.size()));
   host = absl::StripPrefix(absl::StripSuffix(host, "]"), "[");
   if (absl::StartsWith(host, "127.") || host == "::1" || host == "localhost") return address;
+  int port_number = 0;
+  if (!absl::SimpleAtoi(port, &port_number)) return address;  // Malformed: the listener says so.
   return absl::StrCat("127.0.0.1:", port);
 }
 

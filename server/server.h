@@ -137,7 +137,7 @@ class AutoLrsServer {
 };
 
 // `address` unchanged when its host is a loopback one (127.x.x.x, ::1,
-// localhost), else 127.0.0.1 with its port.
+// localhost) or its port is not a number, else 127.0.0.1 with its port.
 std::string LoopbackAddress(const std::string& address);
 
 // Opens the store named by a ServerOptions::store URI.

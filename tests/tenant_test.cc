@@ -212,6 +212,7 @@ TEST(LoopbackTest, ServerWithoutTokensListensOnLoopbackOnly) {
   EXPECT_EQ(LoopbackAddress("127.0.0.1:7"), "127.0.0.1:7");
   EXPECT_EQ(LoopbackAddress("[::1]:7"), "[::1]:7");
   EXPECT_EQ(LoopbackAddress("localhost:7"), "localhost:7");
+  EXPECT_EQ(LoopbackAddress("bad.invalid:port"), "bad.invalid:port");
 
   ServerOptions options;
   options.listen_address = "0.0.0.0:0";
