@@ -248,6 +248,7 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   for (;;) {
     absl::StatusOr<std::vector<JobState>> page = store_->List(after, batch);
     if (!page.ok()) return page.status();
+    if (!page->empty()) after = page->back().job().job_id();  // Before the moves below.
     for (JobState& state : *page) {
       if (!caller.MaySee(state.job())) continue;
       if (response.jobs_size() == size) {
@@ -257,7 +258,6 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
       *response.add_jobs() = std::move(*state.mutable_job());
     }
     if (more || page->size() < batch) break;
-    after = page->back().job().job_id();
   }
   if (more) response.set_next_page_token(response.jobs(size - 1).job_id());
   return response;

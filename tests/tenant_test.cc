@@ -10,11 +10,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "autolrs/v1/service.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/memory_job_store.h"
+#include "server/scheduler.h"
 #include "server/server.h"
 
 namespace autolrs::server {
@@ -203,6 +206,35 @@ TEST_F(TenantTest, CallsNeedAKnownTokenAndTokensReload) {
   const absl::Status broken = server_->Reload();
   EXPECT_TRUE(absl::IsInvalidArgument(broken)) << broken;
   EXPECT_EQ(List(renewed), (std::vector<std::string>{"b"}));
+}
+
+TEST(TenantListTest, PagesThroughManyBatchesOfOtherTenantsJobs) {
+  MemoryJobStore store;
+  Scheduler scheduler(&store);
+  const Caller alice{"alice", false}, bob{"bob", false};
+  v1::CreateJobRequest request;
+  request.mutable_config()->set_lr_min(1e-3);
+  request.mutable_config()->set_lr_max(1.0);
+  std::vector<std::string> alices;
+  for (int i = 0; i < 1300; ++i) {  // Alice holds every 4th: batches of 256 hold ~64.
+    request.set_job_id(absl::StrFormat("j%05d", i));
+    ASSERT_TRUE(scheduler.CreateJob(request, i % 4 == 0 ? alice : bob).ok());
+    if (i % 4 == 0) alices.push_back(request.job_id());
+  }
+  for (int page_size : {0, 7, 325, 1000}) {
+    std::vector<std::string> listed;
+    v1::ListJobsRequest list;
+    list.set_page_size(page_size);
+    for (;;) {
+      auto page = scheduler.ListJobs(list, alice);
+      ASSERT_TRUE(page.ok()) << page.status();
+      for (const v1::Job& job : page->jobs()) listed.push_back(job.job_id());
+      if (page->next_page_token().empty()) break;
+      ASSERT_LE(listed.size(), alices.size());
+      list.set_page_token(page->next_page_token());
+    }
+    EXPECT_EQ(listed, alices) << "page_size " << page_size;
+  }
 }
 
 TEST(LoopbackTest, ServerWithoutTokensListensOnLoopbackOnly) {
