@@ -40,7 +40,7 @@ ABSL_FLAG(int64_t, tenant_max_live_jobs, 10000,
 ABSL_FLAG(int64_t, tenant_max_state_bytes, int64_t{4} << 30,
           "bytes of job state one tenant may store (0: no limit); writes beyond: "
           "RESOURCE_EXHAUSTED");
-ABSL_FLAG(double, tenant_requests_per_second, 2000,
+ABSL_FLAG(double, tenant_requests_per_second, 5000,
           "calls per second one tenant may make (0: no limit); beyond: RESOURCE_EXHAUSTED");
 ABSL_FLAG(double, tenant_request_burst, 0,
           "calls one tenant may make at once after a quiet period (0: one second's worth)");
