@@ -187,6 +187,12 @@ absl::StatusOr<std::unique_ptr<AutoLrsServer>> AutoLrsServer::Start(const Server
         ReloadableTlsCredentials::Create(options.tls);
     if (!tls.ok()) return tls.status();
     s->tls_ = *std::move(tls);
+    if (options.max_connections > 0) {
+      std::fprintf(stderr,
+                   "autolrs_server: with TLS, --max_connections=%d is not enforced (gRPC's own "
+                   "listener serves TLS)\n",
+                   options.max_connections);
+    }
     s->server_ = StartGrpcServer(options, s->listen_address_, s->grpc_service_.get(), s->tls_.get(),
                                  &s->port_);
     if (s->server_ == nullptr || s->port_ == 0) {
