@@ -13,7 +13,12 @@
 // (with metrics / without) of each round and their mean.
 //
 //   bazel run -c opt //bench:service_load_benchmark -- --jobs=1,100,10000
+// --tls: for each N, runs a plain-text server and a TLS server (a throwaway
+// CA made with openssl) in the same run and prints the TLS/plain throughput
+// ratios.
+//
 //   bazel run -c opt //bench:service_load_benchmark -- --jobs=100 --compare_metrics --rounds=3
+//   bazel run -c opt //bench:service_load_benchmark -- --jobs=100,1000 --tls
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -26,7 +31,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +49,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "testing/server_process.h"
+#include "testing/test_ca.h"
 
 ABSL_FLAG(std::string, jobs, "1,100,10000", "comma-separated numbers of concurrent jobs");
 ABSL_FLAG(int, threads, 8, "client threads");
@@ -53,6 +61,8 @@ ABSL_FLAG(bool, compare_metrics, false,
           "run each N without and with --metrics_listen (scraped every second) and print the "
           "throughput ratios");
 ABSL_FLAG(int, rounds, 1, "with --compare_metrics: alternating runs of each variant");
+ABSL_FLAG(bool, tls, false,
+          "also measure each N against a TLS server, and print the TLS/plain throughput ratios");
 
 namespace autolrs {
 namespace {
@@ -170,6 +180,19 @@ int64_t Scrape(int port) {
   return bytes;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The TLS files of the server, and the CA that clients trust.
+struct Tls {
+  testing::CertFiles server;
+  std::string ca_cert;
+};
+
 // Throughputs of one server run.
 struct RunResult {
   double reports_per_second = 0;
@@ -179,12 +202,21 @@ struct RunResult {
   double next_cpu_us = 0;
 };
 
-// Starts a server (with metrics when `metrics`), loads it with `n` jobs and
-// prints its table row. Exits on failure.
-RunResult RunServer(int n, bool metrics, const std::string& db) {
+// Starts a server (with metrics when `metrics`, serving TLS with `tls`),
+// loads it with `n` jobs and prints its table row. Exits on failure.
+RunResult RunServer(int n, bool metrics, const std::string& db, const Tls* tls = nullptr) {
   const int threads = absl::GetFlag(FLAGS_threads);
   const double seconds = absl::GetFlag(FLAGS_seconds);
-  std::vector<std::string> args;
+  // No quotas: the benchmark is one tenant at full speed.
+  std::vector<std::string> args = {"--tenant_requests_per_second=0", "--tenant_max_live_jobs=0"};
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls != nullptr) {
+    args.push_back("--tls_cert_file=" + tls->server.cert);
+    args.push_back("--tls_key_file=" + tls->server.key);
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(tls->ca_cert);
+    credentials = grpc::SslCredentials(ssl);
+  }
   const int metrics_port = metrics ? FreePort() : 0;
   if (metrics) args.push_back("--metrics_listen=127.0.0.1:" + std::to_string(metrics_port));
   {
@@ -209,8 +241,8 @@ RunResult RunServer(int n, bool metrics, const std::string& db) {
     for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
       grpc::ChannelArguments args;
       args.SetInt("grpc.channel_id", c);  // Distinct channels, distinct connections.
-      stubs.push_back(v1::AutoLrsService::NewStub(grpc::CreateCustomChannel(
-          (*server)->address(), grpc::InsecureChannelCredentials(), args)));
+      stubs.push_back(v1::AutoLrsService::NewStub(
+          grpc::CreateCustomChannel((*server)->address(), credentials, args)));
     }
     auto stub_for = [&](int thread) -> Stub& { return *stubs[thread % stubs.size()]; };
 
@@ -278,14 +310,15 @@ RunResult RunServer(int n, bool metrics, const std::string& db) {
       std::fprintf(stderr, "the metrics endpoint on port %d never answered\n", metrics_port);
       std::exit(1);
     }
-    std::printf("| %d%s | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
+    std::printf("| %d%s%s | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f |\n", n,
                 !absl::GetFlag(FLAGS_compare_metrics) ? ""
                 : metrics                             ? " metrics on"
                                                       : " metrics off",
-                report.calls / report.seconds, report.latency.Percentile(0.5),
-                report.latency.Percentile(0.99), 1e6 * (cpu_reports - cpu_start) / report.calls,
-                next.calls / next.seconds, next.latency.Percentile(0.5),
-                next.latency.Percentile(0.99), 1e6 * (cpu_next - cpu_reports) / next.calls,
+                tls != nullptr ? " TLS" : "", report.calls / report.seconds,
+                report.latency.Percentile(0.5), report.latency.Percentile(0.99),
+                1e6 * (cpu_reports - cpu_start) / report.calls, next.calls / next.seconds,
+                next.latency.Percentile(0.5), next.latency.Percentile(0.99),
+                1e6 * (cpu_next - cpu_reports) / next.calls,
                 static_cast<double>(rss_after - rss_before) / n);
     std::fflush(stdout);
     if (errors > 0)
@@ -306,6 +339,18 @@ int Main() {
   const double seconds = absl::GetFlag(FLAGS_seconds);
   const bool compare = absl::GetFlag(FLAGS_compare_metrics);
   const int rounds = compare ? std::max(1, absl::GetFlag(FLAGS_rounds)) : 1;
+  std::optional<Tls> tls;
+  if (absl::GetFlag(FLAGS_tls)) {
+    auto ca = testing::TestCa::Create(dir, "bench");
+    absl::StatusOr<testing::CertFiles> cert =
+        ca.ok() ? ca->Issue("server") : absl::StatusOr<testing::CertFiles>(ca.status());
+    if (!cert.ok()) {
+      std::fprintf(stderr, "%s\n", cert.status().ToString().c_str());
+      return 1;
+    }
+    tls = Tls{*cert, ca->ca_cert()};
+  }
+  std::string tls_ratios;
 
   std::printf(
       "| jobs | ReportLosses/s | p50 ms | p99 ms | server CPU us/call | NextAction/s |"
@@ -323,7 +368,13 @@ int Main() {
     for (int round = 0; round < rounds; ++round) {
       auto db = [&] { return dir + "/load" + std::to_string(++run) + ".db"; };
       if (!compare) {
-        RunServer(n, false, db());
+        const RunResult plain = RunServer(n, false, db());
+        if (tls.has_value()) {
+          const RunResult secure = RunServer(n, false, db(), &*tls);
+          absl::StrAppendFormat(&tls_ratios, "| %d | %.3f | %.3f |\n", n,
+                                secure.reports_per_second / plain.reports_per_second,
+                                secure.next_per_second / plain.next_per_second);
+        }
         continue;
       }
       // Alternate which variant runs first, against drift of the machine.
@@ -355,6 +406,12 @@ int Main() {
         "ReportLosses server CPU/call | NextAction server CPU/call |\n"
         "|---:|---:|---:|---:|---:|---:|\n%s",
         ratios.c_str());
+  }
+  if (!tls_ratios.empty()) {
+    std::printf(
+        "\nTLS / plain throughput (same run)\n\n| jobs | ReportLosses | NextAction |\n"
+        "|---:|---:|---:|\n%s",
+        tls_ratios.c_str());
   }
   std::printf(
       "\n%d client threads over %d channels, %.0f s per phase, on %ld cores "

@@ -1,6 +1,8 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -42,7 +44,47 @@ absl::Status Validate(const ClientOptions& o, bool need_target) {
   for (char c : o.auth_token) {
     if (c < 0x20 || c > 0x7e) return Invalid("auth_token", "must be printable ASCII");
   }
+  const bool tls_files = !o.tls_ca_file.empty() || !o.tls_cert_file.empty() ||
+                         !o.tls_key_file.empty() || !o.tls_server_name.empty();
+  if (tls_files && !o.tls) {
+    return Invalid("tls", "must be true when a tls_* option is set");
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return Invalid("tls_cert_file", "and tls_key_file must be set together (mTLS)");
+  }
   return absl::OkStatus();
+}
+
+// The contents of `path`, for option `field`; INVALID_ARGUMENT when it
+// cannot be read or is empty.
+absl::StatusOr<std::string> ReadFile(absl::string_view field, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  if (!in || contents.str().empty()) {
+    return Invalid(field, absl::StrCat("names '", path, "', which cannot be read or is empty"));
+  }
+  return contents.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const ClientOptions& o) {
+  if (!o.tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!o.tls_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile("tls_ca_file", o.tls_ca_file);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!o.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile("tls_cert_file", o.tls_cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile("tls_key_file", o.tls_key_file);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 bool Retryable(grpc::StatusCode code) {
@@ -72,8 +114,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& opti
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ClampMs(options.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ClampMs(options.max_backoff));
   args.SetMaxReceiveMessageSize(-1);  // Schedules of long jobs may be large.
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(options.target, *credentials, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create a channel to '", options.target, "'"));

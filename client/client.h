@@ -36,6 +36,19 @@ struct ClientOptions {
   // When non-empty, every call carries "authorization: Bearer <auth_token>".
   // Printable ASCII only.
   std::string auth_token;
+  // TLS. When true the channel is encrypted and the server's certificate is
+  // verified against tls_ca_file's CA certificates (PEM; empty: the
+  // system's roots) and the target's host name (or tls_server_name). A
+  // server without TLS, or whose certificate fails, answers UNAVAILABLE.
+  bool tls = false;
+  std::string tls_ca_file;
+  // mTLS: this client's certificate chain and private key, PEM files; both
+  // or neither. Needs tls.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // The name the server's certificate must hold, instead of the target's
+  // host (e.g. when the target is an IP address). Needs tls.
+  std::string tls_server_name;
   // Seed of the backoff jitter.
   uint64_t seed = 0;
 };
@@ -64,8 +77,9 @@ struct ClientOptions {
 // Thread-safe: one Client (one gRPC channel) may serve many threads.
 class Client {
  public:
-  // Validates `options` (INVALID_ARGUMENT naming the field) and creates one
-  // insecure channel to options.target, reused by every call. The channel
+  // Validates `options` (INVALID_ARGUMENT naming the field, or a TLS file
+  // that cannot be read) and creates one channel to options.target (TLS when
+  // options.tls), reused by every call. The channel
   // connects lazily: Create does not fail when the server is down.
   static absl::StatusOr<std::unique_ptr<Client>> Create(const ClientOptions& options);
 

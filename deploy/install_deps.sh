@@ -10,7 +10,7 @@ SERVER_PACKAGES=(
   # Toolchain and build.
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
   # Libraries.
-  libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+  libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   # Metrics in the Prometheus format, with their HTTP exposer.
   prometheus-cpp-dev
 )
@@ -19,7 +19,7 @@ ALL_PACKAGES=(
   # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
   # fuzz targets (tests/fuzz/run_fuzzers.sh).
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-  # Throwaway certificate authorities of the TLS tests.
+  # The TLS tests make a throwaway CA with the openssl command.
   openssl
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox

@@ -8,9 +8,9 @@
 namespace autolrs::server {
 namespace {
 
-// The tenant owning the job; empty while jobs have no tenant (every line
-// then omits the field). The tenants' change fills this in.
-std::string TenantOf(const JobState& /*state*/) { return ""; }
+// The tenant owning the job (Job.tenant); empty on a server without a token
+// file, and every line then omits the field.
+std::string TenantOf(const JobState& state) { return state.job().tenant(); }
 
 LogLine& Identify(LogLine& line, const JobState& state) {
   line.Add("job_id", state.job().job_id());

@@ -3,7 +3,8 @@
 //   autolrs_server --listen=0.0.0.0:50051 --store=sqlite:/var/lib/autolrs/autolrs.db
 //
 // SIGTERM or SIGINT: stop accepting calls, let in-flight calls finish (up to
-// --shutdown_grace), close the store, exit 0.
+// --shutdown_grace), close the store, exit 0. SIGHUP: read the TLS files
+// again (a file that fails its checks is logged and the old ones stay).
 #include <sys/resource.h>
 
 #include <csignal>
@@ -18,14 +19,42 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/job_config.h"
 #include "server/log.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
           "job store: sqlite:<path> (durable) or memory: (lost on exit)");
+ABSL_FLAG(std::string, token_file, "",
+          "tokens and their tenants, one '<token> <tenant> [admin]' a line (reloaded on SIGHUP); "
+          "every call must present one as 'authorization: Bearer <token>' and sees only its "
+          "tenant's jobs (admin: all)");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "file holding a bearer token every call must present; empty: no authentication");
+          "legacy: a file holding one bearer token that sees every job (the admin of tenant ''); "
+          "not with --token_file");
+ABSL_FLAG(bool, allow_remote_without_auth, false,
+          "without --token_file (or --auth_token_file) the server listens on 127.0.0.1 only; "
+          "set this to listen on --listen anyway");
+ABSL_FLAG(int64_t, tenant_max_live_jobs, 10000,
+          "running jobs one tenant may have (0: no limit); CreateJob beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, tenant_max_state_bytes, int64_t{4} << 30,
+          "bytes of job state one tenant may store (0: no limit); writes beyond: "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, tenant_requests_per_second, 5000,
+          "calls per second one tenant may make (0: no limit); beyond: RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, tenant_request_burst, 0,
+          "calls one tenant may make at once after a quiet period (0: one second's worth)");
+ABSL_FLAG(int64_t, max_series_length, autolrs::server::kMaxActionSteps,
+          "most losses one ReportLosses may carry (0: no limit beyond --max_message_bytes); "
+          "CreateJob refuses configs with longer actions: INVALID_ARGUMENT");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the server; with --tls_key_file turns TLS on (reloaded on "
+          "SIGHUP)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file (reloaded on SIGHUP)");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates; when set, clients must present a certificate they signed (mTLS; "
+          "reloaded on SIGHUP)");
 ABSL_FLAG(int, max_message_bytes, autolrs::server::kDefaultMaxMessageBytes,
           "largest request accepted, in bytes");
 ABSL_FLAG(std::string, port_file, "", "if set, the bound port is written to this file");
@@ -86,6 +115,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A write past RLIMIT_FSIZE fails with EFBIG (a store error the server
   // reports) instead of killing the process.
@@ -103,6 +133,15 @@ int main(int argc, char** argv) {
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
   options.memory_quota_bytes = absl::GetFlag(FLAGS_memory_quota_bytes);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
+                 absl::GetFlag(FLAGS_tls_client_ca_file)};
+  options.token_file = absl::GetFlag(FLAGS_token_file);
+  options.allow_remote_without_auth = absl::GetFlag(FLAGS_allow_remote_without_auth);
+  options.quotas.max_live_jobs = absl::GetFlag(FLAGS_tenant_max_live_jobs);
+  options.quotas.max_state_bytes = absl::GetFlag(FLAGS_tenant_max_state_bytes);
+  options.limits.tenant_requests_per_second = absl::GetFlag(FLAGS_tenant_requests_per_second);
+  options.limits.tenant_request_burst = absl::GetFlag(FLAGS_tenant_request_burst);
+  options.limits.max_series_length = absl::GetFlag(FLAGS_max_series_length);
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::stringstream token;
@@ -119,7 +158,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "autolrs_server: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr, "autolrs_server: serving on port %d, store %s\n", (*server)->port(),
+  std::fprintf(stderr, "autolrs_server: serving on port %d (%s), store %s\n", (*server)->port(),
+               options.tls.cert_file.empty()        ? "plain text"
+               : options.tls.client_ca_file.empty() ? "TLS"
+                                                    : "TLS, client certificates required",
                options.store.c_str());
   if ((*server)->metrics_port() != 0) {
     std::fprintf(stderr, "autolrs_server: metrics on port %d (/metrics)\n",
@@ -132,7 +174,15 @@ int main(int argc, char** argv) {
   }
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    const absl::Status reloaded = (*server)->Reload();
+    if (reloaded.ok()) {
+      std::fprintf(stderr, "autolrs_server: SIGHUP: reloaded\n");
+    } else {
+      std::fprintf(stderr, "autolrs_server: SIGHUP: kept the previous files: %s\n",
+                   reloaded.ToString().c_str());
+    }
+  }
   std::fprintf(stderr, "autolrs_server: signal %d, shutting down\n", signal);
   (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   std::fprintf(stderr, "autolrs_server: stopped cleanly\n");

@@ -1,5 +1,6 @@
 #include "server/scheduler.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -13,6 +14,8 @@ namespace {
 constexpr int kMaxRequestIdLength = 128;
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// Jobs read from the store per batch when listing one tenant's jobs.
+constexpr int kListBatch = 256;
 // Attempts of a write that keeps losing compare-and-swap races.
 constexpr int kMaxWriteAttempts = 3;
 
@@ -91,6 +94,15 @@ absl::Status Scheduler::EnsureLoaded(absl::string_view job_id, Entry& entry) {
   return loaded;
 }
 
+absl::Status Scheduler::EnsureVisible(absl::string_view job_id, Entry& entry,
+                                      const Caller& caller) {
+  if (absl::Status s = EnsureLoaded(job_id, entry); !s.ok()) return s;
+  if (!caller.MaySee(entry.job->job())) {
+    return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Scheduler::Load(absl::string_view job_id, Entry& entry) {
   absl::StatusOr<JobState> state = store_->Get(job_id);
   if (!state.ok()) {
@@ -147,7 +159,8 @@ absl::StatusOr<T> Scheduler::Apply(absl::string_view job_id, Entry& entry, Chang
   }
 }
 
-absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request) {
+absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request,
+                                             const Caller& caller) {
   if (request.request_id().size() > kMaxRequestIdLength) {
     return absl::InvalidArgumentError(absl::StrCat("request_id must be at most ",
                                                    kMaxRequestIdLength, " characters, got ",
@@ -156,9 +169,10 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
   if (!request.job_id().empty()) {
     if (absl::Status s = ValidateJobId(request.job_id()); !s.ok()) return s;
   }
+  const std::string request_id = caller.ScopedRequestId(request.request_id());
   auto existing = [&]() -> absl::StatusOr<std::optional<v1::Job>> {
-    if (request.request_id().empty()) return std::optional<v1::Job>();
-    absl::StatusOr<std::optional<JobState>> found = store_->FindByRequestId(request.request_id());
+    if (request_id.empty()) return std::optional<v1::Job>();
+    absl::StatusOr<std::optional<JobState>> found = store_->FindByRequestId(request_id);
     if (!found.ok()) return found.status();
     if (!found->has_value()) return std::optional<v1::Job>();
     return std::optional<v1::Job>((*found)->job());
@@ -179,12 +193,13 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
 
   const std::string job_id = request.job_id().empty() ? NewJobId() : request.job_id();
   Job::Origin origin;
-  origin.request_id = request.request_id();
+  origin.request_id = request_id;
   origin.now = clock_();
   origin.first_action_id = NewFirstActionId();
   absl::StatusOr<Job> job = Job::Create(job_id, request.config(), origin);
   if (!job.ok()) return job.status();
-  const JobState& state = job->state();
+  JobState state = job->state();
+  state.mutable_job()->set_tenant(caller.tenant);
 
   if (absl::Status s = store_->Insert(state); !s.ok()) {
     if (absl::IsAlreadyExists(s)) {
@@ -196,18 +211,19 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
     return s;
   }
   if (observer_ != nullptr) observer_->OnJobCreated(state);
-  return job->job();
+  return state.job();
 }
 
-absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request) {
+absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request, const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
+  if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   return (*entry)->job->job();
 }
 
-absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsRequest& request) {
+absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsRequest& request,
+                                                         const Caller& caller) {
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request.page_size()));
@@ -219,19 +235,42 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
     }
   }
   const int size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
-  absl::StatusOr<std::vector<JobState>> page = store_->List(request.page_token(), size + 1);
-  if (!page.ok()) return page.status();
   v1::ListJobsResponse response;
-  for (int i = 0; i < page->size() && i < size; ++i) *response.add_jobs() = (*page)[i].job();
-  if (page->size() > size) response.set_next_page_token(response.jobs(size - 1).job_id());
+  if (caller.admin) {
+    absl::StatusOr<std::vector<JobState>> page = store_->List(request.page_token(), size + 1);
+    if (!page.ok()) return page.status();
+    for (int i = 0; i < page->size() && i < size; ++i) *response.add_jobs() = (*page)[i].job();
+    if (page->size() > size) response.set_next_page_token(response.jobs(size - 1).job_id());
+    return response;
+  }
+  // The caller's jobs only: read batches until size + 1 of them are found
+  // (the extra one says whether there is a next page) or the store ends.
+  const int batch = std::max(size + 1, kListBatch);
+  std::string after = request.page_token();
+  bool more = false;
+  for (;;) {
+    absl::StatusOr<std::vector<JobState>> page = store_->List(after, batch);
+    if (!page.ok()) return page.status();
+    if (!page->empty()) after = page->back().job().job_id();  // Before the moves below.
+    for (JobState& state : *page) {
+      if (!caller.MaySee(state.job())) continue;
+      if (response.jobs_size() == size) {
+        more = true;
+        break;
+      }
+      *response.add_jobs() = std::move(*state.mutable_job());
+    }
+    if (more || page->size() < batch) break;
+  }
+  if (more) response.set_next_page_token(response.jobs(size - 1).job_id());
   return response;
 }
 
-absl::Status Scheduler::DeleteJob(const v1::DeleteJobRequest& request) {
+absl::Status Scheduler::DeleteJob(const v1::DeleteJobRequest& request, const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
+  if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   absl::Status s = store_->Delete(request.job_id());
   if (s.ok() && observer_ != nullptr) {
     observer_->OnJobDeleted((*entry)->job->state());
@@ -255,23 +294,25 @@ absl::Status Scheduler::ExpireRanks(absl::string_view job_id, Entry& entry) {
       .status();
 }
 
-absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& request) {
+absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& request,
+                                                 const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
+  if (absl::Status s = EnsureVisible(request.job_id(), entry, caller); !s.ok()) return s;
   if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
   return entry.job->NextAction(request.worker_rank());
 }
 
-absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest& request) {
+absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest& request,
+                                                   const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> found = EntryFor(request.job_id());
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
+  if (absl::Status s = EnsureVisible(request.job_id(), entry, caller); !s.ok()) return s;
   if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
   const absl::Time now = clock_();
@@ -280,11 +321,12 @@ absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest
   });
 }
 
-absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest& request) {
+absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest& request,
+                                                    const Caller& caller) {
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
-  if (absl::Status s = EnsureLoaded(request.job_id(), **entry); !s.ok()) return s;
+  if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   return (*entry)->job->state().schedule();
 }
 

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "autolrs/v1/service.pb.h"
+#include "server/caller.h"
 #include "server/job.h"
 #include "server/job_observer.h"
 #include "server/job_store.h"
@@ -42,14 +43,28 @@ class Scheduler {
   explicit Scheduler(JobStore* store, Clock clock = absl::Now,
                      size_t max_cached_jobs = kDefaultMaxCachedJobs);
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
-  absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request);
-  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
-  absl::Status DeleteJob(const v1::DeleteJobRequest& request);
+  // Every call acts for `caller`: a job the caller may not see
+  // (Caller::MaySee) is NOT_FOUND exactly like a missing one, before any
+  // other check; ListJobs lists only the jobs it may see; CreateJob's job
+  // belongs to caller.tenant and its request_id is scoped to that tenant.
+  absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request,
+                                    const Caller& caller = Caller::Unrestricted());
+  absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request,
+                                 const Caller& caller = Caller::Unrestricted());
+  // For a caller that is not an admin, the store's jobs are read in batches
+  // and filtered (the store has no tenant index): its cost grows with the
+  // jobs of other tenants sorting between two of the caller's.
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request,
+                                                const Caller& caller = Caller::Unrestricted());
+  absl::Status DeleteJob(const v1::DeleteJobRequest& request,
+                         const Caller& caller = Caller::Unrestricted());
   // Also advances a job whose rank_timeout_seconds have passed (persisted).
-  absl::StatusOr<v1::Action> NextAction(const v1::NextActionRequest& request);
-  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& request);
-  absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request);
+  absl::StatusOr<v1::Action> NextAction(const v1::NextActionRequest& request,
+                                        const Caller& caller = Caller::Unrestricted());
+  absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& request,
+                                          const Caller& caller = Caller::Unrestricted());
+  absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request,
+                                           const Caller& caller = Caller::Unrestricted());
 
   // Jobs held in memory.
   size_t cached_jobs() const;
@@ -85,6 +100,10 @@ class Scheduler {
   // Loads the job into `entry` unless it is there; NOT_FOUND (and the entry
   // dropped from the map) for unknown jobs.
   absl::Status EnsureLoaded(absl::string_view job_id, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
+  // EnsureLoaded, then NOT_FOUND (as for a missing job) unless `caller` may
+  // see the job.
+  absl::Status EnsureVisible(absl::string_view job_id, Entry& entry, const Caller& caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   absl::Status Load(absl::string_view job_id, Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   void Forget(absl::string_view job_id, const Entry* entry);

@@ -15,8 +15,10 @@
 #include "server/job_event_reporter.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
+#include "server/quota_job_store.h"
 #include "server/scheduler.h"
 #include "server/service.h"
+#include "server/tls_credentials.h"
 
 namespace autolrs::server {
 
@@ -29,8 +31,27 @@ struct ServerOptions {
   // Where jobs live: "sqlite:<path>" (a file, created with its directory if
   // missing) or "memory:" (nothing survives the process).
   std::string store = "sqlite:autolrs-data/autolrs.db";
-  // Required bearer token of every call; empty: no authentication.
+  // Tokens (TokenTable's file format: "<token> <tenant> [admin]" lines):
+  // every call must carry "authorization: Bearer <token>" and acts as its
+  // tenant. Reloaded by Reload().
+  std::string token_file;
+  // The legacy single bearer token: the admin of tenant "" (sees every
+  // job). Not with token_file. Both empty: no authentication.
   std::string auth_token;
+  // Without token_file or auth_token, a listen_address that is not a
+  // loopback address is replaced by 127.0.0.1 (same port), unless this is
+  // set: an unauthenticated server is not reachable from other machines
+  // by accident.
+  bool allow_remote_without_auth = false;
+  // Per-tenant quotas (0: none) and per-call limits.
+  StoreQuotas quotas;
+  ServiceLimits limits;
+  // TLS when tls.cert_file is set (with tls.key_file; tls.client_ca_file:
+  // client certificates required). With TLS, gRPC's own listener serves
+  // (gRPC 1.51 accepts only plain-text connections handed over by file
+  // descriptor): max_connections is not enforced, handshake_timeout bounds
+  // the TLS handshake, SO_REUSEPORT stays off.
+  TlsFiles tls;
   // Largest request accepted, in bytes (a ReportLosses of n steps is ~9n
   // bytes: 4 MiB holds an action of ~460,000 steps). gRPC 1.51 reads a
   // unary request whole before any handler (or the token check) runs, so
@@ -104,6 +125,15 @@ class AutoLrsServer {
   // Blocks until Shutdown() has completed.
   void Wait();
 
+  // Reads the token file and the TLS files again (see
+  // ReloadableTlsCredentials): new calls and connections use them. What is
+  // in use stays when a new file fails its checks (INVALID_ARGUMENT naming
+  // the file); the token file and the TLS files reload independently.
+  absl::Status Reload();
+
+  // The address actually listened on (see allow_remote_without_auth).
+  const std::string& listen_address() const { return listen_address_; }
+
   Scheduler& scheduler() { return *scheduler_; }
 
  private:
@@ -116,17 +146,25 @@ class AutoLrsServer {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<CallReporter> call_reporter_;
   std::unique_ptr<JobEventReporter> job_reporter_;
+  std::string token_file_;
+  std::string listen_address_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<AutoLrsServiceImpl> service_;
-  std::unique_ptr<grpc::Service> grpc_service_;  // Dispatches to service_.
+  std::unique_ptr<grpc::Service> grpc_service_;    // Dispatches to service_.
+  std::unique_ptr<ReloadableTlsCredentials> tls_;  // Null without TLS.
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<ConnectionListener> listener_;
+  std::unique_ptr<ConnectionListener> listener_;  // Null with TLS.
   int port_ = 0;
   bool shut_down_ = false;
   absl::Notification stop_health_;
   std::thread health_;
 };
+
+// `address` unchanged when its host is a loopback one (127.x.x.x, ::1,
+// localhost) or its port is not a number, else 127.0.0.1 with its port.
+std::string LoopbackAddress(const std::string& address);
 
 // Opens the store named by a ServerOptions::store URI.
 absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri);

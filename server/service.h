@@ -1,23 +1,44 @@
 #ifndef AUTOLRS_SERVER_SERVICE_H_
 #define AUTOLRS_SERVER_SERVICE_H_
 
-#include <string>
+#include <cstdint>
+#include <optional>
 
-#include "absl/strings/string_view.h"
 #include "autolrs/v1/service.grpc.pb.h"
+#include "server/rate_limiter.h"
 #include "server/scheduler.h"
+#include "server/token_table.h"
 
 namespace autolrs::server {
 
+// Limits the service applies to each call; 0: none.
+struct ServiceLimits {
+  // Calls per second per tenant (RateLimiter), with bursts of up to
+  // tenant_request_burst calls (0: one second's worth).
+  double tenant_requests_per_second = 0;
+  double tenant_request_burst = 0;
+  // The most values one ReportLosses series (losses, eval_losses) may hold;
+  // CreateJob refuses configs whose longest action (tau_max, warmup, the
+  // cooldown) is longer.
+  int64_t max_series_length = 0;
+};
+
 // The gRPC face of the Scheduler: one Scheduler call per RPC and one place
-// that turns absl::Status into grpc::Status. When `auth_token` is non-empty,
-// every call must carry the metadata `authorization: Bearer <auth_token>`
-// (UNAUTHENTICATED otherwise; compared in constant time).
+// that turns absl::Status into grpc::Status. Each call, in order:
+// - authenticates (Authenticator: UNAUTHENTICATED without a known token),
+// - is refused DEADLINE_EXCEEDED, without work, when its deadline passed
+//   while it waited for a thread,
+// - passes its tenant's rate limit (RESOURCE_EXHAUSTED naming it),
+// - passes the per-request limits (INVALID_ARGUMENT naming them),
+// - runs as its Caller: other tenants' jobs are NOT_FOUND.
+// Tokens are never logged or quoted.
 //
-// Thread-safe. Does not own the scheduler, which must outlive it.
+// Thread-safe. Does not own the scheduler or the authenticator, which must
+// outlive it.
 class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
  public:
-  explicit AutoLrsServiceImpl(Scheduler* scheduler, std::string auth_token = "");
+  AutoLrsServiceImpl(Scheduler* scheduler, const Authenticator* authenticator,
+                     const ServiceLimits& limits = {});
 
   grpc::Status CreateJob(grpc::ServerContext* context, const v1::CreateJobRequest* request,
                          v1::Job* response) override;
@@ -35,15 +56,16 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
                            v1::Schedule* response) override;
 
  private:
-  grpc::Status Authorize(const grpc::ServerContext& context) const;
+  // Authentication, deadline and rate limit: the caller, or why not.
+  absl::StatusOr<Caller> Admit(const grpc::ServerContext& context);
+  absl::Status CheckConfig(const v1::JobConfig& config) const;
+  absl::Status CheckReport(const v1::ReportLossesRequest& request) const;
 
   Scheduler* const scheduler_;
-  const std::string auth_header_;  // "Bearer <token>", or empty: no auth.
+  const Authenticator* const authenticator_;
+  const ServiceLimits limits_;
+  RateLimiter rate_limiter_;
 };
-
-// Whether a == b, in a time that depends only on a.size() (for secrets:
-// the bearer token).
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // The grpc::Status carrying `status`'s code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);

@@ -85,6 +85,27 @@ TEST(ServerStartupTest, DatabaseInUseByAnotherServer) {
                    "is in use by another process");
 }
 
+TEST(ServerStartupTest, BadTokenFileNamesTheLineNotTheToken) {
+  const std::string tokens = TempPath("tokens");
+  std::ofstream(tokens) << "# tenants\ntoo-short team-a\n";
+  ExpectStartFails({"--listen=127.0.0.1:0", "--store=memory:", "--token_file=" + tokens},
+                   "line 2: the token must be 16 to 256");
+  const std::string legacy = TempPath("legacy_token");
+  std::ofstream(legacy) << "legacy-token\n";
+  ExpectStartFails({"--listen=127.0.0.1:0", "--store=memory:", "--token_file=" + tokens,
+                    "--auth_token_file=" + legacy},
+                   "--token_file and --auth_token_file exclude each other");
+}
+
+TEST(ServerStartupTest, TlsKeyThatIsNotTheCertificates) {
+  const std::string cert = TempPath("cert.pem"), key = TempPath("key.pem");
+  std::ofstream(cert) << "not a certificate";
+  std::ofstream(key) << "not a key";
+  ExpectStartFails({"--listen=127.0.0.1:0", "--store=memory:", "--tls_cert_file=" + cert,
+                    "--tls_key_file=" + key},
+                   "holds no PEM certificate");
+}
+
 TEST(ServerStartupTest, UnreadableTokenFile) {
   ExpectStartFails(
       {"--listen=127.0.0.1:0", "--store=memory:", "--auth_token_file=" + TempPath("no_such_token")},

@@ -26,10 +26,10 @@ except ImportError as e:
         "package (pip install --no-build-isolation ./client/python) or use it from the "
         "repository's client/python") from None
 
-from autolrs.client import Client, Error  # noqa: E402
+from autolrs.client import Client, Error, tls_credentials  # noqa: E402
 from autolrs.tuner import Checkpointer, Tuner  # noqa: E402
 from autolrs.v1 import job_pb2, service_pb2  # noqa: E402
 from autolrs.v1.job_pb2 import Action, Job, JobConfig, Schedule  # noqa: E402
 
 __all__ = ["Action", "Checkpointer", "Client", "Error", "Job", "JobConfig", "Schedule",
-           "Tuner", "job_pb2", "service_pb2"]
+           "Tuner", "job_pb2", "service_pb2", "tls_credentials"]

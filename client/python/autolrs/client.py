@@ -53,7 +53,10 @@ class Client:
         (printable ASCII).
       tls: None for an insecure channel; True for TLS with the system's root
         certificates; bytes for TLS with these PEM root certificates; or a
-        grpc.ChannelCredentials.
+        grpc.ChannelCredentials (see tls_credentials() for a CA file and a
+        client certificate: mTLS).
+      tls_server_name: with tls, the name the server's certificate must hold
+        instead of the target's host (e.g. when the target is an IP address).
       deadline: seconds each attempt may take, > 0.
       retries: retries of one call at most after its first attempt, >= 0
         (the C++ Client's max_attempts = retries + 1; default 8 attempts).
@@ -74,7 +77,7 @@ class Client:
 
     def __init__(self, target, token=None, tls=None, deadline=10.0, retries=7,
                  initial_backoff=0.05, max_backoff=2.0, retry_budget=30.0, seed=None,
-                 channel=None):
+                 channel=None, tls_server_name=None):
         if not target and channel is None:
             raise _invalid("Client target is required, e.g. 'localhost:50051'")
         if not (isinstance(deadline, (int, float)) and 0 < deadline < float("inf")):
@@ -92,6 +95,8 @@ class Client:
         if token is not None and (not isinstance(token, str)
                                   or any(not 0x20 <= ord(c) <= 0x7e for c in token)):
             raise _invalid("Client token must be a string of printable ASCII")
+        if tls_server_name and not tls:
+            raise _invalid("Client tls_server_name needs tls")
         self.target = target
         self.deadline = float(deadline)
         self.retries = retries
@@ -111,6 +116,8 @@ class Client:
                 # Schedules of long jobs may be large.
                 ("grpc.max_receive_message_length", -1),
             ]
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
             credentials = _credentials(tls)
             if credentials is None:
                 channel = grpc.insecure_channel(target, options=options)
@@ -197,6 +204,36 @@ class Client:
 
 def _request(cls, request):
     return cls(job_id=request) if isinstance(request, str) else request
+
+
+def tls_credentials(ca_file=None, cert_file=None, key_file=None):
+    """grpc.ChannelCredentials for Client(tls=...) from PEM files.
+
+    Args:
+      ca_file: CA certificates that verify the server (None: the system's).
+      cert_file, key_file: this client's certificate chain and private key,
+        for servers that require client certificates (mTLS); both or neither.
+    Raises:
+      autolrs.Error(INVALID_ARGUMENT) naming a file that cannot be read.
+    """
+    if (cert_file is None) != (key_file is None):
+        raise _invalid("tls_credentials cert_file and key_file must be given together")
+
+    def read(name, path):
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise _invalid(f"tls_credentials {name} '{path}' cannot be read: {e}") from e
+        if not data:
+            raise _invalid(f"tls_credentials {name} '{path}' is empty")
+        return data
+
+    return grpc.ssl_channel_credentials(root_certificates=read("ca_file", ca_file),
+                                        private_key=read("key_file", key_file),
+                                        certificate_chain=read("cert_file", cert_file))
 
 
 def _credentials(tls):
