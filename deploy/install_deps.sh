@@ -11,12 +11,17 @@ SERVER_PACKAGES=(
   bazel-bootstrap g++ protobuf-compiler protobuf-compiler-grpc
   # Libraries.
   libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev
+  # The PostgreSQL store's client library (--store=postgresql://...).
+  libpq-dev
 )
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
   # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
   # fuzz targets (tests/fuzz/run_fuzzers.sh).
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # A real PostgreSQL 15 that the store and replica tests start on loopback
+  # (testing/postgres_process.h).
+  postgresql
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
   # The Python client (client/python) and its tests and PyTorch example;

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -12,7 +13,9 @@
 
 #include "gtest/gtest.h"
 #include "server/memory_job_store.h"
+#include "server/postgres_job_store.h"
 #include "server/sqlite_job_store.h"
+#include "testing/postgres_process.h"
 
 namespace autolrs::server {
 namespace {
@@ -26,6 +29,28 @@ JobState MakeState(const std::string& id, int64_t version, const std::string& re
   return s;
 }
 
+// One PostgreSQL server for the whole binary (stopped at exit); each test
+// gets a fresh database.
+::autolrs::testing::PostgresProcess& Postgres() {
+  static std::unique_ptr<::autolrs::testing::PostgresProcess> pg = [] {
+    auto started = ::autolrs::testing::PostgresProcess::Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+      std::abort();
+    }
+    return *std::move(started);
+  }();
+  return *pg;
+}
+
+// A database name for the current test ([a-z0-9_]).
+std::string DatabaseForTest() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string("t_") + info->test_suite_name() + "_" + info->name();
+  for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
+  return name.substr(0, 63);
+}
+
 struct StoreFactory {
   std::string name;
   std::function<std::unique_ptr<JobStore>(const std::string& dir)> make;
@@ -33,14 +58,14 @@ struct StoreFactory {
 
 void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
-class JobStoreConformanceTest : public testing::TestWithParam<StoreFactory> {
+class JobStoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    std::string name = testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     for (char& c : name) {
       if (c == '/') c = '_';
     }
-    dir_ = testing::TempDir() + "/" + name;
+    dir_ = ::testing::TempDir() + "/" + name;
     std::remove((dir_ + ".db").c_str());
     store_ = GetParam().make(dir_ + ".db");
     ASSERT_NE(store_, nullptr);
@@ -141,7 +166,7 @@ TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
 
 INSTANTIATE_TEST_SUITE_P(
     Stores, JobStoreConformanceTest,
-    testing::Values(StoreFactory{"memory",
+    ::testing::Values(StoreFactory{"memory",
                                  [](const std::string&) -> std::unique_ptr<JobStore> {
                                    return std::make_unique<MemoryJobStore>();
                                  }},
@@ -150,12 +175,21 @@ INSTANTIATE_TEST_SUITE_P(
                                    auto store = SqliteJobStore::Open(path);
                                    EXPECT_TRUE(store.ok()) << store.status();
                                    return store.ok() ? std::move(*store) : nullptr;
+                                 }},
+                    StoreFactory{"postgresql",
+                                 [](const std::string&) -> std::unique_ptr<JobStore> {
+                                   auto uri = Postgres().CreateDatabase(DatabaseForTest());
+                                   EXPECT_TRUE(uri.ok()) << uri.status();
+                                   if (!uri.ok()) return nullptr;
+                                   auto store = PostgresJobStore::Open(*uri);
+                                   EXPECT_TRUE(store.ok()) << store.status();
+                                   return store.ok() ? std::move(*store) : nullptr;
                                  }}),
-    [](const testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // SQLite-only: the data outlives the process's connection.
 TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
-  const std::string path = testing::TempDir() + "/reopen.db";
+  const std::string path = ::testing::TempDir() + "/reopen.db";
   std::remove(path.c_str());
   {
     auto store = SqliteJobStore::Open(path);
@@ -170,7 +204,7 @@ TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
 }
 
 TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {
-  const std::string path = testing::TempDir() + "/newer.db";
+  const std::string path = ::testing::TempDir() + "/newer.db";
   std::remove(path.c_str());
   { ASSERT_TRUE(SqliteJobStore::Open(path).ok()); }
   {
@@ -184,7 +218,7 @@ TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {
 }
 
 TEST(SqliteJobStoreTest, ConcurrentWritesAreGroupCommitted) {
-  const std::string path = testing::TempDir() + "/group.db";
+  const std::string path = ::testing::TempDir() + "/group.db";
   std::remove(path.c_str());
   auto store = SqliteJobStore::Open(path);
   ASSERT_TRUE(store.ok());

@@ -18,11 +18,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "server/postgres_connection.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
-          "job store: sqlite:<path> (durable) or memory: (lost on exit)");
+          "job store: sqlite:<path> (durable, one server), "
+          "postgresql://user[:password]@host:port/db[?param=value...] (durable, shared by "
+          "replicas; a password may also come from PGPASSWORD or PGPASSFILE) or memory: "
+          "(lost on exit)");
 ABSL_FLAG(std::string, auth_token_file, "",
           "file holding a bearer token every call must present; empty: no authentication");
 ABSL_FLAG(int, max_message_bytes, autolrs::server::kDefaultMaxMessageBytes,
@@ -104,7 +108,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "autolrs_server: serving on port %d, store %s\n", (*server)->port(),
-               options.store.c_str());
+               autolrs::server::RedactPostgresUri(options.store).c_str());
   if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
     const std::string tmp = path + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";

@@ -102,7 +102,9 @@ class AutoLrsServer {
   std::thread health_;
 };
 
-// Opens the store named by a ServerOptions::store URI.
+// Opens the store named by a ServerOptions::store URI: "memory:",
+// "sqlite:<path>" or "postgresql://..." (also "postgres://...", any libpq
+// URI; see PostgresJobStore::Open). INVALID_ARGUMENT for any other.
 absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri);
 
 }  // namespace autolrs::server

@@ -1,0 +1,192 @@
+#include "server/postgres_connection.h"
+
+#include <endian.h>
+#include <postgresql/libpq-fe.h>
+
+#include <cstring>
+#include <regex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace autolrs::server {
+
+PgResult::~PgResult() { PQclear(result_); }
+
+int PgResult::rows() const { return PQntuples(result_); }
+
+int64_t PgResult::affected() const {
+  const char* n = PQcmdTuples(result_);
+  return n[0] == '\0' ? 0 : std::strtoll(n, nullptr, 10);
+}
+
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_, row, column); }
+
+int64_t PgResult::Int(int row, int column) const {
+  const char* v = PQgetvalue(result_, row, column);
+  switch (PQgetlength(result_, row, column)) {
+    case 8: {
+      uint64_t big;
+      std::memcpy(&big, v, 8);
+      return static_cast<int64_t>(be64toh(big));
+    }
+    case 4: {
+      uint32_t big;
+      std::memcpy(&big, v, 4);
+      return static_cast<int32_t>(be32toh(big));
+    }
+    default:
+      return 0;  // NULL.
+  }
+}
+
+absl::string_view PgResult::Bytes(int row, int column) const {
+  return absl::string_view(PQgetvalue(result_, row, column), PQgetlength(result_, row, column));
+}
+
+absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what,
+                      absl::string_view detail) {
+  const std::string message =
+      absl::StrCat("postgresql: ", what, ": ", absl::StripTrailingAsciiWhitespace(detail),
+                   sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"));
+  if (sqlstate.empty() || absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "57P") ||
+      absl::StartsWith(sqlstate, "53") || absl::StartsWith(sqlstate, "58") ||
+      sqlstate == "25006") {
+    return absl::UnavailableError(message);
+  }
+  if (sqlstate == "40001" || sqlstate == "40P01") return absl::AbortedError(message);
+  if (sqlstate == "23505") return absl::AlreadyExistsError(message);
+  return absl::InternalError(message);
+}
+
+absl::StatusOr<PgResult> PgExec(pg_conn* conn, absl::string_view what, const char* sql,
+                                const std::vector<PgParam>& params) {
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  for (const PgParam& p : params) {
+    values.push_back(p.value.data());
+    lengths.push_back(static_cast<int>(p.value.size()));
+    formats.push_back(p.binary ? 1 : 0);
+  }
+  PgResult result(PQexecParams(conn, sql, static_cast<int>(params.size()), nullptr, values.data(),
+                               lengths.data(), formats.data(), /*resultFormat=*/1));
+  const PGresult* r = result.get();
+  const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
+  const char* sqlstate = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (PQstatus(conn) == CONNECTION_BAD) sqlstate = nullptr;  // The connection is gone.
+  return PgStatus(sqlstate ? sqlstate : "", what,
+                  r != nullptr && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
+                                                                     : PQerrorMessage(conn));
+}
+
+std::string RedactPostgresUri(absl::string_view uri) {
+  static const std::regex* const kUserInfo = new std::regex("^(postgres(ql)?://[^:@/]*):[^@/]*@");
+  static const std::regex* const kParameter = new std::regex("(password=)[^&\\s]*");
+  std::string out = std::regex_replace(std::string(uri), *kUserInfo, "$1:***@");
+  return std::regex_replace(out, *kParameter, "$1***");
+}
+
+absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(const std::string& uri,
+                                                                           int size) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &error);
+  if (options == nullptr) {
+    absl::Status s = absl::InvalidArgumentError(
+        absl::StrCat("postgresql: bad connection URI '", RedactPostgresUri(uri),
+                     "': ", absl::StripTrailingAsciiWhitespace(error ? error : "out of memory")));
+    PQfreemem(error);
+    return s;
+  }
+  PQconninfoFree(options);
+  std::unique_ptr<PgConnectionPool> pool(new PgConnectionPool(uri, std::max(1, size)));
+  absl::StatusOr<Lease> first = pool->Acquire();
+  if (!first.ok()) return first.status();
+  return pool;
+}
+
+PgConnectionPool::~PgConnectionPool() {
+  absl::MutexLock lock(&mu_);
+  for (pg_conn* c : idle_) PQfinish(c);
+}
+
+absl::StatusOr<pg_conn*> PgConnectionPool::Connect() {
+  // Defaults first: the URI (expanded from dbname) overrides them.
+  const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
+                        "application_name", "dbname", nullptr};
+  const char* values[] = {"5", "10000", "30", "autolrs_server", uri_.c_str(), nullptr};
+  pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (conn == nullptr) return absl::UnavailableError("postgresql: out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("postgresql: cannot connect to '", RedactPostgresUri(uri_),
+                     "': ", absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn))));
+    PQfinish(conn);
+    return s;
+  }
+  // Every write is durable when acknowledged, whatever the server's default.
+  absl::StatusOr<PgResult> set = PgExec(conn, "connection setup", "SET synchronous_commit = on");
+  if (!set.ok()) {
+    PQfinish(conn);
+    return set.status();
+  }
+  return conn;
+}
+
+absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](PgConnectionPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+          return !p->idle_.empty() || p->open_ < p->size_;
+        },
+        this));
+    if (!idle_.empty()) {
+      pg_conn* conn = idle_.back();
+      idle_.pop_back();
+      return Lease(this, conn);
+    }
+    ++open_;  // Reserved; connected below without the lock.
+  }
+  absl::StatusOr<pg_conn*> conn = Connect();
+  absl::MutexLock lock(&mu_);
+  if (!conn.ok()) {
+    --open_;
+    return conn.status();
+  }
+  ++connects_;
+  return Lease(this, *conn);
+}
+
+void PgConnectionPool::Release(pg_conn* conn) {
+  const bool broken = PQstatus(conn) != CONNECTION_OK ||
+                      PQtransactionStatus(conn) != PQTRANS_IDLE;  // Never reuse a mid-transaction one.
+  std::vector<pg_conn*> stale;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken) {
+      idle_.push_back(conn);
+      return;
+    }
+    // A broken connection most likely means the server restarted: the idle
+    // ones broke too, and would each fail one call.
+    stale.swap(idle_);
+    open_ -= 1 + static_cast<int>(stale.size());
+  }
+  PQfinish(conn);
+  for (pg_conn* c : stale) PQfinish(c);
+}
+
+int64_t PgConnectionPool::connects() const {
+  absl::MutexLock lock(&mu_);
+  return connects_;
+}
+
+PgConnectionPool::Lease::~Lease() {
+  if (conn_ != nullptr) pool_->Release(conn_);
+}
+
+bool PgConnectionPool::Lease::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+}  // namespace autolrs::server
