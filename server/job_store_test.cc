@@ -29,25 +29,15 @@ JobState MakeState(const std::string& id, int64_t version, const std::string& re
   return s;
 }
 
-// One PostgreSQL server for the whole binary (stopped at exit); each test
-// gets a fresh database.
-::autolrs::testing::PostgresProcess& Postgres() {
-  static std::unique_ptr<::autolrs::testing::PostgresProcess> pg = [] {
-    auto started = ::autolrs::testing::PostgresProcess::Start();
-    if (!started.ok()) {
-      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
-      std::abort();
-    }
-    return *std::move(started);
-  }();
-  return *pg;
-}
-
-// A database name for the current test ([a-z0-9_]).
+// A new database name for the current test ([a-z0-9_]).
 std::string DatabaseForTest() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string("t_") + info->test_suite_name() + "_" + info->name();
-  for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '_';
+  static int counter = 0;
+  std::string name = "t" + std::to_string(++counter) + "_" + info->name();
+  for (char& c : name) {
+    c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(static_cast<unsigned char>(c))
+                                                    : '_';
+  }
   return name.substr(0, 63);
 }
 
@@ -145,6 +135,45 @@ TEST_P(JobStoreConformanceTest, ListPagesInJobIdOrder) {
   EXPECT_TRUE(store_->List("e", 10)->empty());
 }
 
+TEST_P(JobStoreConformanceTest, SchedulesGrowChangeTheirLastStageAndShrink) {
+  auto with_stages = [](int64_t version, std::vector<int64_t> steps) {
+    JobState s = MakeState("a", version);
+    for (int64_t n : steps) s.mutable_schedule()->add_stages()->set_tau(n);
+    return s;
+  };
+  auto stored_steps = [&]() {
+    std::vector<int64_t> steps;
+    absl::StatusOr<JobState> got = store_->Get("a");
+    EXPECT_TRUE(got.ok()) << got.status();
+    if (got.ok()) {
+      for (const auto& stage : got->schedule().stages()) steps.push_back(stage.tau());
+    }
+    return steps;
+  };
+  ASSERT_TRUE(store_->Insert(with_stages(1, {10, 20})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 20}));
+  ASSERT_TRUE(store_->Update(with_stages(2, {10, 25, 30, 40})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 25, 30, 40}));
+  ASSERT_TRUE(store_->Update(with_stages(3, {10, 25, 30, 45})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 25, 30, 45}));
+  ASSERT_TRUE(store_->Update(with_stages(4, {10})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10}));
+  EXPECT_EQ(store_->List("", 10)->at(0).schedule().stages_size(), 1);
+  // A job created again under a deleted job's id starts from its own stages.
+  ASSERT_TRUE(store_->Delete("a").ok());
+  ASSERT_TRUE(store_->Insert(with_stages(1, {7})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{7}));
+}
+
+TEST_P(JobStoreConformanceTest, GetVersionIsTheStoredVersion) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1)).ok());
+  ASSERT_TRUE(store_->Update(MakeState("a", 2)).ok());
+  absl::StatusOr<int64_t> version = store_->GetVersion("a");
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 2);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetVersion("b").status()));
+}
+
 TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
   constexpr int kThreads = 8, kJobsPerThread = 20, kUpdates = 5;
   std::vector<std::thread> threads;
@@ -178,7 +207,8 @@ INSTANTIATE_TEST_SUITE_P(
                                  }},
                     StoreFactory{"postgresql",
                                  [](const std::string&) -> std::unique_ptr<JobStore> {
-                                   auto uri = Postgres().CreateDatabase(DatabaseForTest());
+                                   auto uri = ::autolrs::testing::SharedPostgres()
+                                                  .CreateDatabase(DatabaseForTest());
                                    EXPECT_TRUE(uri.ok()) << uri.status();
                                    if (!uri.ok()) return nullptr;
                                    auto store = PostgresJobStore::Open(*uri);

@@ -125,6 +125,8 @@ absl::StatusOr<pg_conn*> PgConnectionPool::Connect() {
     PQfinish(conn);
     return s;
   }
+  // NOTICEs (e.g. "relation already exists, skipping") are not errors.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   // Every write is durable when acknowledged, whatever the server's default.
   absl::StatusOr<PgResult> set = PgExec(conn, "connection setup", "SET synchronous_commit = on");
   if (!set.ok()) {

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -109,7 +111,7 @@ std::string Tail(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresProcess>> PostgresProcess::Start() {
+absl::StatusOr<std::unique_ptr<PostgresProcess>> PostgresProcess::Start(const Options& options) {
   absl::StatusOr<std::string> bin = FindBin();
   if (!bin.ok()) return bin.status();
   absl::StatusOr<std::pair<uid_t, gid_t>> user = RunAs();
@@ -122,7 +124,7 @@ absl::StatusOr<std::unique_ptr<PostgresProcess>> PostgresProcess::Start() {
   if (chown(dir.c_str(), user->first, user->second) != 0) {
     return absl::InternalError(absl::StrCat("cannot chown ", dir));
   }
-  std::unique_ptr<PostgresProcess> pg(new PostgresProcess(*bin, dir, *port));
+  std::unique_ptr<PostgresProcess> pg(new PostgresProcess(*bin, dir, *port, options));
   const std::string log = dir + "/initdb.log";
   absl::StatusOr<pid_t> initdb =
       Spawn({*bin + "/initdb", "--pgdata=" + dir + "/data", "--username=postgres", "--auth=trust",
@@ -145,7 +147,8 @@ absl::Status PostgresProcess::Restart() {
   const std::string log = dir_ + "/postgres.log";
   absl::StatusOr<pid_t> pid = Spawn(
       {bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_, "-c",
-       "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=32MB"},
+       "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c",
+       options_.fsync ? "fsync=on" : "fsync=off"},
       *user, log);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
@@ -209,6 +212,22 @@ absl::StatusOr<std::string> PostgresProcess::CreateDatabase(const std::string& n
                                             "': ", absl::StripTrailingAsciiWhitespace(error)));
   }
   return Uri(name);
+}
+
+PostgresProcess& SharedPostgres() {
+  static PostgresProcess* const pg = [] {
+    static std::unique_ptr<PostgresProcess> started_at_exit;  // Stopped by exit().
+    PostgresProcess::Options options;
+    options.fsync = false;
+    absl::StatusOr<std::unique_ptr<PostgresProcess>> started = PostgresProcess::Start(options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start PostgreSQL: %s\n", started.status().ToString().c_str());
+      std::abort();
+    }
+    started_at_exit = *std::move(started);
+    return started_at_exit.get();
+  }();
+  return *pg;
 }
 
 }  // namespace autolrs::testing

@@ -23,9 +23,16 @@ namespace autolrs::testing {
 // directory. Not thread-safe.
 class PostgresProcess {
  public:
+  struct Options {
+    // fsync=off makes commits cheap but loses them if the machine (not the
+    // process) crashes: fine for correctness tests, which kill processes
+    // only; benchmarks keep it on.
+    bool fsync = true;
+  };
+
   // initdb, then Restart(). UNAVAILABLE when PostgreSQL is not installed or
   // does not start within 60 s (its log is quoted).
-  static absl::StatusOr<std::unique_ptr<PostgresProcess>> Start();
+  static absl::StatusOr<std::unique_ptr<PostgresProcess>> Start(const Options& options);
   ~PostgresProcess();
 
   int port() const { return port_; }
@@ -45,14 +52,19 @@ class PostgresProcess {
   bool running() const { return pid_ > 0; }
 
  private:
-  PostgresProcess(std::string bin, std::string dir, int port)
-      : bin_(std::move(bin)), dir_(std::move(dir)), port_(port) {}
+  PostgresProcess(std::string bin, std::string dir, int port, Options options)
+      : bin_(std::move(bin)), dir_(std::move(dir)), port_(port), options_(options) {}
 
   const std::string bin_;
   const std::string dir_;  // Holds data/ and the log.
   const int port_;
+  const Options options_;
   pid_t pid_ = -1;
 };
+
+// One PostgresProcess (fsync off) for the whole test binary, started on
+// first use and stopped at exit; aborts (printing why) when it cannot start.
+PostgresProcess& SharedPostgres();
 
 }  // namespace autolrs::testing
 
