@@ -20,7 +20,10 @@ namespace autolrs::testing {
 // run as root), else as the caller.
 //
 // The destructor stops the server (fast shutdown) and deletes the
-// directory. Not thread-safe.
+// directory. The server also stops (immediate shutdown) when the thread that
+// started it (Start or Restart) exits, so that a crashed test leaves nothing
+// running: start it from a thread that outlives its use, e.g. the main one.
+// Not thread-safe.
 class PostgresProcess {
  public:
   struct Options {
