@@ -60,7 +60,28 @@ absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what,
   return absl::InternalError(message);
 }
 
-absl::StatusOr<PgResult> PgExec(pg_conn* conn, absl::string_view what, const char* sql,
+namespace {
+
+// The status of a failed statement (or none).
+absl::Status ResultStatus(pg_conn* conn, const PgResult& result, absl::string_view what) {
+  const PGresult* r = result.get();
+  const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return absl::OkStatus();
+  const char* sqlstate = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (PQstatus(conn) == CONNECTION_BAD) sqlstate = nullptr;  // The connection is gone.
+  return PgStatus(sqlstate ? sqlstate : "", what,
+                  r != nullptr && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
+                                                                     : PQerrorMessage(conn));
+}
+
+void Close(PgConnection* conn) {
+  PQfinish(conn->raw);
+  delete conn;
+}
+
+}  // namespace
+
+absl::StatusOr<PgResult> PgExec(PgConnection* conn, absl::string_view what, const char* sql,
                                 const std::vector<PgParam>& params) {
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
@@ -69,16 +90,27 @@ absl::StatusOr<PgResult> PgExec(pg_conn* conn, absl::string_view what, const cha
     lengths.push_back(static_cast<int>(p.value.size()));
     formats.push_back(p.binary ? 1 : 0);
   }
-  PgResult result(PQexecParams(conn, sql, static_cast<int>(params.size()), nullptr, values.data(),
-                               lengths.data(), formats.data(), /*resultFormat=*/1));
-  const PGresult* r = result.get();
-  const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
-  const char* sqlstate = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (PQstatus(conn) == CONNECTION_BAD) sqlstate = nullptr;  // The connection is gone.
-  return PgStatus(sqlstate ? sqlstate : "", what,
-                  r != nullptr && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
-                                                                     : PQerrorMessage(conn));
+  const int n = static_cast<int>(params.size());
+  if (n == 0) {  // BEGIN, COMMIT...: nothing to plan.
+    PgResult result(
+        PQexecParams(conn->raw, sql, 0, nullptr, nullptr, nullptr, nullptr, /*resultFormat=*/1));
+    if (absl::Status s = ResultStatus(conn->raw, result, what); !s.ok()) return s;
+    return result;
+  }
+  auto [it, inserted] = conn->prepared.try_emplace(sql);
+  if (inserted) {
+    const std::string name = absl::StrCat("autolrs_", conn->prepared.size());
+    PgResult prepared(PQprepare(conn->raw, name.c_str(), sql, n, nullptr));
+    if (absl::Status s = ResultStatus(conn->raw, prepared, what); !s.ok()) {
+      conn->prepared.erase(it);
+      return s;
+    }
+    it->second = name;
+  }
+  PgResult result(PQexecPrepared(conn->raw, it->second.c_str(), n, values.data(), lengths.data(),
+                                 formats.data(), /*resultFormat=*/1));
+  if (absl::Status s = ResultStatus(conn->raw, result, what); !s.ok()) return s;
+  return result;
 }
 
 std::string RedactPostgresUri(absl::string_view uri) {
@@ -108,10 +140,10 @@ absl::StatusOr<std::unique_ptr<PgConnectionPool>> PgConnectionPool::Create(const
 
 PgConnectionPool::~PgConnectionPool() {
   absl::MutexLock lock(&mu_);
-  for (pg_conn* c : idle_) PQfinish(c);
+  for (PgConnection* c : idle_) Close(c);
 }
 
-absl::StatusOr<pg_conn*> PgConnectionPool::Connect() {
+absl::StatusOr<PgConnection*> PgConnectionPool::Connect() {
   // Defaults first: the URI (expanded from dbname) overrides them.
   const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
                         "application_name", "dbname", nullptr};
@@ -127,13 +159,15 @@ absl::StatusOr<pg_conn*> PgConnectionPool::Connect() {
   }
   // NOTICEs (e.g. "relation already exists, skipping") are not errors.
   PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  auto* connection = new PgConnection{conn};
   // Every write is durable when acknowledged, whatever the server's default.
-  absl::StatusOr<PgResult> set = PgExec(conn, "connection setup", "SET synchronous_commit = on");
+  absl::StatusOr<PgResult> set =
+      PgExec(connection, "connection setup", "SET synchronous_commit = on");
   if (!set.ok()) {
-    PQfinish(conn);
+    Close(connection);
     return set.status();
   }
-  return conn;
+  return connection;
 }
 
 absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
@@ -145,13 +179,13 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
         },
         this));
     if (!idle_.empty()) {
-      pg_conn* conn = idle_.back();
+      PgConnection* conn = idle_.back();
       idle_.pop_back();
       return Lease(this, conn);
     }
     ++open_;  // Reserved; connected below without the lock.
   }
-  absl::StatusOr<pg_conn*> conn = Connect();
+  absl::StatusOr<PgConnection*> conn = Connect();
   absl::MutexLock lock(&mu_);
   if (!conn.ok()) {
     --open_;
@@ -161,10 +195,11 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire() {
   return Lease(this, *conn);
 }
 
-void PgConnectionPool::Release(pg_conn* conn) {
-  const bool broken = PQstatus(conn) != CONNECTION_OK ||
-                      PQtransactionStatus(conn) != PQTRANS_IDLE;  // Never reuse a mid-transaction one.
-  std::vector<pg_conn*> stale;
+void PgConnectionPool::Release(PgConnection* conn) {
+  const bool broken =
+      PQstatus(conn->raw) != CONNECTION_OK ||
+      PQtransactionStatus(conn->raw) != PQTRANS_IDLE;  // Never reuse a mid-transaction one.
+  std::vector<PgConnection*> stale;
   {
     absl::MutexLock lock(&mu_);
     if (!broken) {
@@ -176,8 +211,8 @@ void PgConnectionPool::Release(pg_conn* conn) {
     stale.swap(idle_);
     open_ -= 1 + static_cast<int>(stale.size());
   }
-  PQfinish(conn);
-  for (pg_conn* c : stale) PQfinish(c);
+  Close(conn);
+  for (PgConnection* c : stale) Close(c);
 }
 
 int64_t PgConnectionPool::connects() const {
@@ -189,6 +224,6 @@ PgConnectionPool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->Release(conn_);
 }
 
-bool PgConnectionPool::Lease::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool PgConnectionPool::Lease::broken() const { return PQstatus(conn_->raw) != CONNECTION_OK; }
 
 }  // namespace autolrs::server

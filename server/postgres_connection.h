@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -49,9 +50,19 @@ struct PgParam {
   static PgParam Bytes(absl::string_view bytes) { return {std::string(bytes), true}; }
 };
 
+// One open connection and the statements prepared on it. Used by one thread
+// at a time.
+struct PgConnection {
+  pg_conn* raw = nullptr;
+  // SQL text -> name of the statement prepared from it.
+  absl::flat_hash_map<std::string, std::string> prepared;
+};
+
 // Runs one SQL statement with `params` ($1, $2, ...); results come in binary
-// format. Errors (see PgStatus) name `what`.
-absl::StatusOr<PgResult> PgExec(pg_conn* conn, absl::string_view what, const char* sql,
+// format. A statement with parameters is prepared on the connection the
+// first time (parsed and planned once per connection). Errors (see PgStatus)
+// name `what`.
+absl::StatusOr<PgResult> PgExec(PgConnection* conn, absl::string_view what, const char* sql,
                                 const std::vector<PgParam>& params = {});
 
 // The status for a failed statement with SQLSTATE `sqlstate` (empty when the
@@ -82,20 +93,20 @@ class PgConnectionPool {
   // A leased connection, returned to the pool on destruction.
   class Lease {
    public:
-    Lease(PgConnectionPool* pool, pg_conn* conn) : pool_(pool), conn_(conn) {}
+    Lease(PgConnectionPool* pool, PgConnection* conn) : pool_(pool), conn_(conn) {}
     Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(other.conn_) {
       other.conn_ = nullptr;
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     ~Lease();
-    pg_conn* get() const { return conn_; }
+    PgConnection* get() const { return conn_; }
     // Whether the connection is known to be broken.
     bool broken() const;
 
    private:
     PgConnectionPool* pool_;
-    pg_conn* conn_;
+    PgConnection* conn_;
   };
 
   // `uri` is a libpq connection string (postgresql://user@host:port/db?...
@@ -114,13 +125,13 @@ class PgConnectionPool {
 
  private:
   PgConnectionPool(std::string uri, int size) : uri_(std::move(uri)), size_(size) {}
-  absl::StatusOr<pg_conn*> Connect();
-  void Release(pg_conn* conn);
+  absl::StatusOr<PgConnection*> Connect();
+  void Release(PgConnection* conn);
 
   const std::string uri_;
   const int size_;
   mutable absl::Mutex mu_;
-  std::vector<pg_conn*> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<PgConnection*> idle_ ABSL_GUARDED_BY(mu_);  // Owned.
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // Idle and leased.
   int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
 };

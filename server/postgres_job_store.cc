@@ -53,7 +53,7 @@ std::vector<std::pair<std::string, absl::StatusOr<JobState>>> DecodeJobs(const P
 
 // Writes stages [first, count) of `state` (replacing stored ones) and
 // deletes stored ones from count on when `stored_count` > count.
-absl::Status WriteStages(pg_conn* conn, const JobState& state, int first, int64_t stored_count) {
+absl::Status WriteStages(PgConnection* conn, const JobState& state, int first, int64_t stored_count) {
   const std::string& id = state.job().job_id();
   const int count = state.schedule().stages_size();
   for (int i = first; i < count; ++i) {
@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<PostgresJobStore>> PostgresJobStore::Open(const s
 }
 
 absl::Status PostgresJobStore::WithConnection(
-    absl::FunctionRef<absl::Status(pg_conn*, bool*)> work) {
+    absl::FunctionRef<absl::Status(PgConnection*, bool*)> work) {
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<PgConnectionPool::Lease> lease = pool_->Acquire();
     if (!lease.ok()) return lease.status();
@@ -104,8 +104,8 @@ absl::Status PostgresJobStore::WithConnection(
 }
 
 absl::Status PostgresJobStore::InTransaction(absl::string_view what,
-                                             absl::FunctionRef<absl::Status(pg_conn*)> body) {
-  return WithConnection([&](pg_conn* conn, bool* maybe_committed) -> absl::Status {
+                                             absl::FunctionRef<absl::Status(PgConnection*)> body) {
+  return WithConnection([&](PgConnection* conn, bool* maybe_committed) -> absl::Status {
     if (absl::StatusOr<PgResult> r = PgExec(conn, what, "BEGIN"); !r.ok()) return r.status();
     if (absl::Status s = body(conn); !s.ok()) {
       PgExec(conn, what, "ROLLBACK").IgnoreError();
@@ -127,7 +127,7 @@ absl::Status PostgresJobStore::Insert(const JobState& s) {
   }
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
-  return InTransaction("insert", [&](pg_conn* conn) -> absl::Status {
+  return InTransaction("insert", [&](PgConnection* conn) -> absl::Status {
     absl::StatusOr<PgResult> ins = PgExec(
         conn, "insert",
         "INSERT INTO autolrs_jobs (job_id, request_id, version, state, update_time_ms, "
@@ -148,7 +148,7 @@ absl::Status PostgresJobStore::Insert(const JobState& s) {
 absl::Status PostgresJobStore::Update(const JobState& s) {
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
-  return InTransaction("update", [&](pg_conn* conn) -> absl::Status {
+  return InTransaction("update", [&](PgConnection* conn) -> absl::Status {
     absl::StatusOr<PgResult> row =
         PgExec(conn, "update",
                "SELECT version, stage_count FROM autolrs_jobs WHERE job_id = $1 FOR UPDATE",
@@ -175,7 +175,7 @@ absl::Status PostgresJobStore::Update(const JobState& s) {
 }
 
 absl::Status PostgresJobStore::Delete(absl::string_view job_id) {
-  return WithConnection([&](pg_conn* conn, bool* maybe_committed) -> absl::Status {
+  return WithConnection([&](PgConnection* conn, bool* maybe_committed) -> absl::Status {
     *maybe_committed = true;  // One statement: it commits as it runs.
     absl::StatusOr<PgResult> del = PgExec(conn, "delete",
                                           "DELETE FROM autolrs_jobs WHERE job_id = $1",
@@ -187,7 +187,7 @@ absl::Status PostgresJobStore::Delete(absl::string_view job_id) {
 
 absl::StatusOr<JobState> PostgresJobStore::Get(absl::string_view job_id) {
   absl::StatusOr<JobState> job = NoJob(job_id);
-  absl::Status s = WithConnection([&](pg_conn* conn, bool*) -> absl::Status {
+  absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     absl::StatusOr<PgResult> rows =
         PgExec(conn, "get", absl::StrCat(kJobColumns, kGetSql).c_str(), {PgParam::Text(job_id)});
     if (!rows.ok()) return rows.status();
@@ -201,7 +201,7 @@ absl::StatusOr<JobState> PostgresJobStore::Get(absl::string_view job_id) {
 
 absl::StatusOr<int64_t> PostgresJobStore::GetVersion(absl::string_view job_id) {
   int64_t version = 0;
-  absl::Status s = WithConnection([&](pg_conn* conn, bool*) -> absl::Status {
+  absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     absl::StatusOr<PgResult> row =
         PgExec(conn, "get version", "SELECT version FROM autolrs_jobs WHERE job_id = $1",
                {PgParam::Text(job_id)});
@@ -218,7 +218,7 @@ absl::StatusOr<std::optional<JobState>> PostgresJobStore::FindByRequestId(
     absl::string_view request_id) {
   if (request_id.empty()) return std::optional<JobState>();
   std::optional<JobState> found;
-  absl::Status s = WithConnection([&](pg_conn* conn, bool*) -> absl::Status {
+  absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     absl::StatusOr<PgResult> rows = PgExec(
         conn, "find by request_id",
         absl::StrCat(kJobColumns,
@@ -239,7 +239,7 @@ absl::StatusOr<std::optional<JobState>> PostgresJobStore::FindByRequestId(
 
 absl::StatusOr<std::vector<JobState>> PostgresJobStore::List(absl::string_view after, int limit) {
   std::vector<JobState> page;
-  absl::Status s = WithConnection([&](pg_conn* conn, bool*) -> absl::Status {
+  absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     page.clear();
     absl::StatusOr<PgResult> rows = PgExec(conn, "list", absl::StrCat(kJobColumns, kListSql).c_str(),
                                            {PgParam::Text(after), PgParam::Int(limit)});
@@ -260,7 +260,7 @@ absl::StatusOr<std::vector<JobState>> PostgresJobStore::List(absl::string_view a
 }
 
 absl::Status PostgresJobStore::CheckHealth() {
-  return WithConnection([&](pg_conn* conn, bool*) -> absl::Status {
+  return WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     return PgExec(conn, "health check", "SELECT 1").status();
   });
 }

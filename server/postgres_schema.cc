@@ -9,7 +9,7 @@ namespace {
 // Any constant shared by every server: the key of the migration lock.
 constexpr char kLockSql[] = "SELECT pg_advisory_xact_lock(7303746571)";
 
-absl::Status CreateVersion1(pg_conn* conn) {
+absl::Status CreateVersion1(PgConnection* conn) {
   for (const char* sql : {
            "CREATE TABLE autolrs_jobs ("
            "  job_id TEXT PRIMARY KEY,"
@@ -35,12 +35,12 @@ absl::Status CreateVersion1(pg_conn* conn) {
 }
 
 // kMigrations[v] takes the schema from version v to v + 1.
-absl::Status (*const kMigrations[])(pg_conn*) = {CreateVersion1};
+absl::Status (*const kMigrations[])(PgConnection*) = {CreateVersion1};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPostgresSchemaVersion);
 
 // One migration step (or none, when the schema is current) in one
 // transaction; sets `*done` when the schema is current.
-absl::Status MigrateOneStep(pg_conn* conn, bool* done) {
+absl::Status MigrateOneStep(PgConnection* conn, bool* done) {
   auto exec = [&](const char* sql, const std::vector<PgParam>& params = {}) {
     return PgExec(conn, "migrating the schema", sql, params);
   };
@@ -72,7 +72,7 @@ absl::Status MigrateOneStep(pg_conn* conn, bool* done) {
 
 }  // namespace
 
-absl::Status MigratePostgresSchema(pg_conn* conn) {
+absl::Status MigratePostgresSchema(PgConnection* conn) {
   for (bool done = false; !done;) {
     absl::Status s = MigrateOneStep(conn, &done);
     if (!s.ok()) {

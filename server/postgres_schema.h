@@ -2,8 +2,8 @@
 #define AUTOLRS_SERVER_POSTGRES_SCHEMA_H_
 
 #include "absl/status/status.h"
+#include "server/postgres_connection.h"
 
-struct pg_conn;
 
 namespace autolrs::server {
 
@@ -21,7 +21,7 @@ inline constexpr int kPostgresSchemaVersion = 1;
 // transaction per step, holding an advisory lock so that replicas starting
 // together migrate once. FAILED_PRECONDITION for a database from a newer
 // server; see PgStatus for the rest.
-absl::Status MigratePostgresSchema(pg_conn* conn);
+absl::Status MigratePostgresSchema(PgConnection* conn);
 
 }  // namespace autolrs::server
 
