@@ -20,6 +20,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "testing/action_runner.h"
+#include "testing/health_client.h"
 #include "testing/postgres_process.h"
 #include "testing/server_process.h"
 #include "testing/synthetic_trainer.h"
@@ -39,6 +40,10 @@ std::unique_ptr<ServerProcess> StartServer(const std::string& store) {
   auto server = ServerProcess::Start(kServer, store);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
+}
+
+std::shared_ptr<grpc::Channel> Channel(const ServerProcess& server) {
+  return grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
 }
 
 std::string NewDatabase(const std::string& name) {
@@ -250,11 +255,22 @@ TEST(ReplicaTest, APostgresRestartMidRunIsSurvivedByReplicasAndTrainers) {
   Client client({a->address(), b->address()});
   const std::vector<v1::Schedule> actual =
       RunConcurrently(client, kJobs, [&](const std::atomic<int>& reports) {
-        // The database goes down for a second, mid-run.
+        // The database goes down mid-run: the replicas' health turns
+        // NOT_SERVING (a load balancer stops sending them calls), then
+        // SERVING again once it is back, without restarting them.
         WaitForReports(reports, 30);
         SharedPostgres().Stop(SIGINT);
-        absl::SleepFor(absl::Seconds(1));
+        for (const ServerProcess* replica : {a.get(), b.get()}) {
+          absl::StatusOr<testing::Health> health = testing::AwaitHealth(
+              Channel(*replica), testing::Health::kNotServing, absl::Seconds(20));
+          EXPECT_TRUE(health.ok() && *health == testing::Health::kNotServing);
+        }
         EXPECT_TRUE(SharedPostgres().Restart().ok());
+        for (const ServerProcess* replica : {a.get(), b.get()}) {
+          absl::StatusOr<testing::Health> health = testing::AwaitHealth(
+              Channel(*replica), testing::Health::kServing, absl::Seconds(20));
+          EXPECT_TRUE(health.ok() && *health == testing::Health::kServing);
+        }
       });
   ExpectSameSchedules(actual, expected);
   EXPECT_GT(client.retries.load(), 0) << "no call ever met the database down";
