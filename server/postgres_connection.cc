@@ -62,6 +62,32 @@ absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what,
 
 namespace {
 
+void PutInt32(std::string& out, int32_t v) {
+  const uint32_t big = htobe32(static_cast<uint32_t>(v));
+  out.append(reinterpret_cast<const char*>(&big), 4);
+}
+
+// PostgreSQL's binary array format: dimensions, flags, element type, then
+// each element as length + bytes.
+PgParam Array(int32_t element_oid, const std::vector<std::string>& elements) {
+  std::string out;
+  PutInt32(out, elements.empty() ? 0 : 1);  // Dimensions.
+  PutInt32(out, 0);                         // No NULLs.
+  PutInt32(out, element_oid);
+  if (!elements.empty()) {
+    PutInt32(out, static_cast<int32_t>(elements.size()));
+    PutInt32(out, 1);  // Lower bound.
+  }
+  for (const std::string& e : elements) {
+    PutInt32(out, static_cast<int32_t>(e.size()));
+    out += e;
+  }
+  return {std::move(out), true};
+}
+
+constexpr int32_t kInt8Oid = 20;
+constexpr int32_t kByteaOid = 17;
+
 // The status of a failed statement (or none).
 absl::Status ResultStatus(pg_conn* conn, const PgResult& result, absl::string_view what) {
   const PGresult* r = result.get();
@@ -80,6 +106,19 @@ void Close(PgConnection* conn) {
 }
 
 }  // namespace
+
+PgParam PgParam::IntArray(const std::vector<int64_t>& values) {
+  std::vector<std::string> elements;
+  for (int64_t v : values) {
+    const uint64_t big = htobe64(static_cast<uint64_t>(v));
+    elements.emplace_back(reinterpret_cast<const char*>(&big), 8);
+  }
+  return Array(kInt8Oid, elements);
+}
+
+PgParam PgParam::BytesArray(const std::vector<std::string>& values) {
+  return Array(kByteaOid, values);
+}
 
 absl::StatusOr<PgResult> PgExec(PgConnection* conn, absl::string_view what, const char* sql,
                                 const std::vector<PgParam>& params) {

@@ -48,6 +48,9 @@ struct PgParam {
   static PgParam Text(absl::string_view text) { return {std::string(text), false}; }
   static PgParam Int(int64_t value) { return {std::to_string(value), false}; }
   static PgParam Bytes(absl::string_view bytes) { return {std::string(bytes), true}; }
+  // One-dimensional arrays, for `$n::bigint[]` and `$n::bytea[]`.
+  static PgParam IntArray(const std::vector<int64_t>& values);
+  static PgParam BytesArray(const std::vector<std::string>& values);
 };
 
 // One open connection and the statements prepared on it. Used by one thread

@@ -23,6 +23,32 @@ constexpr char kListSql[] =
     "FROM (SELECT * FROM autolrs_jobs WHERE job_id > $1 ORDER BY job_id LIMIT $2) j "
     "LEFT JOIN autolrs_stages s ON s.job_id = j.job_id ORDER BY j.job_id, s.stage_index";
 
+// Update's fast path, one statement (one round trip, its own transaction):
+// locks the job row; if the version is $2 - 1 and the stages sent ($9-$11,
+// indexes from $8 on) cover every stage from the last stored one on, writes
+// those stages, deletes stored ones from $5 (the new count) on, and writes
+// the head ($2-$7). Returns the locked row's version and stage count, from
+// which the caller tells whether it wrote.
+constexpr char kUpdateSql[] = R"sql(
+WITH old AS (
+  SELECT version, stage_count FROM autolrs_jobs WHERE job_id = $1 FOR UPDATE),
+ok AS (
+  SELECT stage_count FROM old
+  WHERE version = $2 - 1 AND GREATEST(stage_count - 1, 0) >= $8),
+put AS (
+  INSERT INTO autolrs_stages (job_id, stage_index, blob, crc)
+  SELECT $1, t.i, t.b, t.c
+  FROM ok, unnest($9::bigint[], $10::bytea[], $11::bigint[]) AS t(i, b, c)
+  WHERE t.i >= ok.stage_count - 1
+  ON CONFLICT (job_id, stage_index) DO UPDATE SET blob = EXCLUDED.blob, crc = EXCLUDED.crc),
+del AS (
+  DELETE FROM autolrs_stages s USING ok WHERE s.job_id = $1 AND s.stage_index >= $5),
+upd AS (
+  UPDATE autolrs_jobs j SET version = $2, state = $3, update_time_ms = $4, stage_count = $5,
+    head = $6, head_crc = $7
+  FROM ok WHERE j.job_id = $1)
+SELECT version, stage_count FROM old)sql";
+
 int64_t UpdateTimeMs(const JobState& s) {
   return s.job().update_time().seconds() * 1000 + s.job().update_time().nanos() / 1'000'000;
 }
@@ -148,6 +174,45 @@ absl::Status PostgresJobStore::Insert(const JobState& s) {
 absl::Status PostgresJobStore::Update(const JobState& s) {
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
+  const std::vector<PgParam> head_params = {
+      PgParam::Text(id),           PgParam::Int(s.version()),
+      PgParam::Int(s.job().state()), PgParam::Int(UpdateTimeMs(s)),
+      PgParam::Int(s.schedule().stages_size()), PgParam::Bytes(head),
+      PgParam::Int(Crc32c(head))};
+  // Fast path, one statement: the last kSentStages stages are sent along and
+  // written from the last stored one on. It writes nothing (and the slow
+  // path below runs) when more stages than that were added since.
+  constexpr int kSentStages = 2;
+  const int count = s.schedule().stages_size();
+  const int first_sent = std::max(0, count - kSentStages);
+  std::vector<int64_t> indexes, crcs;
+  std::vector<std::string> blobs;
+  for (int i = first_sent; i < count; ++i) {
+    blobs.push_back(EncodeStage(s.schedule().stages(i)));
+    indexes.push_back(i);
+    crcs.push_back(Crc32c(blobs.back()));
+  }
+  std::vector<PgParam> params = head_params;
+  params.push_back(PgParam::Int(first_sent));
+  params.push_back(PgParam::IntArray(indexes));
+  params.push_back(PgParam::BytesArray(blobs));
+  params.push_back(PgParam::IntArray(crcs));
+  bool written = false;
+  // A retry after a lost connection is safe even if the first attempt
+  // committed: it then finds the new version and answers ABORTED.
+  absl::Status fast = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
+    absl::StatusOr<PgResult> row = PgExec(conn, "update", kUpdateSql, params);
+    if (!row.ok()) return row.status();
+    if (row->rows() == 0) return NoJob(id);
+    if (row->Int(0, 0) != s.version() - 1) {
+      return absl::AbortedError(
+          absl::StrCat("job '", id, "' is at version ", row->Int(0, 0), ", not ", s.version() - 1));
+    }
+    written = std::max<int64_t>(row->Int(0, 1) - 1, 0) >= first_sent;
+    return absl::OkStatus();
+  });
+  if (written) ++one_statement_updates_;
+  if (!fast.ok() || written) return fast;
   return InTransaction("update", [&](PgConnection* conn) -> absl::Status {
     absl::StatusOr<PgResult> row =
         PgExec(conn, "update",
@@ -167,9 +232,7 @@ absl::Status PostgresJobStore::Update(const JobState& s) {
         conn, "update",
         "UPDATE autolrs_jobs SET version = $2, state = $3, update_time_ms = $4, "
         "stage_count = $5, head = $6, head_crc = $7 WHERE job_id = $1",
-        {PgParam::Text(id), PgParam::Int(s.version()), PgParam::Int(s.job().state()),
-         PgParam::Int(UpdateTimeMs(s)), PgParam::Int(s.schedule().stages_size()),
-         PgParam::Bytes(head), PgParam::Int(Crc32c(head))});
+        head_params);
     return upd.status();
   });
 }

@@ -1,6 +1,7 @@
 #ifndef AUTOLRS_SERVER_POSTGRES_JOB_STORE_H_
 #define AUTOLRS_SERVER_POSTGRES_JOB_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,9 @@ namespace autolrs::server {
 // UPDATE), compares its version (ABORTED when it is not state.version() - 1)
 // and writes; concurrent writers to one job through different replicas are
 // therefore serialized by the database and exactly one wins each version.
+// An Update that added at most one stage since the stored version (every
+// report) is one statement, one round trip; others take a transaction of a
+// few statements.
 // A call returns once its transaction committed with synchronous_commit=on
 // (durable on the database's disk). Reads are single statements (one
 // snapshot each).
@@ -67,6 +71,8 @@ class PostgresJobStore final : public JobStore {
 
   // Connections opened so far (reconnections included).
   int64_t connects() const { return pool_->connects(); }
+  // Updates written by the one-statement fast path (see Update) so far.
+  int64_t one_statement_updates() const { return one_statement_updates_.load(); }
 
  private:
   explicit PostgresJobStore(std::unique_ptr<PgConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -80,6 +86,7 @@ class PostgresJobStore final : public JobStore {
                              absl::FunctionRef<absl::Status(PgConnection*)> body);
 
   std::unique_ptr<PgConnectionPool> pool_;
+  std::atomic<int64_t> one_statement_updates_{0};
 };
 
 }  // namespace autolrs::server

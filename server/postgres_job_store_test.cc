@@ -102,6 +102,30 @@ TEST(PostgresJobStoreTest, CorruptRecordsAreDataLossForThatJobOnly) {
   EXPECT_EQ((*all)[1].version(), 1);
 }
 
+TEST(PostgresJobStoreTest, ReportsTakeOneStatementAndBiggerChangesStillLand) {
+  auto store = PostgresJobStore::Open(NewDatabase("one_statement"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  JobState s = MakeState("a", 1);  // One stage.
+  ASSERT_TRUE((*store)->Insert(s).ok());
+  auto update = [&](int stages_added, int64_t last_tau) {
+    s.set_version(s.version() + 1);
+    for (int i = 0; i < stages_added; ++i) s.mutable_schedule()->add_stages();
+    s.mutable_schedule()->mutable_stages(s.schedule().stages_size() - 1)->set_tau(last_tau);
+    ASSERT_TRUE((*store)->Update(s).ok());
+    absl::StatusOr<JobState> got = (*store)->Get("a");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->SerializeAsString(), s.SerializeAsString());
+  };
+  update(0, 5);  // The last stage grew.
+  update(1, 6);  // A stage was added.
+  EXPECT_EQ((*store)->one_statement_updates(), 2);
+  update(3, 7);  // Three at once: the transaction.
+  EXPECT_EQ((*store)->one_statement_updates(), 2);
+  update(1, 8);
+  EXPECT_EQ((*store)->one_statement_updates(), 3);
+  EXPECT_TRUE(absl::IsAborted((*store)->Update(s)));  // Same version again.
+}
+
 // Two stores on one database stand for two replicas: read-modify-write
 // loops that retry on ABORTED each land exactly once.
 TEST(PostgresJobStoreTest, TwoReplicasRacingOnOneJobApplyEveryChangeOnce) {
