@@ -337,8 +337,7 @@ int Main() {
     } else if (absl::ConsumePrefix(&setup, "postgresql-") && absl::SimpleAtoi(setup, &replicas) &&
                replicas >= 1) {
       if (postgres() == nullptr) return 1;
-      absl::StatusOr<std::string> uri =
-          pg->CreateDatabase(absl::StrCat("load_", ++setup_index));
+      absl::StatusOr<std::string> uri = pg->CreateDatabase(absl::StrCat("load_", ++setup_index));
       if (!uri.ok()) {
         std::fprintf(stderr, "%s\n", uri.status().ToString().c_str());
         return 1;

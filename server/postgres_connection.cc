@@ -51,8 +51,7 @@ absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what,
       absl::StrCat("postgresql: ", what, ": ", absl::StripTrailingAsciiWhitespace(detail),
                    sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"));
   if (sqlstate.empty() || absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "57P") ||
-      absl::StartsWith(sqlstate, "53") || absl::StartsWith(sqlstate, "58") ||
-      sqlstate == "25006") {
+      absl::StartsWith(sqlstate, "53") || absl::StartsWith(sqlstate, "58") || sqlstate == "25006") {
     return absl::UnavailableError(message);
   }
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::AbortedError(message);
@@ -184,8 +183,8 @@ PgConnectionPool::~PgConnectionPool() {
 
 absl::StatusOr<PgConnection*> PgConnectionPool::Connect() {
   // Defaults first: the URI (expanded from dbname) overrides them.
-  const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
-                        "application_name", "dbname", nullptr};
+  const char* keys[] = {"connect_timeout",  "tcp_user_timeout", "keepalives_idle",
+                        "application_name", "dbname",           nullptr};
   const char* values[] = {"5", "10000", "30", "autolrs_server", uri_.c_str(), nullptr};
   pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return absl::UnavailableError("postgresql: out of memory");
@@ -197,7 +196,8 @@ absl::StatusOr<PgConnection*> PgConnectionPool::Connect() {
     return s;
   }
   // NOTICEs (e.g. "relation already exists, skipping") are not errors.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   auto* connection = new PgConnection{conn};
   // Every write is durable when acknowledged, whatever the server's default.
   absl::StatusOr<PgResult> set =

@@ -75,8 +75,7 @@ absl::StatusOr<PgResult> PgExec(PgConnection* conn, absl::string_view what, cons
 // a standby); ABORTED for serialization failures and deadlocks (40001,
 // 40P01); ALREADY_EXISTS for unique violations (23505); INTERNAL otherwise
 // (a bug: bad SQL).
-absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what,
-                      absl::string_view detail);
+absl::Status PgStatus(absl::string_view sqlstate, absl::string_view what, absl::string_view detail);
 
 // `uri` with the password (of a postgresql:// URI's user info or a
 // password= parameter) replaced by "***", for logs.
@@ -116,8 +115,7 @@ class PgConnectionPool {
   // or key=value pairs); connect_timeout defaults to 5 s unless it sets one.
   // Opens one connection to check the URI: INVALID_ARGUMENT for a malformed
   // URI, UNAVAILABLE when the server cannot be reached or refuses.
-  static absl::StatusOr<std::unique_ptr<PgConnectionPool>> Create(const std::string& uri,
-                                                                  int size);
+  static absl::StatusOr<std::unique_ptr<PgConnectionPool>> Create(const std::string& uri, int size);
   ~PgConnectionPool();
 
   // A connection to use; UNAVAILABLE when none can be opened.
@@ -135,7 +133,7 @@ class PgConnectionPool {
   const int size_;
   mutable absl::Mutex mu_;
   std::vector<PgConnection*> idle_ ABSL_GUARDED_BY(mu_);  // Owned.
-  int open_ ABSL_GUARDED_BY(mu_) = 0;  // Idle and leased.
+  int open_ ABSL_GUARDED_BY(mu_) = 0;                     // Idle and leased.
   int64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -79,25 +79,24 @@ std::vector<std::pair<std::string, absl::StatusOr<JobState>>> DecodeJobs(const P
 
 // Writes stages [first, count) of `state` (replacing stored ones) and
 // deletes stored ones from count on when `stored_count` > count.
-absl::Status WriteStages(PgConnection* conn, const JobState& state, int first, int64_t stored_count) {
+absl::Status WriteStages(PgConnection* conn, const JobState& state, int first,
+                         int64_t stored_count) {
   const std::string& id = state.job().job_id();
   const int count = state.schedule().stages_size();
   for (int i = first; i < count; ++i) {
     const std::string bytes = EncodeStage(state.schedule().stages(i));
-    absl::StatusOr<PgResult> put =
-        PgExec(conn, "write stage",
-               "INSERT INTO autolrs_stages (job_id, stage_index, blob, crc) "
-               "VALUES ($1, $2, $3, $4) ON CONFLICT (job_id, stage_index) "
-               "DO UPDATE SET blob = EXCLUDED.blob, crc = EXCLUDED.crc",
-               {PgParam::Text(id), PgParam::Int(i), PgParam::Bytes(bytes),
-                PgParam::Int(Crc32c(bytes))});
+    absl::StatusOr<PgResult> put = PgExec(
+        conn, "write stage",
+        "INSERT INTO autolrs_stages (job_id, stage_index, blob, crc) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (job_id, stage_index) "
+        "DO UPDATE SET blob = EXCLUDED.blob, crc = EXCLUDED.crc",
+        {PgParam::Text(id), PgParam::Int(i), PgParam::Bytes(bytes), PgParam::Int(Crc32c(bytes))});
     if (!put.ok()) return put.status();
   }
   if (stored_count > count) {
-    absl::StatusOr<PgResult> del =
-        PgExec(conn, "delete stages",
-               "DELETE FROM autolrs_stages WHERE job_id = $1 AND stage_index >= $2",
-               {PgParam::Text(id), PgParam::Int(count)});
+    absl::StatusOr<PgResult> del = PgExec(
+        conn, "delete stages", "DELETE FROM autolrs_stages WHERE job_id = $1 AND stage_index >= $2",
+        {PgParam::Text(id), PgParam::Int(count)});
     if (!del.ok()) return del.status();
   }
   return absl::OkStatus();
@@ -154,14 +153,14 @@ absl::Status PostgresJobStore::Insert(const JobState& s) {
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
   return InTransaction("insert", [&](PgConnection* conn) -> absl::Status {
-    absl::StatusOr<PgResult> ins = PgExec(
-        conn, "insert",
-        "INSERT INTO autolrs_jobs (job_id, request_id, version, state, update_time_ms, "
-        "stage_count, head, head_crc) VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7, $8)",
-        {PgParam::Text(id), PgParam::Text(s.request_id()), PgParam::Int(s.version()),
-         PgParam::Int(s.job().state()), PgParam::Int(UpdateTimeMs(s)),
-         PgParam::Int(s.schedule().stages_size()), PgParam::Bytes(head),
-         PgParam::Int(Crc32c(head))});
+    absl::StatusOr<PgResult> ins =
+        PgExec(conn, "insert",
+               "INSERT INTO autolrs_jobs (job_id, request_id, version, state, update_time_ms, "
+               "stage_count, head, head_crc) VALUES ($1, NULLIF($2, ''), $3, $4, $5, $6, $7, $8)",
+               {PgParam::Text(id), PgParam::Text(s.request_id()), PgParam::Int(s.version()),
+                PgParam::Int(s.job().state()), PgParam::Int(UpdateTimeMs(s)),
+                PgParam::Int(s.schedule().stages_size()), PgParam::Bytes(head),
+                PgParam::Int(Crc32c(head))});
     if (absl::IsAlreadyExists(ins.status())) {
       return absl::AlreadyExistsError(
           absl::StrCat("job '", id, "' or request_id '", s.request_id(), "' exists"));
@@ -174,11 +173,13 @@ absl::Status PostgresJobStore::Insert(const JobState& s) {
 absl::Status PostgresJobStore::Update(const JobState& s) {
   const std::string& id = s.job().job_id();
   const std::string head = EncodeHead(s);
-  const std::vector<PgParam> head_params = {
-      PgParam::Text(id),           PgParam::Int(s.version()),
-      PgParam::Int(s.job().state()), PgParam::Int(UpdateTimeMs(s)),
-      PgParam::Int(s.schedule().stages_size()), PgParam::Bytes(head),
-      PgParam::Int(Crc32c(head))};
+  const std::vector<PgParam> head_params = {PgParam::Text(id),
+                                            PgParam::Int(s.version()),
+                                            PgParam::Int(s.job().state()),
+                                            PgParam::Int(UpdateTimeMs(s)),
+                                            PgParam::Int(s.schedule().stages_size()),
+                                            PgParam::Bytes(head),
+                                            PgParam::Int(Crc32c(head))};
   // Fast path, one statement: the last kSentStages stages are sent along and
   // written from the last stored one on. It writes nothing (and the slow
   // path below runs) when more stages than that were added since.
@@ -228,11 +229,11 @@ absl::Status PostgresJobStore::Update(const JobState& s) {
     // The last stored stage may have grown; the ones before it never change.
     const int first = static_cast<int>(std::clamp<int64_t>(stored_count - 1, 0, INT32_MAX));
     if (absl::Status st = WriteStages(conn, s, first, stored_count); !st.ok()) return st;
-    absl::StatusOr<PgResult> upd = PgExec(
-        conn, "update",
-        "UPDATE autolrs_jobs SET version = $2, state = $3, update_time_ms = $4, "
-        "stage_count = $5, head = $6, head_crc = $7 WHERE job_id = $1",
-        head_params);
+    absl::StatusOr<PgResult> upd =
+        PgExec(conn, "update",
+               "UPDATE autolrs_jobs SET version = $2, state = $3, update_time_ms = $4, "
+               "stage_count = $5, head = $6, head_crc = $7 WHERE job_id = $1",
+               head_params);
     return upd.status();
   });
 }
@@ -240,9 +241,9 @@ absl::Status PostgresJobStore::Update(const JobState& s) {
 absl::Status PostgresJobStore::Delete(absl::string_view job_id) {
   return WithConnection([&](PgConnection* conn, bool* maybe_committed) -> absl::Status {
     *maybe_committed = true;  // One statement: it commits as it runs.
-    absl::StatusOr<PgResult> del = PgExec(conn, "delete",
-                                          "DELETE FROM autolrs_jobs WHERE job_id = $1",
-                                          {PgParam::Text(job_id)});  // Stages cascade.
+    absl::StatusOr<PgResult> del =
+        PgExec(conn, "delete", "DELETE FROM autolrs_jobs WHERE job_id = $1",
+               {PgParam::Text(job_id)});  // Stages cascade.
     if (!del.ok()) return del.status();
     return del->affected() == 0 ? NoJob(job_id) : absl::OkStatus();
   });
@@ -282,13 +283,13 @@ absl::StatusOr<std::optional<JobState>> PostgresJobStore::FindByRequestId(
   if (request_id.empty()) return std::optional<JobState>();
   std::optional<JobState> found;
   absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
-    absl::StatusOr<PgResult> rows = PgExec(
-        conn, "find by request_id",
-        absl::StrCat(kJobColumns,
-                     "FROM autolrs_jobs j LEFT JOIN autolrs_stages s ON s.job_id = j.job_id "
-                     "WHERE j.request_id = $1 ORDER BY s.stage_index")
-            .c_str(),
-        {PgParam::Text(request_id)});
+    absl::StatusOr<PgResult> rows =
+        PgExec(conn, "find by request_id",
+               absl::StrCat(kJobColumns,
+                            "FROM autolrs_jobs j LEFT JOIN autolrs_stages s ON s.job_id = j.job_id "
+                            "WHERE j.request_id = $1 ORDER BY s.stage_index")
+                   .c_str(),
+               {PgParam::Text(request_id)});
     if (!rows.ok()) return rows.status();
     auto jobs = DecodeJobs(*rows);
     if (jobs.empty()) return absl::OkStatus();
@@ -304,8 +305,9 @@ absl::StatusOr<std::vector<JobState>> PostgresJobStore::List(absl::string_view a
   std::vector<JobState> page;
   absl::Status s = WithConnection([&](PgConnection* conn, bool*) -> absl::Status {
     page.clear();
-    absl::StatusOr<PgResult> rows = PgExec(conn, "list", absl::StrCat(kJobColumns, kListSql).c_str(),
-                                           {PgParam::Text(after), PgParam::Int(limit)});
+    absl::StatusOr<PgResult> rows =
+        PgExec(conn, "list", absl::StrCat(kJobColumns, kListSql).c_str(),
+               {PgParam::Text(after), PgParam::Int(limit)});
     if (!rows.ok()) return rows.status();
     for (auto& [id, state] : DecodeJobs(*rows)) {
       if (state.ok()) {

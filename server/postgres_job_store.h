@@ -80,7 +80,8 @@ class PostgresJobStore final : public JobStore {
   // Runs `work` on a pooled connection. When `work` fails with UNAVAILABLE
   // because the connection broke before anything could have been committed
   // (`*maybe_committed` still false), runs it once more on a new one.
-  absl::Status WithConnection(absl::FunctionRef<absl::Status(PgConnection*, bool* maybe_committed)> work);
+  absl::Status WithConnection(
+      absl::FunctionRef<absl::Status(PgConnection*, bool* maybe_committed)> work);
   // Runs `body` between BEGIN and COMMIT (ROLLBACK when it fails).
   absl::Status InTransaction(absl::string_view what,
                              absl::FunctionRef<absl::Status(PgConnection*)> body);

@@ -69,7 +69,8 @@ TEST(PostgresJobStoreTest, ReplicasOpeningTogetherMigrateOnce) {
 }
 
 TEST(PostgresJobStoreTest, BadOrUnreachableUris) {
-  EXPECT_TRUE(absl::IsInvalidArgument(PostgresJobStore::Open("postgresql://u@h/db?no_such_option=1").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      PostgresJobStore::Open("postgresql://u@h/db?no_such_option=1").status()));
   // Nothing listens on port 1.
   auto store = PostgresJobStore::Open("postgresql://postgres@127.0.0.1:1/x");
   EXPECT_TRUE(absl::IsUnavailable(store.status())) << store.status();

@@ -49,13 +49,14 @@ absl::Status MigrateOneStep(PgConnection* conn, bool* done) {
         "CREATE TABLE IF NOT EXISTS autolrs_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)"}) {
     if (absl::StatusOr<PgResult> r = exec(sql); !r.ok()) return r.status();
   }
-  absl::StatusOr<PgResult> row = exec("SELECT value FROM autolrs_meta WHERE key = 'schema_version'");
+  absl::StatusOr<PgResult> row =
+      exec("SELECT value FROM autolrs_meta WHERE key = 'schema_version'");
   if (!row.ok()) return row.status();
   const int64_t version = row->rows() == 0 ? 0 : row->Int(0, 0);
   if (version > kPostgresSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("postgresql: the database has schema version ",
-                                                      version, ", newer than this server's ",
-                                                      kPostgresSchemaVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("postgresql: the database has schema version ", version,
+                     ", newer than this server's ", kPostgresSchemaVersion));
   }
   if (version < kPostgresSchemaVersion) {
     if (absl::Status s = kMigrations[version](conn); !s.ok()) return s;

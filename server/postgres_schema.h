@@ -4,7 +4,6 @@
 #include "absl/status/status.h"
 #include "server/postgres_connection.h"
 
-
 namespace autolrs::server {
 
 // The schema PostgresJobStore writes, recorded in

@@ -91,8 +91,8 @@ absl::StatusOr<pid_t> Spawn(std::vector<std::string> args, std::pair<uid_t, gid_
     dup2(fd, 2);
     close(fd);
   }
-  if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(user.second) != 0 ||
-                         setuid(user.first) != 0)) {
+  if (geteuid() == 0 &&
+      (setgroups(0, nullptr) != 0 || setgid(user.second) != 0 || setuid(user.first) != 0)) {
     _exit(126);
   }
   // Never outlive the test (set after setuid, which clears it): immediate
@@ -145,11 +145,11 @@ absl::Status PostgresProcess::Restart() {
   absl::StatusOr<std::pair<uid_t, gid_t>> user = RunAs();
   if (!user.ok()) return user.status();
   const std::string log = dir_ + "/postgres.log";
-  absl::StatusOr<pid_t> pid = Spawn(
-      {bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_, "-c",
-       "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c",
-       options_.fsync ? "fsync=on" : "fsync=off"},
-      *user, log);
+  absl::StatusOr<pid_t> pid =
+      Spawn({bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_,
+             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c",
+             "shared_buffers=32MB", "-c", options_.fsync ? "fsync=on" : "fsync=off"},
+            *user, log);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   const std::string conninfo =

@@ -149,7 +149,8 @@ v1::Schedule RunJob(Client& client, const std::string& id, int seed, bool altern
     });
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(polled.SerializeAsString(), answer.SerializeAsString())
-        << id << ": report " << reports << " was lost, applied twice, or answered from a stale copy";
+        << id << ": report " << reports
+        << " was lost, applied twice, or answered from a stale copy";
     action = answer;
   }
   EXPECT_EQ(action.phase(), v1::PHASE_DONE) << id;
@@ -267,8 +268,8 @@ TEST(ReplicaTest, APostgresRestartMidRunIsSurvivedByReplicasAndTrainers) {
         }
         EXPECT_TRUE(SharedPostgres().Restart().ok());
         for (const ServerProcess* replica : {a.get(), b.get()}) {
-          absl::StatusOr<testing::Health> health = testing::AwaitHealth(
-              Channel(*replica), testing::Health::kServing, absl::Seconds(20));
+          absl::StatusOr<testing::Health> health =
+              testing::AwaitHealth(Channel(*replica), testing::Health::kServing, absl::Seconds(20));
           EXPECT_TRUE(health.ok() && *health == testing::Health::kServing);
         }
       });
