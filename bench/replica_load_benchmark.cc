@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <string>
@@ -307,9 +308,18 @@ int FinishedJobs(const std::string& store) {
   return 0;
 }
 
+int Run(const std::string& dir);
+
 int Main() {
   char tmpl[] = "/tmp/autolrs_replica_load_XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  const int rc = Run(tmpl);
+  std::error_code error;
+  std::filesystem::remove_all(tmpl, error);  // The SQLite files.
+  return rc;
+}
+
+int Run(const std::string& dir) {
   std::unique_ptr<testing::PostgresProcess> pg;
   auto postgres = [&]() -> testing::PostgresProcess* {
     if (pg == nullptr) {
@@ -350,7 +360,7 @@ int Main() {
     if (int rc = LoadSetup(name, store, replicas); rc != 0) return rc;
   }
   std::printf(
-      "\n%d jobs, %d client threads, %.0f s per phase, on %ld cores (client, servers and "
+      "\n%d jobs, %d client threads, %g s per phase, on %ld cores (client, servers and "
       "PostgreSQL share them); every call to the next replica in turn.\n",
       absl::GetFlag(FLAGS_jobs), absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_seconds),
       sysconf(_SC_NPROCESSORS_ONLN));
