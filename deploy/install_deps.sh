@@ -13,6 +13,8 @@ SERVER_PACKAGES=(
   libgrpc++-dev libprotobuf-dev libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   # Metrics in the Prometheus format, with their HTTP exposer.
   prometheus-cpp-dev
+  # The PostgreSQL store's client library (--store=postgresql://...).
+  libpq-dev
 )
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
@@ -21,6 +23,9 @@ ALL_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # The TLS tests make a throwaway CA with the openssl command.
   openssl
+  # A real PostgreSQL 15 that the store and replica tests start on loopback
+  # (testing/postgres_process.h).
+  postgresql
   # Real trainers on CPU: libtorch, the data set, a fast BLAS, plots.
   libtorch-dev dataset-fashion-mnist libopenblas0-pthread gnuplot-nox
   # The Python client (client/python) and its tests and PyTorch example;

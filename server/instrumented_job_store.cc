@@ -53,6 +53,13 @@ absl::StatusOr<std::optional<JobState>> InstrumentedJobStore::FindByRequestId(
   return s;
 }
 
+absl::StatusOr<int64_t> InstrumentedJobStore::GetVersion(absl::string_view job_id) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<int64_t> s = store_->GetVersion(job_id);
+  Record("GetVersion", job_id, s.status(), start);
+  return s;
+}
+
 absl::Status InstrumentedJobStore::Update(const JobState& state) {
   const absl::Time start = absl::Now();
   absl::Status s = store_->Update(state);

@@ -26,6 +26,8 @@ class InstrumentedJobStore final : public JobStore {
   absl::StatusOr<JobState> Get(absl::string_view job_id) override;
   absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view request_id) override;
   absl::Status Update(const JobState& state) override;
+  absl::StatusOr<int64_t> GetVersion(absl::string_view job_id) override;
+  bool shared() const override { return store_->shared(); }
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;
   absl::Status CheckHealth() override;

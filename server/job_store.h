@@ -1,6 +1,7 @@
 #ifndef AUTOLRS_SERVER_JOB_STORE_H_
 #define AUTOLRS_SERVER_JOB_STORE_H_
 
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -38,6 +39,21 @@ class JobStore {
   // `state.version() - 1`. ABORTED when it is not, NOT_FOUND when the job is
   // gone.
   virtual absl::Status Update(const JobState& state) = 0;
+
+  // The stored version of the job: NOT_FOUND when there is no such job. A
+  // cheap check of whether a copy of the job is current.
+  virtual absl::StatusOr<int64_t> GetVersion(absl::string_view job_id) {
+    absl::StatusOr<JobState> state = Get(job_id);
+    if (!state.ok()) return state.status();
+    return state->version();
+  }
+
+  // Whether other processes (server replicas) may change the stored jobs
+  // too. When true, a copy of a job held in memory may be stale and must be
+  // checked against GetVersion before it is used to answer; when false (the
+  // store belongs to this process alone), it is current as long as every
+  // write went through this process.
+  virtual bool shared() const { return false; }
 
   // NOT_FOUND when there is no such job.
   virtual absl::Status Delete(absl::string_view job_id) = 0;

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -12,7 +13,9 @@
 
 #include "gtest/gtest.h"
 #include "server/memory_job_store.h"
+#include "server/postgres_job_store.h"
 #include "server/sqlite_job_store.h"
+#include "testing/postgres_process.h"
 
 namespace autolrs::server {
 namespace {
@@ -26,6 +29,18 @@ JobState MakeState(const std::string& id, int64_t version, const std::string& re
   return s;
 }
 
+// A new database name for the current test ([a-z0-9_]).
+std::string DatabaseForTest() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  static int counter = 0;
+  std::string name = "t" + std::to_string(++counter) + "_" + info->name();
+  for (char& c : name) {
+    c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(static_cast<unsigned char>(c))
+                                                    : '_';
+  }
+  return name.substr(0, 63);
+}
+
 struct StoreFactory {
   std::string name;
   std::function<std::unique_ptr<JobStore>(const std::string& dir)> make;
@@ -33,14 +48,14 @@ struct StoreFactory {
 
 void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
-class JobStoreConformanceTest : public testing::TestWithParam<StoreFactory> {
+class JobStoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    std::string name = testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     for (char& c : name) {
       if (c == '/') c = '_';
     }
-    dir_ = testing::TempDir() + "/" + name;
+    dir_ = ::testing::TempDir() + "/" + name;
     std::remove((dir_ + ".db").c_str());
     store_ = GetParam().make(dir_ + ".db");
     ASSERT_NE(store_, nullptr);
@@ -120,6 +135,45 @@ TEST_P(JobStoreConformanceTest, ListPagesInJobIdOrder) {
   EXPECT_TRUE(store_->List("e", 10)->empty());
 }
 
+TEST_P(JobStoreConformanceTest, SchedulesGrowChangeTheirLastStageAndShrink) {
+  auto with_stages = [](int64_t version, std::vector<int64_t> steps) {
+    JobState s = MakeState("a", version);
+    for (int64_t n : steps) s.mutable_schedule()->add_stages()->set_tau(n);
+    return s;
+  };
+  auto stored_steps = [&]() {
+    std::vector<int64_t> steps;
+    absl::StatusOr<JobState> got = store_->Get("a");
+    EXPECT_TRUE(got.ok()) << got.status();
+    if (got.ok()) {
+      for (const auto& stage : got->schedule().stages()) steps.push_back(stage.tau());
+    }
+    return steps;
+  };
+  ASSERT_TRUE(store_->Insert(with_stages(1, {10, 20})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 20}));
+  ASSERT_TRUE(store_->Update(with_stages(2, {10, 25, 30, 40})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 25, 30, 40}));
+  ASSERT_TRUE(store_->Update(with_stages(3, {10, 25, 30, 45})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10, 25, 30, 45}));
+  ASSERT_TRUE(store_->Update(with_stages(4, {10})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{10}));
+  EXPECT_EQ(store_->List("", 10)->at(0).schedule().stages_size(), 1);
+  // A job created again under a deleted job's id starts from its own stages.
+  ASSERT_TRUE(store_->Delete("a").ok());
+  ASSERT_TRUE(store_->Insert(with_stages(1, {7})).ok());
+  EXPECT_EQ(stored_steps(), (std::vector<int64_t>{7}));
+}
+
+TEST_P(JobStoreConformanceTest, GetVersionIsTheStoredVersion) {
+  ASSERT_TRUE(store_->Insert(MakeState("a", 1)).ok());
+  ASSERT_TRUE(store_->Update(MakeState("a", 2)).ok());
+  absl::StatusOr<int64_t> version = store_->GetVersion("a");
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 2);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetVersion("b").status()));
+}
+
 TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
   constexpr int kThreads = 8, kJobsPerThread = 20, kUpdates = 5;
   std::vector<std::thread> threads;
@@ -141,7 +195,7 @@ TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
 
 INSTANTIATE_TEST_SUITE_P(
     Stores, JobStoreConformanceTest,
-    testing::Values(StoreFactory{"memory",
+    ::testing::Values(StoreFactory{"memory",
                                  [](const std::string&) -> std::unique_ptr<JobStore> {
                                    return std::make_unique<MemoryJobStore>();
                                  }},
@@ -150,12 +204,22 @@ INSTANTIATE_TEST_SUITE_P(
                                    auto store = SqliteJobStore::Open(path);
                                    EXPECT_TRUE(store.ok()) << store.status();
                                    return store.ok() ? std::move(*store) : nullptr;
+                                 }},
+                    StoreFactory{"postgresql",
+                                 [](const std::string&) -> std::unique_ptr<JobStore> {
+                                   auto uri = ::autolrs::testing::SharedPostgres()
+                                                  .CreateDatabase(DatabaseForTest());
+                                   EXPECT_TRUE(uri.ok()) << uri.status();
+                                   if (!uri.ok()) return nullptr;
+                                   auto store = PostgresJobStore::Open(*uri);
+                                   EXPECT_TRUE(store.ok()) << store.status();
+                                   return store.ok() ? std::move(*store) : nullptr;
                                  }}),
-    [](const testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 // SQLite-only: the data outlives the process's connection.
 TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
-  const std::string path = testing::TempDir() + "/reopen.db";
+  const std::string path = ::testing::TempDir() + "/reopen.db";
   std::remove(path.c_str());
   {
     auto store = SqliteJobStore::Open(path);
@@ -170,7 +234,7 @@ TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
 }
 
 TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {
-  const std::string path = testing::TempDir() + "/newer.db";
+  const std::string path = ::testing::TempDir() + "/newer.db";
   std::remove(path.c_str());
   { ASSERT_TRUE(SqliteJobStore::Open(path).ok()); }
   {
@@ -184,7 +248,7 @@ TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {
 }
 
 TEST(SqliteJobStoreTest, ConcurrentWritesAreGroupCommitted) {
-  const std::string path = testing::TempDir() + "/group.db";
+  const std::string path = ::testing::TempDir() + "/group.db";
   std::remove(path.c_str());
   auto store = SqliteJobStore::Open(path);
   ASSERT_TRUE(store.ok());

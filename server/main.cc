@@ -21,11 +21,15 @@
 #include "absl/time/time.h"
 #include "server/job_config.h"
 #include "server/log.h"
+#include "server/postgres_connection.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "host:port to serve on (port 0: any free port)");
 ABSL_FLAG(std::string, store, "sqlite:autolrs-data/autolrs.db",
-          "job store: sqlite:<path> (durable) or memory: (lost on exit)");
+          "job store: sqlite:<path> (durable, one server), "
+          "postgresql://user[:password]@host:port/db[?param=value...] (durable, shared by "
+          "replicas; a password may also come from PGPASSWORD or PGPASSFILE) or memory: "
+          "(lost on exit)");
 ABSL_FLAG(std::string, token_file, "",
           "tokens and their tenants, one '<token> <tenant> [admin]' a line (reloaded on SIGHUP); "
           "every call must present one as 'authorization: Bearer <token>' and sees only its "
@@ -162,7 +166,7 @@ int main(int argc, char** argv) {
                options.tls.cert_file.empty()        ? "plain text"
                : options.tls.client_ca_file.empty() ? "TLS"
                                                     : "TLS, client certificates required",
-               options.store.c_str());
+               autolrs::server::RedactPostgresUri(options.store).c_str());
   if ((*server)->metrics_port() != 0) {
     std::fprintf(stderr, "autolrs_server: metrics on port %d (/metrics)\n",
                  (*server)->metrics_port());

@@ -52,6 +52,10 @@ class QuotaJobStore final : public JobStore {
     return inner_->FindByRequestId(request_id);
   }
   absl::Status Update(const JobState& state) override;
+  absl::StatusOr<int64_t> GetVersion(absl::string_view job_id) override {
+    return inner_->GetVersion(job_id);
+  }
+  bool shared() const override { return inner_->shared(); }
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override {
     return inner_->List(after, limit);

@@ -87,6 +87,20 @@ void Scheduler::EvictIdle() {
   }
 }
 
+absl::Status Scheduler::EnsureCurrent(absl::string_view job_id, Entry& entry) {
+  if (entry.job.has_value() && store_->shared()) {
+    absl::StatusOr<int64_t> stored = store_->GetVersion(job_id);
+    if (absl::IsNotFound(stored.status())) {  // Deleted through another replica.
+      entry.job.reset();
+      Forget(job_id, &entry);
+      return absl::NotFoundError(absl::StrCat("job '", job_id, "' does not exist"));
+    }
+    if (!stored.ok()) return stored.status();
+    if (*stored != entry.job->state().version()) entry.job.reset();  // Changed elsewhere.
+  }
+  return EnsureLoaded(job_id, entry);
+}
+
 absl::Status Scheduler::EnsureLoaded(absl::string_view job_id, Entry& entry) {
   if (entry.job.has_value()) return absl::OkStatus();
   absl::Status loaded = Load(job_id, entry);
@@ -218,6 +232,7 @@ absl::StatusOr<v1::Job> Scheduler::GetJob(const v1::GetJobRequest& request, cons
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureCurrent(request.job_id(), **entry); !s.ok()) return s;
   if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   return (*entry)->job->job();
 }
@@ -300,6 +315,7 @@ absl::StatusOr<v1::Action> Scheduler::NextAction(const v1::NextActionRequest& re
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
+  if (absl::Status s = EnsureCurrent(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureVisible(request.job_id(), entry, caller); !s.ok()) return s;
   if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
@@ -312,6 +328,7 @@ absl::StatusOr<v1::Action> Scheduler::ReportLosses(const v1::ReportLossesRequest
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   absl::MutexLock lock(&entry.mu);
+  if (absl::Status s = EnsureCurrent(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureVisible(request.job_id(), entry, caller); !s.ok()) return s;
   if (absl::Status s = ExpireRanks(request.job_id(), entry); !s.ok()) return s;
   if (absl::Status s = EnsureLoaded(request.job_id(), entry); !s.ok()) return s;
@@ -326,6 +343,7 @@ absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest
   absl::StatusOr<std::shared_ptr<Entry>> entry = EntryFor(request.job_id());
   if (!entry.ok()) return entry.status();
   absl::MutexLock lock(&(*entry)->mu);
+  if (absl::Status s = EnsureCurrent(request.job_id(), **entry); !s.ok()) return s;
   if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   return (*entry)->job->state().schedule();
 }

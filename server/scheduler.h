@@ -30,6 +30,14 @@ namespace autolrs::server {
 // fails, the job in memory is as before (or dropped, to be reloaded from the
 // store, which is the truth).
 //
+// With a store shared by several replicas (JobStore::shared(), PostgreSQL),
+// any replica serves any job: before a cached job answers, its version is
+// compared with the stored one (one indexed read) and the job is reloaded
+// when another replica changed it; writes are compare-and-swap, so a report
+// that two replicas apply concurrently lands once (the loser reloads and
+// finds it applied). A write still losing after kMaxWriteAttempts is
+// ABORTED, which clients retry.
+//
 // The cache is bounded: finished jobs leave it once their last change is
 // stored, and beyond `max_cached_jobs` the least recently used idle jobs do
 // (they are reloaded from the store when used again).
@@ -97,6 +105,12 @@ class Scheduler {
   // The cache entry of `job_id` (created empty if absent). INVALID_ARGUMENT
   // for malformed ids.
   absl::StatusOr<std::shared_ptr<Entry>> EntryFor(absl::string_view job_id);
+  // EnsureLoaded, after dropping a cached job that is no longer the stored
+  // version when the store is shared with other replicas (one
+  // JobStore::GetVersion call): what a call answers from the cache is never
+  // older than the store was when the call began.
+  absl::Status EnsureCurrent(absl::string_view job_id, Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   // Loads the job into `entry` unless it is there; NOT_FOUND (and the entry
   // dropped from the map) for unknown jobs.
   absl::Status EnsureLoaded(absl::string_view job_id, Entry& entry)

@@ -274,5 +274,124 @@ TEST(SchedulerCacheTest, IdleJobsBeyondTheCapacityAndFinishedJobsLeaveTheCache) 
   EXPECT_EQ(scheduler.NextAction(next)->phase(), v1::PHASE_DONE);
 }
 
+// A store that other replicas share: every Scheduler on it is one replica.
+class SharedStore final : public JobStore {
+ public:
+  absl::Status Insert(const JobState& s) override { return inner_.Insert(s); }
+  absl::StatusOr<JobState> Get(absl::string_view id) override { return inner_.Get(id); }
+  absl::StatusOr<std::optional<JobState>> FindByRequestId(absl::string_view r) override {
+    return inner_.FindByRequestId(r);
+  }
+  absl::Status Update(const JobState& s) override { return inner_.Update(s); }
+  absl::Status Delete(absl::string_view id) override { return inner_.Delete(id); }
+  absl::StatusOr<std::vector<JobState>> List(absl::string_view a, int n) override {
+    return inner_.List(a, n);
+  }
+  bool shared() const override { return true; }
+
+ private:
+  MemoryJobStore inner_;
+};
+
+v1::CreateJobRequest ReplicaJob() {
+  v1::CreateJobRequest req;
+  req.set_job_id("r");
+  req.mutable_config()->set_lr_min(1e-3);
+  req.mutable_config()->set_lr_max(1.0);
+  req.mutable_config()->set_tau_initial(100);
+  req.mutable_config()->set_probes_per_stage(3);
+  req.mutable_config()->set_total_steps(1200);
+  req.mutable_config()->set_seed(7);
+  return req;
+}
+
+// Runs job "r" to DONE, asking replicas[i % n] for the i-th call; returns
+// its schedule.
+v1::Schedule RunThroughReplicas(const std::vector<Scheduler*>& replicas) {
+  EXPECT_TRUE(replicas[0]->CreateJob(ReplicaJob()).ok());
+  autolrs::testing::SyntheticTrainer trainer(3);
+  int call = 0;
+  auto next_replica = [&]() { return replicas[call++ % replicas.size()]; };
+  v1::NextActionRequest next;
+  next.set_job_id("r");
+  absl::StatusOr<v1::Action> action = next_replica()->NextAction(next);
+  for (int reports = 0; action.ok() && action->phase() != v1::PHASE_DONE && reports < 300;
+       ++reports) {
+    absl::StatusOr<v1::Action> answer =
+        next_replica()->ReportLosses(autolrs::testing::RunAction(*action, trainer));
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    // Every replica, asked now, gives the answer the report got.
+    for (Scheduler* replica : replicas) {
+      absl::StatusOr<v1::Action> polled = replica->NextAction(next);
+      EXPECT_TRUE(polled.ok()) << polled.status();
+      if (polled.ok() && answer.ok()) {
+        EXPECT_EQ(polled->SerializeAsString(), answer->SerializeAsString());
+      }
+    }
+    action = answer;
+  }
+  EXPECT_TRUE(action.ok() && action->phase() == v1::PHASE_DONE);
+  v1::GetScheduleRequest get;
+  get.set_job_id("r");
+  absl::StatusOr<v1::Schedule> schedule = next_replica()->GetSchedule(get);
+  EXPECT_TRUE(schedule.ok()) << schedule.status();
+  return schedule.value_or(v1::Schedule());
+}
+
+TEST(SchedulerReplicaTest, AJobDrivenThroughTwoReplicasGetsTheScheduleOfOne) {
+  MemoryJobStore alone_store;
+  Scheduler alone(&alone_store);
+  const v1::Schedule expected = RunThroughReplicas({&alone});
+  SharedStore shared;
+  Scheduler a(&shared), b(&shared);
+  const v1::Schedule actual = RunThroughReplicas({&a, &b});
+  ASSERT_GT(expected.stages_size(), 2);
+  EXPECT_EQ(actual.SerializeAsString(), expected.SerializeAsString());
+}
+
+TEST(SchedulerReplicaTest, AJobDeletedThroughOneReplicaIsGoneFromTheOther) {
+  SharedStore shared;
+  Scheduler a(&shared), b(&shared);
+  ASSERT_TRUE(a.CreateJob(ReplicaJob()).ok());
+  v1::GetJobRequest get;
+  get.set_job_id("r");
+  ASSERT_TRUE(a.GetJob(get).ok());  // Cached in a.
+  v1::DeleteJobRequest del;
+  del.set_job_id("r");
+  ASSERT_TRUE(b.DeleteJob(del).ok());
+  EXPECT_TRUE(absl::IsNotFound(a.GetJob(get).status()));
+  EXPECT_EQ(a.cached_jobs(), 0u);
+}
+
+TEST(SchedulerReplicaTest, OneReportSentToTwoReplicasAtOnceLandsOnce) {
+  SharedStore shared;
+  Scheduler a(&shared), b(&shared);
+  ASSERT_TRUE(a.CreateJob(ReplicaJob()).ok());
+  autolrs::testing::SyntheticTrainer trainer(3);
+  v1::NextActionRequest next;
+  next.set_job_id("r");
+  for (int round = 0; round < 20; ++round) {
+    absl::StatusOr<v1::Action> action = a.NextAction(next);
+    ASSERT_TRUE(action.ok() && b.NextAction(next).ok());  // Both replicas hold it.
+    if (action->phase() == v1::PHASE_DONE) break;
+    const v1::ReportLossesRequest report = autolrs::testing::RunAction(*action, trainer);
+    const int64_t version = shared.Get("r")->version();
+    absl::StatusOr<v1::Action> from_a, from_b;
+    std::thread ta([&] { from_a = a.ReportLosses(report); });
+    std::thread tb([&] { from_b = b.ReportLosses(report); });
+    ta.join();
+    tb.join();
+    // A replica that lost every race answers ABORTED (the client retries);
+    // whoever answered OK answered the same action.
+    ASSERT_TRUE(from_a.ok() || absl::IsAborted(from_a.status())) << from_a.status();
+    ASSERT_TRUE(from_b.ok() || absl::IsAborted(from_b.status())) << from_b.status();
+    ASSERT_TRUE(from_a.ok() || from_b.ok());
+    if (from_a.ok() && from_b.ok()) {
+      EXPECT_EQ(from_a->SerializeAsString(), from_b->SerializeAsString());
+    }
+    EXPECT_EQ(shared.Get("r")->version(), version + 1) << "the report landed twice or never";
+  }
+}
+
 }  // namespace
 }  // namespace autolrs::server

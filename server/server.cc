@@ -22,6 +22,8 @@
 #include "server/instrumented_job_store.h"
 #include "server/log.h"
 #include "server/memory_job_store.h"
+#include "server/postgres_connection.h"
+#include "server/postgres_job_store.h"
 #include "server/sqlite_job_store.h"
 
 namespace autolrs::server {
@@ -68,8 +70,14 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri) {
     if (!store.ok()) return store.status();
     return std::unique_ptr<JobStore>(*std::move(store));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("store must be 'sqlite:<path>' or 'memory:', got '", uri, "'"));
+  if (absl::StartsWith(uri, "postgresql://") || absl::StartsWith(uri, "postgres://")) {
+    absl::StatusOr<std::unique_ptr<PostgresJobStore>> store = PostgresJobStore::Open(uri);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<JobStore>(*std::move(store));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "store must be 'sqlite:<path>', 'memory:' or 'postgresql://...', got '",
+      RedactPostgresUri(uri), "'"));
 }
 
 namespace {

@@ -166,7 +166,9 @@ class AutoLrsServer {
 // localhost) or its port is not a number, else 127.0.0.1 with its port.
 std::string LoopbackAddress(const std::string& address);
 
-// Opens the store named by a ServerOptions::store URI.
+// Opens the store named by a ServerOptions::store URI: "memory:",
+// "sqlite:<path>" or "postgresql://..." (also "postgres://...", any libpq
+// URI; see PostgresJobStore::Open). INVALID_ARGUMENT for any other.
 absl::StatusOr<std::unique_ptr<JobStore>> OpenJobStore(const std::string& uri);
 
 }  // namespace autolrs::server

@@ -41,8 +41,23 @@ std::string TempPath(const std::string& name) {
 }
 
 TEST(ServerStartupTest, UnknownStoreScheme) {
-  ExpectStartFails({"--listen=127.0.0.1:0", "--store=postgres://db"},
-                   "store must be 'sqlite:<path>' or 'memory:'");
+  ExpectStartFails({"--listen=127.0.0.1:0", "--store=mysql://db"},
+                   "store must be 'sqlite:<path>', 'memory:' or 'postgresql://...'");
+}
+
+TEST(ServerStartupTest, UnreachablePostgresqlNamesItWithoutThePassword) {
+  // Nothing listens on port 1.
+  const std::vector<std::string> args = {"--listen=127.0.0.1:0",
+                                         "--store=postgresql://u:topsecret@127.0.0.1:1/jobs"};
+  ExpectStartFails(args, "cannot connect to 'postgresql://u:***@127.0.0.1:1/jobs'");
+  absl::StatusOr<ExitResult> result = ServerProcess::RunToExit(kServer, args, absl::Seconds(20));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->stderr_text.find("topsecret"), std::string::npos) << result->stderr_text;
+}
+
+TEST(ServerStartupTest, MalformedPostgresqlUri) {
+  ExpectStartFails({"--listen=127.0.0.1:0", "--store=postgresql://h/db?no_such_option=1"},
+                   "bad connection URI");
 }
 
 TEST(ServerStartupTest, StoreDirectoryCannotBeCreated) {
