@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the build, the tests, the examples and
 # the benchmarks need. Idempotent: does nothing when they are all present.
-# Usage: deploy/install_deps.sh [all|server]   (as root, or with sudo available)
-#   all     (default) everything: build, tests, examples, benchmarks
+# Usage: deploy/install_deps.sh [all|server|image]   (as root, or with sudo)
+#   all     (default) everything: build, tests, examples, benchmarks, image test
 #   server  only what building //server:autolrs_server needs (the Docker image)
+#   image   what deploy/image_test.py needs to build and run the image
 set -euo pipefail
 
 SERVER_PACKAGES=(
@@ -16,8 +17,16 @@ SERVER_PACKAGES=(
   # The PostgreSQL store's client library (--store=postgresql://...).
   libpq-dev
 )
+# Building and running the image without a Docker engine (deploy/image_test.py):
+# debootstrap makes the debian:12 base, buildah builds, podman runs with runc,
+# the CNI plugins and iptables publish its port; python3-yaml checks the
+# compose file and Kubernetes manifests (//deploy:deploy_files_test).
+IMAGE_PACKAGES=(
+  buildah podman runc debootstrap containernetworking-plugins iptables python3-yaml
+)
 ALL_PACKAGES=(
   "${SERVER_PACKAGES[@]}"
+  "${IMAGE_PACKAGES[@]}"
   # Tests and benchmarks; clang with libFuzzer and the sanitizers for the
   # fuzz targets (tests/fuzz/run_fuzzers.sh).
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
@@ -37,7 +46,8 @@ ALL_PACKAGES=(
 case "${1:-all}" in
   all) PACKAGES=("${ALL_PACKAGES[@]}") ;;
   server) PACKAGES=("${SERVER_PACKAGES[@]}") ;;
-  *) echo "usage: $0 [all|server]" >&2; exit 2 ;;
+  image) PACKAGES=("${IMAGE_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [all|server|image]" >&2; exit 2 ;;
 esac
 
 missing=()
