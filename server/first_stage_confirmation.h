@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "proto/autolrs/v1/job.pb.h"
+#include "autolrs/v1/job.pb.h"
 
 namespace autolrs::server {
 
