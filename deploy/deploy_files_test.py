@@ -97,8 +97,18 @@ def check_workload(docs, kind, where):
     port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
     assert f"--listen=0.0.0.0:{port}" in c["args"]
     assert any(p["targetPort"] == "grpc" for p in svc["spec"]["ports"])
+    # With TLS on, Kubernetes' own gRPC probe (plain text) cannot connect:
+    # the probes run the image's health probe over TLS.
+    assert "--tls_cert_file=/etc/autolrs/tls.crt" in c["args"]
+    assert any(a.startswith("--token_file=") for a in c["args"]), f"{where}: no tenant tokens"
+    probe_flags = known_flags("deploy/autolrs_health_probe")
     for probe in ("readinessProbe", "livenessProbe"):
-        assert c[probe]["grpc"]["port"] == port, f"{where}: {probe} is not the gRPC health"
+        command = c[probe]["exec"]["command"]
+        assert command[0] == "/usr/local/bin/autolrs_health_probe", f"{where}: {probe}"
+        for name in flag_names(command[1:]):
+            assert name in probe_flags, f"{where}: autolrs_health_probe has no flag --{name}"
+        assert f"--address=127.0.0.1:{port}" in command
+        assert "--ca_file=/etc/autolrs/ca.crt" in command
     assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
     assert c["resources"]["limits"]["memory"]
     pod_security = w["spec"]["template"]["spec"]["securityContext"]
@@ -106,7 +116,8 @@ def check_workload(docs, kind, where):
     # Every file flag points into a mounted volume.
     mounts = [m["mountPath"] for m in c["volumeMounts"]]
     for a in c["args"]:
-        if a.startswith(("--auth_token_file=", "--store=sqlite:")):
+        if a.startswith(("--token_file=", "--tls_cert_file=", "--tls_key_file=",
+                         "--store=sqlite:")):
             file = a.split("=", 1)[1].removeprefix("sqlite:")
             assert any(file.startswith(m + "/") for m in mounts), f"{where}: {a} not mounted"
     # The Secret it reads is the template's, with keys the template has.
@@ -149,7 +160,8 @@ def test_postgresql_manifest_is_replicas_with_a_disruption_budget():
 def test_secret_template_holds_no_value():
     (secret,) = load("deploy/k8s/secret.yaml.template")
     assert secret["kind"] == "Secret"
-    assert secret["stringData"] == {"token": "", "store": ""}
+    assert secret["stringData"] == {"tokens": "", "store": "", "tls.crt": "", "tls.key": "",
+                                    "ca.crt": ""}
 
 
 def test_compose_runs_the_server_on_postgresql_with_generated_secrets():

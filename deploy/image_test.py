@@ -329,7 +329,8 @@ def test_health_and_one_job_end_to_end_from_outside(make_container):
 
 def test_health_probe_fails_without_a_serving_server(make_container):
     # The probe's failure path, in the image: nothing listens on port 1.
-    c = make_container(["--store=memory:"])
+    # No token file: the server serves other machines only when told to.
+    c = make_container(["--store=memory:", "--allow_remote_without_auth"])
     c.health()
     r = podman("exec", c.name, "/usr/local/bin/autolrs_health_probe", "--address=127.0.0.1:1",
                "--timeout=2s", check=False)
@@ -337,33 +338,62 @@ def test_health_probe_fails_without_a_serving_server(make_container):
     assert "no connection" in r.stderr
 
 
-def test_compose_secrets_are_generated_once_and_private(image):
-    """docker-compose.yml's make-secrets script, run in the debian:12 base
-    (what it needs, bash and coreutils, is in the postgres image too)."""
+def test_compose_secrets_are_generated_once_and_private_and_serve_tls(image):
+    """docker-compose.yml's make-secrets script, run in the image as compose
+    runs it; then the server with compose's flags on those files serves TLS
+    to the image's probe and refuses plain text."""
     import yaml
 
     with open(os.path.join(_HERE, "docker-compose.yml")) as f:
-        service = yaml.safe_load(f)["services"]["make-secrets"]
+        services = yaml.safe_load(f)["services"]
+    service = services["make-secrets"]
     assert service["entrypoint"][:2] == ["bash", "-euc"]
     script = service["entrypoint"][2].replace("$$", "$")  # Compose's escape of $.
     volume = f"{PREFIX}-secrets"
     podman("volume", "create", volume)
+    name = f"{PREFIX}-compose"
     try:
+        def run(*args):
+            return podman("run", "--rm", "--user", "0:0", "--entrypoint", "bash", "-v",
+                          f"{volume}:/secrets", IMAGE, *args)
+
         def make_secrets():
-            podman("run", "--rm", "-v", f"{volume}:/secrets", BASE, "bash", "-euc", script)
-            listing = podman("run", "--rm", "-v", f"{volume}:/secrets", BASE, "bash", "-c",
-                             "cd /secrets && stat -c '%n %u %a %s' * && cat store.flags token")
+            run("-euc", script)
+            # (token ends without a newline.)
+            listing = run("-c", "cd /secrets && stat -c '%n %u %a' * && cat store.flags && "
+                          "echo $(cat token) && cat tokens && sha256sum tls.crt tls.key")
             return listing.stdout.splitlines()
 
         first = make_secrets()
-        files = {line.split()[0]: line.split()[1:] for line in first[:3]}
-        assert files == {"db_password": ["999", "400", "32"], "store.flags": ["10001", "400",
-                         files["store.flags"][2]], "token": ["10001", "400", "32"]}, first
-        flags, token = first[3], first[4]
+        files = {line.split()[0]: line.split()[1:] for line in first[:6]}
+        assert files == {"db_password": ["999", "400"], "store.flags": ["10001", "400"],
+                         "tls.crt": ["10001", "444"], "tls.key": ["10001", "400"],
+                         "token": ["10001", "400"], "tokens": ["10001", "400"]}, first
+        flags, token, tokens = first[6], first[7], first[8]
         assert re.fullmatch(r"--store=postgresql://autolrs:[A-Za-z0-9]{32}@postgres:5432/autolrs",
                             flags), flags
         assert re.fullmatch(r"[A-Za-z0-9]{32}", token)
-        # A second start keeps them.
+        assert tokens == f"{token} default admin"
+        # A second start keeps them, the certificate included.
         assert make_secrets() == first
+
+        # Compose's server flags, with a memory store instead of PostgreSQL.
+        command = [a for a in services["autolrs"]["command"] if not a.startswith("--flagfile")]
+        podman("run", "-d", "--name", name, "-v", f"{volume}:/secrets:ro", IMAGE,
+               "--store=memory:", *command)
+        probe = [a.replace("--timeout=4s", "--timeout=2s")
+                 for a in services["autolrs"]["healthcheck"]["test"][1:]]
+        deadline = time.monotonic() + 60
+        while True:
+            r = podman("exec", name, *probe, check=False)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        logs = podman("logs", name, check=False)
+        assert r.returncode == 0, r.stderr + logs.stdout + logs.stderr
+        plain = podman("exec", name, probe[0], "--address=127.0.0.1:50051", "--timeout=2s",
+                       check=False)
+        assert plain.returncode == 1, "a plain-text client got an answer from the TLS server"
     finally:
+        podman("rm", "-f", "-t", "0", name, check=False)
         podman("volume", "rm", "-f", volume, check=False)
