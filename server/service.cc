@@ -33,6 +33,14 @@ AutoLrsServiceImpl::AutoLrsServiceImpl(Scheduler* scheduler, const Authenticator
       limits_(limits),
       rate_limiter_(limits.tenant_requests_per_second, limits.tenant_request_burst) {}
 
+absl::Status CheckNotExpired(std::chrono::system_clock::time_point deadline,
+                             std::chrono::system_clock::time_point now) {
+  if (deadline >= now) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      "the call's deadline passed before the server could start it (the server is "
+      "overloaded; retry with backoff)");
+}
+
 absl::StatusOr<Caller> AutoLrsServiceImpl::Admit(const grpc::ServerContext& context) {
   std::optional<absl::string_view> header;
   const auto& metadata = context.client_metadata();
@@ -41,10 +49,9 @@ absl::StatusOr<Caller> AutoLrsServiceImpl::Admit(const grpc::ServerContext& cont
   }
   absl::StatusOr<Caller> caller = authenticator_->Authenticate(header);
   if (!caller.ok()) return caller.status();
-  if (context.deadline() < std::chrono::system_clock::now()) {
-    return absl::DeadlineExceededError(
-        "the call's deadline passed before the server could start it (the server is "
-        "overloaded; retry with backoff)");
+  if (absl::Status s = CheckNotExpired(context.deadline(), std::chrono::system_clock::now());
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s = rate_limiter_.Admit(caller->tenant); !s.ok()) return s;
   return caller;

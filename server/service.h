@@ -1,6 +1,7 @@
 #ifndef AUTOLRS_SERVER_SERVICE_H_
 #define AUTOLRS_SERVER_SERVICE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 
@@ -66,6 +67,12 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
   const ServiceLimits limits_;
   RateLimiter rate_limiter_;
 };
+
+// DEADLINE_EXCEEDED (saying the server is overloaded) when a call's
+// `deadline` is before `now`: its caller gave up while it waited for a
+// thread, so it is refused without work. OK otherwise.
+absl::Status CheckNotExpired(std::chrono::system_clock::time_point deadline,
+                             std::chrono::system_clock::time_point now);
 
 // The grpc::Status carrying `status`'s code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);

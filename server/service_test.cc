@@ -318,6 +318,17 @@ TEST(ConstantTimeEqualsTest, ComparesLikeEquality) {
   EXPECT_FALSE(ConstantTimeEquals("x", ""));
 }
 
+TEST(ServiceLimitsTest, ACallWhoseDeadlinePassedWhileQueuedIsRefusedWithoutWork) {
+  const auto now = std::chrono::system_clock::now();
+  const absl::Status expired = CheckNotExpired(now - std::chrono::milliseconds(1), now);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(expired)) << expired;
+  EXPECT_NE(expired.message().find("overloaded"), std::string::npos) << expired;
+  EXPECT_TRUE(CheckNotExpired(now, now).ok());
+  EXPECT_TRUE(CheckNotExpired(now + std::chrono::seconds(5), now).ok());
+  // A call without a deadline has the largest one.
+  EXPECT_TRUE(CheckNotExpired(std::chrono::system_clock::time_point::max(), now).ok());
+}
+
 TEST(ServiceLimitsTest, TheLargestActionsReportFitsTheDefaultRequestLimit) {
   v1::ReportLossesRequest report;
   report.set_job_id(std::string(63, 'j'));
