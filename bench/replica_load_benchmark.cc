@@ -41,6 +41,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "autolrs/v1/service.grpc.pb.h"
+#include "bench/load_common.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "testing/health_client.h"
@@ -59,15 +60,8 @@ namespace autolrs {
 namespace {
 
 using Stub = v1::AutoLrsService::Stub;
-
-struct Latencies {
-  std::vector<double> ms;
-  double Percentile(double p) {
-    if (ms.empty()) return 0;
-    std::sort(ms.begin(), ms.end());
-    return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
-  }
-};
+using bench::FillLosses;
+using bench::Latencies;
 
 struct PhaseResult {
   int64_t calls = 0;
@@ -110,17 +104,6 @@ PhaseResult RunPhase(int threads, double seconds, Call call) {
   return total;
 }
 
-v1::JobConfig LoadConfig(int seed) {
-  v1::JobConfig c;
-  c.set_lr_min(1e-4);
-  c.set_lr_max(1.0);
-  c.set_tau_initial(1000);  // Probes of 100 steps: 100-loss reports.
-  c.set_tau_max(1000);
-  c.set_objective_switch(v1::OBJECTIVE_SWITCH_NEVER);
-  c.set_seed(seed);
-  return c;
-}
-
 // Done after stage 0: 2 probes of 1 step and 10 steps of exploitation.
 v1::JobConfig FinishingConfig() {
   v1::JobConfig c;
@@ -135,14 +118,6 @@ v1::JobConfig FinishingConfig() {
   c.set_total_steps(12);
   c.set_cooldown_fraction(0);
   return c;
-}
-
-void FillLosses(int64_t steps, std::mt19937_64& rng, v1::ReportLossesRequest* req) {
-  std::normal_distribution<double> noise(0, 0.01);
-  std::uniform_real_distribution<double> level(0.2, 1.0);
-  const double a = level(rng), c = level(rng) / 2;
-  req->clear_losses();
-  for (int64_t t = 1; t <= steps; ++t) req->add_losses(a * std::exp(-t / 40.0) + c + noise(rng));
 }
 
 // The servers of one setup and a channel to each.
@@ -192,7 +167,7 @@ int LoadSetup(const std::string& name, const std::string& store, int replica_cou
     grpc::ClientContext c1, c2;
     v1::CreateJobRequest create;
     create.set_job_id(absl::StrCat("load-", j));
-    *create.mutable_config() = LoadConfig(j);
+    *create.mutable_config() = bench::LoadJobConfig(j);
     v1::Job job;
     v1::NextActionRequest next;
     next.set_job_id(create.job_id());

@@ -46,6 +46,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "autolrs/v1/service.grpc.pb.h"
+#include "bench/load_common.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "testing/server_process.h"
@@ -68,6 +69,8 @@ namespace autolrs {
 namespace {
 
 using Stub = v1::AutoLrsService::Stub;
+using bench::FillLosses;
+using bench::Latencies;
 
 // User + system CPU time the server process has used, in seconds.
 double ServerCpuSeconds(pid_t pid) {
@@ -78,35 +81,6 @@ double ServerCpuSeconds(pid_t pid) {
     if (i == 14 || i == 15) ticks += std::stod(field);
   }
   return ticks / sysconf(_SC_CLK_TCK);
-}
-
-struct Latencies {
-  std::vector<double> ms;
-  void Add(absl::Duration d) { ms.push_back(absl::ToDoubleMilliseconds(d)); }
-  double Percentile(double p) {
-    if (ms.empty()) return 0;
-    std::sort(ms.begin(), ms.end());
-    return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
-  }
-};
-
-v1::JobConfig Config() {
-  v1::JobConfig c;
-  c.set_lr_min(1e-4);
-  c.set_lr_max(1.0);
-  c.set_tau_initial(1000);  // Probes of 100 steps: 100-loss reports.
-  c.set_tau_max(1000);
-  c.set_objective_switch(v1::OBJECTIVE_SWITCH_NEVER);
-  return c;
-}
-
-// Fills `req` with `steps` losses of a noisy decaying curve.
-void FillLosses(int64_t steps, std::mt19937_64& rng, v1::ReportLossesRequest* req) {
-  std::normal_distribution<double> noise(0, 0.01);
-  std::uniform_real_distribution<double> level(0.2, 1.0);
-  const double a = level(rng), c = level(rng) / 2;
-  req->clear_losses();
-  for (int64_t t = 1; t <= steps; ++t) req->add_losses(a * std::exp(-t / 40.0) + c + noise(rng));
 }
 
 struct PhaseResult {
@@ -257,7 +231,7 @@ RunResult RunServer(int n, bool metrics, const std::string& db, const Tls* tls =
           grpc::ClientContext ctx;
           v1::CreateJobRequest req;
           req.set_job_id("job-" + std::to_string(j));
-          *req.mutable_config() = Config();
+          *req.mutable_config() = bench::LoadJobConfig();
           req.mutable_config()->set_seed(j);
           v1::Job job;
           if (!stub_for(t).CreateJob(&ctx, req, &job).ok()) std::abort();
