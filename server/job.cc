@@ -558,20 +558,27 @@ absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   if (absl::IsResourceExhausted(lr.status())) return lr.status();  // The caller chooses.
   if (!lr.ok()) return Internal("proposing a probe LR", lr.status());
 
+  IssueProbeAction(stage, checkpoint, *lr, stage.tau_probe(), /*confirmation=*/false);
+  return absl::OkStatus();
+}
+
+void Job::IssueProbeAction(const v1::Stage& stage, v1::CheckpointOp checkpoint, double lr,
+                           int64_t steps, bool confirmation) {
   v1::Action probe;
   probe.set_phase(v1::PHASE_PROBE);
   probe.set_checkpoint(checkpoint);
-  probe.set_lr(*lr);
-  probe.set_steps(std::min(stage.tau_probe(), StageStepsLeft()));
+  probe.set_lr(lr);
+  probe.set_steps(std::min(steps, StageStepsLeft()));
   probe.set_stage(stage.index());
-  probe.set_probe_index(stage.probes_size());
+  // Confirmations come after all of the stage's search probes.
+  probe.set_probe_index(stage.probes_size() + stage.confirmations_size());
+  probe.set_confirmation(confirmation);
   if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
     for (int64_t at : EvalOffsets(probe.steps(), config().eval_points_per_probe())) {
       probe.add_eval_steps(at);
     }
   }
   Issue(std::move(probe));
-  return absl::OkStatus();
 }
 
 absl::Status Job::IssueExploit() {
@@ -875,20 +882,8 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
 
 absl::Status Job::IssueConfirmation(double lr) {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
-  v1::Action probe;
-  probe.set_phase(v1::PHASE_PROBE);
-  probe.set_checkpoint(v1::CHECKPOINT_OP_RESTORE);
-  probe.set_lr(lr);
-  probe.set_steps(std::min(ConfirmationSteps(stage, config()), StageStepsLeft()));
-  probe.set_stage(stage.index());
-  probe.set_probe_index(stage.probes_size() + stage.confirmations_size());
-  probe.set_confirmation(true);
-  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
-    for (int64_t at : EvalOffsets(probe.steps(), config().eval_points_per_probe())) {
-      probe.add_eval_steps(at);
-    }
-  }
-  Issue(std::move(probe));
+  IssueProbeAction(stage, v1::CHECKPOINT_OP_RESTORE, lr, ConfirmationSteps(stage, config()),
+                   /*confirmation=*/true);
   return absl::OkStatus();
 }
 

@@ -115,6 +115,10 @@ class Job {
   absl::Status StartStage(int32_t index);
   absl::Status IssueProbe(v1::CheckpointOp checkpoint);
   absl::Status IssueExploit();
+  // Issues a PROBE of the last stage (`stage`) at `lr` for `steps` (at most
+  // what the stage may still spend), a confirmation or a search probe.
+  void IssueProbeAction(const v1::Stage& stage, v1::CheckpointOp checkpoint, double lr,
+                        int64_t steps, bool confirmation);
   void Issue(v1::Action action);
   void Finish();
   // When stages have spent their steps: the COOLDOWN action, or DONE.
