@@ -65,10 +65,45 @@ class JobStore {
   // for it.
   virtual absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) = 0;
 
+  // Families (JobConfig.family), one record per (tenant, name), written
+  // compare-and-swap on FamilyState.version like jobs. A store that keeps no
+  // families answers UNIMPLEMENTED (the defaults below); the memory, SQLite
+  // and PostgreSQL stores keep them, as durably as their jobs.
+
+  // NOT_FOUND when there is none; DATA_LOSS when its record is corrupt.
+  virtual absl::StatusOr<FamilyState> GetFamily(absl::string_view tenant, absl::string_view name) {
+    return Unimplemented();
+  }
+
+  // Stores `state` under (state.family().tenant(), state.family().name()):
+  // version 1 inserts (ALREADY_EXISTS when the family exists); version v > 1
+  // replaces a stored version v - 1 (ABORTED when the stored version differs,
+  // NOT_FOUND when the family is gone).
+  virtual absl::Status PutFamily(const FamilyState& state) { return Unimplemented(); }
+
+  // Up to `limit` families of `tenant` whose name sorts after `after`, in
+  // name order. A corrupt record is listed as a placeholder holding only its
+  // name and tenant (version 0).
+  virtual absl::StatusOr<std::vector<FamilyState>> ListFamilies(absl::string_view tenant,
+                                                                absl::string_view after,
+                                                                int limit) {
+    return Unimplemented();
+  }
+
+  // NOT_FOUND when there is no such family.
+  virtual absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) {
+    return Unimplemented();
+  }
+
   // OK while the store can serve; UNAVAILABLE (saying why) while it cannot,
   // e.g. its file vanished or writes fail. May write a probe. The server's
   // health service reports NOT_SERVING while this fails.
   virtual absl::Status CheckHealth() { return absl::OkStatus(); }
+
+ private:
+  static absl::Status Unimplemented() {
+    return absl::UnimplementedError("this store keeps no families");
+  }
 };
 
 }  // namespace autolrs::server

@@ -35,12 +35,14 @@ fail_all() {
 command -v "$CXX" >/dev/null || fail_all "$CXX not found (deploy/install_deps.sh installs clang)"
 
 # Protos, with the system protoc (messages only; no gRPC stubs are needed).
-protoc -Iproto --cpp_out="$BUILD/gen" proto/autolrs/v1/job.proto proto/autolrs/v1/service.proto \
+protoc -Iproto --cpp_out="$BUILD/gen" proto/autolrs/v1/family.proto proto/autolrs/v1/job.proto \
+  proto/autolrs/v1/service.proto \
   || fail_all "protoc failed"
 protoc -I. -Iproto --cpp_out="$BUILD/gen" server/job_state.proto || fail_all "protoc failed"
 
 LIBRARY_SOURCES=(
-  "$BUILD/gen/autolrs/v1/job.pb.cc" "$BUILD/gen/autolrs/v1/service.pb.cc"
+  "$BUILD/gen/autolrs/v1/family.pb.cc" "$BUILD/gen/autolrs/v1/job.pb.cc"
+  "$BUILD/gen/autolrs/v1/service.pb.cc"
   "$BUILD/gen/server/job_state.pb.cc"
   bo/acquisition.cc bo/gaussian_process.cc bo/optimizer.cc
   forecast/exponential_fit.cc forecast/forecaster.cc forecast/outlier_filter.cc

@@ -18,8 +18,8 @@ import subprocess
 import sys
 import tempfile
 
-PROTOS = ("autolrs/v1/job.proto", "autolrs/v1/service.proto")
-MODULES = ("job_pb2.py", "service_pb2.py", "service_pb2_grpc.py")
+PROTOS = ("autolrs/v1/family.proto", "autolrs/v1/job.proto", "autolrs/v1/service.proto")
+MODULES = ("family_pb2.py", "job_pb2.py", "service_pb2.py", "service_pb2_grpc.py")
 INIT = '"""Generated from proto/autolrs/v1 by autolrs._codegen: do not edit."""\n'
 
 

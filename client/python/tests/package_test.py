@@ -24,7 +24,7 @@ def tree(tmp_path):
         os.makedirs(tmp_path / "client" / "python" / os.path.dirname(name), exist_ok=True)
         shutil.copyfile(os.path.join(PACKAGE, name), tmp_path / "client" / "python" / name)
     os.makedirs(tmp_path / "proto" / "autolrs" / "v1")
-    for name in ("job.proto", "service.proto"):
+    for name in ("family.proto", "job.proto", "service.proto"):
         shutil.copyfile(os.path.join(PROTOS, name), tmp_path / "proto" / "autolrs" / "v1" / name)
     return tmp_path
 
