@@ -104,6 +104,7 @@ v1::FamilyRun SummarizeRun(const JobState& done) {
     if (s.search_skipped() || s.probes_size() == 0 || !(checkpoint > 0)) continue;
     stage->set_checkpoint_loss(checkpoint);
     if (std::isfinite(s.chosen_predicted_loss()) && s.chosen_predicted_loss() > 0) {
+      stage->set_forecast(s.chosen_predicted_loss());
       stage->set_forecast_decrease(1 - s.chosen_predicted_loss() / checkpoint);
     }
   }
@@ -179,14 +180,12 @@ FamilyRuns CompatibleRuns(const v1::Family& family, const v1::JobConfig& config)
 }
 
 std::optional<PriorPoint> PriorAt(const FamilyRuns& runs, double progress) {
-  std::vector<double> logs, decreases;
+  std::vector<double> logs, forecasts;
   for (const v1::FamilyRun& r : runs) {
     const v1::FamilyStage* s = StageAt(r, progress);
     if (s == nullptr || s->lr() <= 0) continue;
     logs.push_back(std::log10(s->lr()));
-    if (s->checkpoint_loss() > 0 && s->forecast_decrease() != 0) {
-      decreases.push_back(s->forecast_decrease());
-    }
+    if (s->forecast() > 0 && std::isfinite(s->forecast())) forecasts.push_back(s->forecast());
   }
   if (logs.empty()) return std::nullopt;
   PriorPoint point;
@@ -194,10 +193,10 @@ std::optional<PriorPoint> PriorAt(const FamilyRuns& runs, double progress) {
   point.lr = std::pow(10.0, Median(logs));
   point.lr_low = std::pow(10.0, *std::min_element(logs.begin(), logs.end()));
   point.lr_high = std::pow(10.0, *std::max_element(logs.begin(), logs.end()));
-  if (!decreases.empty()) {
-    point.decrease_runs = static_cast<int>(decreases.size());
-    point.decrease_low = *std::min_element(decreases.begin(), decreases.end());
-    point.decrease_high = *std::max_element(decreases.begin(), decreases.end());
+  if (!forecasts.empty()) {
+    point.forecast_runs = static_cast<int>(forecasts.size());
+    point.forecast_low = *std::min_element(forecasts.begin(), forecasts.end());
+    point.forecast_high = *std::max_element(forecasts.begin(), forecasts.end());
   }
   return point;
 }

@@ -58,11 +58,11 @@ struct PriorPoint {
   double lr_low = 0;
   double lr_high = 0;
   int runs = 0;
-  // Range of the runs' forecast_decrease at this progress, over the runs
-  // that know it (decrease_runs of them).
-  double decrease_low = 0;
-  double decrease_high = 0;
-  int decrease_runs = 0;
+  // Range of the runs' forecasts (FamilyStage.forecast) at this progress,
+  // over the runs that know one (forecast_runs of them).
+  double forecast_low = 0;
+  double forecast_high = 0;
+  int forecast_runs = 0;
   // log10(lr_high / lr_low).
   double spread_decades() const;
 };

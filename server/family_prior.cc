@@ -49,15 +49,13 @@ bool ContradictsPrior(const JobState& state, const v1::Stage& stage, const v1::P
   if (first.diverged()) return true;
   // Only the first stage starts where every run of the family started (the
   // initialization, or the warmup's end); later stages start from a model
-  // that fewer probes brought further, so their decreases are not comparable.
+  // that fewer probes brought further, so their forecasts are not comparable.
   if (stage.index() > 0) return false;
   const double tolerance = state.job().config().family_tolerance();
   std::optional<PriorPoint> prior = StagePrior(state, stage);
-  if (tolerance <= 0 || !prior.has_value() || prior->decrease_runs == 0) return false;
-  const double checkpoint = CheckpointLoss(state.schedule(), stage.index());
-  if (!(checkpoint > 0) || !std::isfinite(first.predicted_loss())) return false;
-  const double decrease = 1 - first.predicted_loss() / checkpoint;
-  return decrease < prior->decrease_low - tolerance || decrease > prior->decrease_high + tolerance;
+  if (tolerance <= 0 || !prior.has_value() || prior->forecast_runs == 0) return false;
+  const double f = first.predicted_loss();
+  return f < prior->forecast_low / (1 + tolerance) || f > prior->forecast_high * (1 + tolerance);
 }
 
 }  // namespace autolrs::server

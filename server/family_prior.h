@@ -44,10 +44,11 @@ LrWindow PriorWindow(const JobState& state, const v1::Stage& stage, double lr_mi
 
 // Whether `first`, the first probe of a stage that SearchesByPrior,
 // contradicts the prior: it diverged, or, in the first stage, its forecast
-// decrease (1 - forecast / CheckpointLoss) lies outside the runs' range
-// there widened by family_tolerance on each side (0: only divergence). Later
-// stages start from a model the job's fewer probes brought further than the
-// family's runs were at the same progress, so only divergence counts there.
+// lies outside the runs' forecasts there, [low / (1 + family_tolerance),
+// high * (1 + family_tolerance)] (family_tolerance 0: only divergence).
+// Later stages start from a model the job's fewer probes brought further
+// than the family's runs were at the same progress, so only divergence
+// counts there.
 bool ContradictsPrior(const JobState& state, const v1::Stage& stage, const v1::Probe& first);
 
 }  // namespace autolrs::server

@@ -109,6 +109,7 @@ TEST(FamilyRunTest, SummarizesAFinishedJob) {
   // Stage 0 searched from initialization: its probes promised a large drop.
   EXPECT_GT(run.stages(0).checkpoint_loss(), 1.0);
   EXPECT_GT(run.stages(0).forecast_decrease(), 0.3);
+  EXPECT_NEAR(run.stages(0).forecast(), done.schedule().stages(0).chosen_predicted_loss(), 1e-12);
   EXPECT_DOUBLE_EQ(run.final_training_loss(), FinalLoss(done));
   EXPECT_NEAR(run.probe_fraction(), ProbeShare(done), 1e-12);
   EXPECT_EQ(run.prior_runs(), 0);
@@ -141,6 +142,7 @@ v1::FamilyRun TwoStageRun(double lr0, double lr1, double d0) {
   s->set_lr(lr0);
   s->set_checkpoint_loss(2);
   s->set_forecast_decrease(d0);
+  s->set_forecast(2 * (1 - d0));
   s = run.add_stages();
   s->set_start_progress(0.4);
   s->set_end_progress(0.8);
@@ -160,14 +162,14 @@ TEST(FamilyPriorTest, MedianAndRangeOfTheRunsAtAProgress) {
   EXPECT_NEAR(p->lr_low, 0.1, 1e-12);
   EXPECT_NEAR(p->lr_high, 0.4, 1e-12);
   EXPECT_NEAR(p->spread_decades(), std::log10(4.0), 1e-12);
-  EXPECT_EQ(p->decrease_runs, 3);
-  EXPECT_DOUBLE_EQ(p->decrease_low, 0.4);
-  EXPECT_DOUBLE_EQ(p->decrease_high, 0.6);
+  EXPECT_EQ(p->forecast_runs, 3);
+  EXPECT_DOUBLE_EQ(p->forecast_low, 0.8);
+  EXPECT_DOUBLE_EQ(p->forecast_high, 1.2);
   // After the last stage: its LR (the cooldown is not a stage).
   p = PriorAt(runs, 0.95);
   ASSERT_TRUE(p.has_value());
   EXPECT_NEAR(p->lr, 0.02, 1e-12);
-  EXPECT_EQ(p->decrease_runs, 0);  // Stage 1 holds no forecast.
+  EXPECT_EQ(p->forecast_runs, 0);  // Stage 1 holds no forecast.
   // Two runs: the geometric mean of both.
   runs.RemoveLast();
   EXPECT_NEAR(PriorAt(runs, 0.5)->lr, std::sqrt(0.01 * 0.02), 1e-12);

@@ -212,8 +212,17 @@ void SqliteJobStore::WriterLoop() {
     }
     Commit(batch);
     bool unavailable = false;
-    for (Write* w : batch) unavailable |= absl::IsUnavailable(w->result);
+    int64_t failed_bytes = 0;
+    for (Write* w : batch) {
+      if (!absl::IsUnavailable(w->result)) continue;
+      unavailable = true;
+      // A family record or a probe: a page's worth at least.
+      const int64_t bytes = w->state != nullptr ? static_cast<int64_t>(w->state->ByteSizeLong())
+                                                : failed_write_bytes_.load();
+      failed_bytes = std::max<int64_t>({failed_bytes, bytes, 4096});
+    }
     writes_failing_.store(unavailable);
+    failed_write_bytes_.store(failed_bytes);
     {
       absl::MutexLock lock(&queue_mu_);
       ++commits_;
@@ -263,8 +272,14 @@ absl::Status SqliteJobStore::Apply(const Write& w) {
     case Write::kProbe: {
       Statement probe(writer_db_,
                       "INSERT OR REPLACE INTO store_meta (key, value) "
-                      "VALUES ('health_probe', strftime('%s', 'now'));");
-      if (!probe.ok() || probe.Step() != SQLITE_DONE) return SqlError(writer_db_, "probe write");
+                      "VALUES ('health_probe', zeroblob(?1));");
+      constexpr int64_t kMaxProbeBytes = 4 << 20;
+      if (!probe.ok() ||
+          sqlite3_bind_int64(probe.get(), 1,
+                             std::min(kMaxProbeBytes, failed_write_bytes_.load())) != SQLITE_OK ||
+          probe.Step() != SQLITE_DONE) {
+        return SqlError(writer_db_, "probe write");
+      }
       return absl::OkStatus();
     }
     case Write::kApply:

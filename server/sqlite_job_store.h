@@ -69,7 +69,10 @@ class SqliteJobStore final : public JobStore {
                                                         int limit) override;
   absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) override;
   // UNAVAILABLE when the file was deleted or replaced, or while writes fail:
-  // then a probe write decides (SERVING again once it succeeds).
+  // then a probe write decides (SERVING again once it succeeds). The probe
+  // is as large as the largest record the failed writes held (at most
+  // 4 MiB; it stays in store_meta), so that a nearly full disk with room for
+  // a tiny row but not for a job's is still unhealthy.
   absl::Status CheckHealth() override;
 
   // Transactions committed so far (each may hold many writes).
@@ -115,6 +118,8 @@ class SqliteJobStore final : public JobStore {
   std::string file_lost_ ABSL_GUARDED_BY(file_mu_);  // Why; empty while fine.
   // The last batch failed with UNAVAILABLE; cleared by a successful commit.
   std::atomic<bool> writes_failing_{false};
+  // The largest record (bytes) a write of the last failed batch held.
+  std::atomic<int64_t> failed_write_bytes_{0};
 
   mutable absl::Mutex queue_mu_;
   std::deque<Write*> queue_ ABSL_GUARDED_BY(queue_mu_);

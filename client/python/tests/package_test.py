@@ -55,7 +55,7 @@ def test_pip_install_into_a_venv_generates_the_stubs_offline(tree, tmp_path):
         "site-packages"
     installed = sorted(os.listdir(site / "autolrs" / "v1"))
     assert [f for f in installed if f.endswith(".py")] == [
-        "__init__.py", "job_pb2.py", "service_pb2.py", "service_pb2_grpc.py"]
+        "__init__.py", "family_pb2.py", "job_pb2.py", "service_pb2.py", "service_pb2_grpc.py"]
     # The source tree stays clean of generated stubs.
     assert not (tree / "client" / "python" / "autolrs" / "v1").exists()
     run = subprocess.run([str(venv / "bin" / "python"), "-c", CHECK], capture_output=True,
