@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -240,9 +241,13 @@ absl::Status Run(const char* argv0) {
     }
   }
   std::vector<TaskReport> reports;
+  std::vector<FamilyReport> families;
   for (int t : plan.tasks) {
     for (int st = 0; st < static_cast<int>(StageSettings().size()); ++st) {
       reports.push_back(Analyze(specs, results, plan.variants, t, st, plan.grid_size));
+      if (std::optional<FamilyReport> f = AnalyzeFamilies(specs, results, reports.back())) {
+        families.push_back(*std::move(f));
+      }
       if (!absl::GetFlag(FLAGS_plots)) continue;
       absl::StatusOr<std::string> png =
           Plot(reports.back(), plan.variants, runner.work_dir, out_dir, absl::GetFlag(FLAGS_gnuplot),
@@ -264,7 +269,7 @@ absl::Status Run(const char* argv0) {
   }
   const std::string md =
       Markdown(reports, plan.variants, absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)),
-               meta);
+               meta, families);
   const std::string path = absl::StrCat(out_dir, "/RESULTS.md");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << md;
