@@ -237,7 +237,7 @@ std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
         continue;
       }
       finals.push_back(results[i].final_val);
-      shares.push_back(results[i].discarded_fraction);
+      shares.push_back(results[i].discarded_probe_fraction);
       if (results[i].family_prior_runs >= 0) priors.push_back(results[i].family_prior_runs);
     }
     summary.families = static_cast<int>(finals.size());

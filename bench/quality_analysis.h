@@ -80,9 +80,9 @@ Verdict Judge(const std::vector<TaskReport>& reports, const std::string& method)
 struct FamilyRunSummary {
   int run = 0;       // 1-based.
   int families = 0;  // Families whose run r finished.
-  // Mean share of S spent on probes the model did not keep ((S -
-  // model_steps) / S, RunResult::discarded_fraction): reuse_best_probe's
-  // kept probe is part of the model.
+  // Mean share of S spent on probe steps the model did not keep
+  // (RunResult::discarded_probe_fraction: reuse_best_probe's kept probe is
+  // part of the model).
   double probe_share = NAN;
   Summary final_val;          // Over the families.
   std::optional<Worth> worth; // Of final_val.mean, vs the grid-tuned cosine.

@@ -141,7 +141,7 @@ TEST(JudgeTest, CountsWinsAndNamesLosses) {
 void AddFamilyRun(Fixture& f, int setting, int family, int run, double final_val,
                   double discarded, int prior_runs) {
   RunResult r = Run(final_val);
-  r.discarded_fraction = discarded;
+  r.discarded_probe_fraction = discarded;
   r.family_prior_runs = prior_runs;
   f.Add(Kind::kFamily, "family-recommended", 0, FamilySeed(family, run), r, setting);
   f.specs.back().family = family;

@@ -109,10 +109,6 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
   result.peak_lr = number("peak_lr");
   result.step_size = number("max_step_size");
   result.model_steps = number("model_steps");
-  if (!std::isnan(result.model_steps) && spec.steps > 0) {
-    result.discarded_fraction =
-        (static_cast<double>(spec.steps) - result.model_steps) / static_cast<double>(spec.steps);
-  }
   if (number("steps") != static_cast<double>(spec.steps)) {
     return fail(absl::DataLossError(
         absl::StrCat("the run spent ", number("steps"), " steps, not ", spec.steps)));
@@ -124,6 +120,16 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
         absl::StrCat("the CSV has ", rows->size(), " rows, expected ", spec.steps)));
   }
   result.probe_fraction = ProbeFraction(*rows);
+  result.discarded_probe_fraction = result.probe_fraction;
+  if (schedule != nullptr && spec.steps > 0) {
+    int64_t kept = 0;
+    for (const v1::Stage& stage : schedule->stages()) {
+      if (stage.continued_from_probe()) kept += stage.tau_probe();
+    }
+    const double probe_rows = result.probe_fraction * static_cast<double>(rows->size());
+    result.discarded_probe_fraction =
+        std::max(0.0, probe_rows - static_cast<double>(kept)) / static_cast<double>(spec.steps);
+  }
   result.curve = MainLineEvals(*rows);
   // The final model is the main line when the last step was (always, unless
   // the budget ended inside a probe). Its validation loss is on stdout.

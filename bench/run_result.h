@@ -38,11 +38,13 @@ struct RunResult {
   double final_val = NAN;        // curve.back() when it is at S, else NaN.
   double probe_fraction = 0;     // AutoLRS probes, or the range test's sweep.
   // Steps the final model went through (stdout's model_steps; NaN when
-  // absent), and the share of S it did not keep: (S - model_steps) / S, the
-  // probes thrown away (a probe whose state was kept, reuse_best_probe, is
-  // part of the model and not counted; probe_fraction counts it).
+  // absent; rolled-back exploitations are not in it either).
   double model_steps = NAN;
-  double discarded_fraction = NAN;
+  // The share of S spent on probe steps the model did not keep: probe rows
+  // minus, for every stage that continued from its chosen probe
+  // (reuse_best_probe, Stage.continued_from_probe), that probe's tau_probe
+  // steps, over S. probe_fraction counts every probe row.
+  double discarded_probe_fraction = NAN;
   // Family runs: how many of the family's runs the job's prior came from,
   // from family.txt (-1: unknown, e.g. a server without families).
   int family_prior_runs = -1;
