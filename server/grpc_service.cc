@@ -106,6 +106,11 @@ AutoLrsGrpcService::AutoLrsGrpcService(AutoLrsServiceImpl* impl, CallObserver* o
       Unary("/autolrs.v1.AutoLrsService/ReportLosses", &AutoLrsServiceImpl::ReportLosses, impl, o));
   AddMethod(
       Unary("/autolrs.v1.AutoLrsService/GetSchedule", &AutoLrsServiceImpl::GetSchedule, impl, o));
+  AddMethod(Unary("/autolrs.v1.AutoLrsService/GetFamily", &AutoLrsServiceImpl::GetFamily, impl, o));
+  AddMethod(Unary("/autolrs.v1.AutoLrsService/ListFamilies", &AutoLrsServiceImpl::ListFamilies,
+                  impl, o));
+  AddMethod(Unary("/autolrs.v1.AutoLrsService/DeleteFamily", &AutoLrsServiceImpl::DeleteFamily,
+                  impl, o));
 }
 
 }  // namespace autolrs::server

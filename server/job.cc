@@ -13,6 +13,7 @@
 #include "forecast/forecaster.h"
 #include "server/compute_timer.h"
 #include "server/first_stage_confirmation.h"
+#include "server/family_prior.h"
 #include "server/job_config.h"
 
 namespace autolrs::server {
@@ -96,10 +97,13 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
   return o;
 }
 
-// k of stage `stage`: probes_per_stage for the first, later_stage_probes after
-// (unset in configs stored before that field existed).
-int32_t ProbesFor(const v1::JobConfig& c, int32_t stage) {
-  return stage == 0 || !c.has_later_stage_probes() ? c.probes_per_stage() : c.later_stage_probes();
+// k of `stage`: with a family's prior, PriorProbes; else probes_per_stage for
+// the first, later_stage_probes after (unset in configs stored before that
+// field existed).
+int32_t ProbesFor(const v1::JobConfig& c, const v1::Stage& stage) {
+  if (SearchesByPrior(stage)) return PriorProbes(c, stage);
+  return stage.index() == 0 || !c.has_later_stage_probes() ? c.probes_per_stage()
+                                                           : c.later_stage_probes();
 }
 
 // The upper end of stage `stage`'s search interval: lr_max, or with
@@ -153,9 +157,10 @@ const v1::Probe* BestProbe(const v1::Stage& stage,
 // The optimizer of the schedule's last stage, holding the stage's probes as
 // observations (diverged probes as NaN, which the optimizer turns into a
 // penalty). `current_lr`: the previous stage's choice (0 for none).
-absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::Schedule& schedule,
-                                             double current_lr) {
+absl::StatusOr<bo::Optimizer> StageOptimizer(const JobState& state, double current_lr) {
   ComputeTimer timer(ComputeKind::kBayesOpt);
+  const v1::JobConfig& c = state.job().config();
+  const v1::Schedule& schedule = state.schedule();
   const v1::Stage& stage = schedule.stages(schedule.stages_size() - 1);
   std::vector<bo::Observation> observations;
   for (const v1::Probe& p : stage.probes()) {
@@ -164,9 +169,14 @@ absl::StatusOr<bo::Optimizer> StageOptimizer(const v1::JobConfig& c, const v1::S
   }
   bo::OptimizerOptions options = OptimizerOptionsFor(c, stage.index());
   options.lr_max = SearchCeiling(c, schedule, stage.index());
-  // With search_radius, a later stage searches around the previous choice
-  // (the job's current LR), within the stage's interval.
-  if (c.search_radius() > 0 && stage.index() > 0 && current_lr > 0) {
+  if (SearchesByPrior(stage)) {
+    // A family's prior: a window around the family's LR.
+    const LrWindow window = PriorWindow(state, stage, options.lr_min, options.lr_max);
+    options.lr_min = window.lo;
+    options.lr_max = window.hi;
+  } else if (c.search_radius() > 0 && stage.index() > 0 && current_lr > 0) {
+    // With search_radius, a later stage searches around the previous choice
+    // (the job's current LR), within the stage's interval.
     const double factor = std::pow(10.0, c.search_radius());
     double center_lo = current_lr, center_hi = current_lr;
     if (c.widen_at_edge()) {
@@ -349,6 +359,12 @@ absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& c
   job->set_first_action_id(origin.first_action_id);
   job->set_job_id(std::string(job_id));
   *job->mutable_config() = *std::move(resolved);
+  if (!job->config().family().empty() && job->config().use_family_prior()) {
+    v1::Family family;
+    *family.mutable_runs() = origin.family_runs;
+    *state.mutable_family_prior() = CompatibleRuns(family, job->config());
+    job->set_family_prior_runs(state.family_prior_size());
+  }
   job->set_state(v1::JOB_STATE_RUNNING);
   job->set_stage(-1);
   job->set_current_action_id(origin.first_action_id - 1);
@@ -534,9 +550,11 @@ absl::Status Job::StartStage(int32_t index) {
 
   // A later stage searches only if the budget pays for its probes and leaves
   // at least half a stage to exploit the choice; else it keeps the last LR.
-  if (index > 0 && StageStepsLeft() < stage->tau_probe() * ProbesFor(c, index) + tau / 2) {
+  PlanFamilyStage(state_, *stage);
+  if (index > 0 && StageStepsLeft() < stage->tau_probe() * ProbesFor(c, *stage) + tau / 2) {
     stage->set_search_skipped(true);
-    stage->set_chosen_lr(job().current_lr());
+    // A family's prior still says where to train.
+    stage->set_chosen_lr(SearchesByPrior(*stage) ? stage->family_lr() : job().current_lr());
     return IssueExploit();
   }
   return IssueProbe(v1::CHECKPOINT_OP_SAVE);
@@ -545,11 +563,14 @@ absl::Status Job::StartStage(int32_t index) {
 absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
   absl::StatusOr<bo::Optimizer> optimizer =
-      StageOptimizer(config(), state_.schedule(), job().current_lr());
+      StageOptimizer(state_, job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> lr;
-  if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
-      job().current_lr() > 0) {
+  if (SearchesByPrior(stage) && stage.probes_size() == 0) {
+    // A family's prior: its LR first, the probe that may contradict it.
+    lr = std::clamp(stage.family_lr(), optimizer->options().lr_min, optimizer->options().lr_max);
+  } else if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
+             job().current_lr() > 0) {
     // Start from the previous stage's choice, inside this stage's interval.
     lr = std::clamp(job().current_lr(), optimizer->options().lr_min, optimizer->options().lr_max);
   } else {
@@ -589,11 +610,24 @@ absl::Status Job::IssueExploit() {
                                                 : v1::CHECKPOINT_OP_RESTORE);
   exploit.set_lr(stage.chosen_lr());
   int64_t steps = stage.tau();
+  // A stage searching by a family's prior continues from its last probe when
+  // that is the chosen LR: the trainer's current state is that probe's end.
+  const v1::Action& last = state_.action();
+  if (SearchesByPrior(stage) && last.phase() == v1::PHASE_PROBE && !last.confirmation() &&
+      last.stage() == stage.index() && last.probe_index() + 1 == stage.probes_size()) {
+    const v1::Probe& p = stage.probes(last.probe_index());
+    if (!p.diverged() && p.lr() == stage.chosen_lr() && p.training_loss().count() < stage.tau()) {
+      state_.set_saved_best_probe(last.probe_index() + 1);
+      exploit.set_checkpoint(v1::CHECKPOINT_OP_NONE);
+    }
+  }
   // Continue from the chosen probe's end state: its steps are already done.
   const v1::Probe* saved = SavedProbe(stage, state_.saved_best_probe());
   if (saved != nullptr && saved->lr() == stage.chosen_lr() &&
       saved->training_loss().count() < stage.tau()) {
-    exploit.set_checkpoint(v1::CHECKPOINT_OP_RESTORE_BEST);
+    if (exploit.checkpoint() != v1::CHECKPOINT_OP_NONE) {
+      exploit.set_checkpoint(v1::CHECKPOINT_OP_RESTORE_BEST);
+    }
     steps -= saved->training_loss().count();
     state_.mutable_schedule()
         ->mutable_stages(state_.schedule().stages_size() - 1)
@@ -813,6 +847,13 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   v1::Probe made = ForecastProbe(*stage, series);
   v1::Probe* probe = stage->add_probes();
   *probe = std::move(made);
+  if (SearchesByPrior(*stage) && stage->probes_size() == 1 &&
+      ContradictsPrior(state_, *stage, *probe)) {
+    // The family's prior does not hold for this job: search as without one.
+    stage->set_family_prior_contradicted(true);
+    stage->set_family_followed(false);
+    state_.mutable_job()->set_family_prior_dropped(true);
+  }
   // With reuse_best_probe, the trainer keeps the end state of the probe the
   // stage would choose now (the choice rule with choice_tolerance): when
   // that is this probe, the next action tells it to save it.
@@ -831,9 +872,9 @@ absl::Status Job::ProbeDone(const RankReport& series) {
 
 absl::Status Job::ChooseOrProbeAgain(v1::Stage* stage) {
   absl::StatusOr<bo::Optimizer> optimizer =
-      StageOptimizer(config(), state_.schedule(), job().current_lr());
+      StageOptimizer(state_, job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
-  const int32_t k = ProbesFor(config(), stage->index());
+  const int32_t k = ProbesFor(config(), *stage);
   if (stage->probes_size() < k) {
     bool search_on = true;
     if (stage->probes_size() >= std::min(k, config().min_probes_per_stage())) {
@@ -863,9 +904,11 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     // first_stage_confirmation: longer probes check the choice first.
-    if (std::optional<double> lr = NextConfirmationLr(*stage, config(), *best, StageStepsLeft())) {
-      return IssueConfirmation(*lr);
+    std::optional<double> confirm;
+    if (!SearchesByPrior(*stage)) {
+      confirm = NextConfirmationLr(*stage, config(), *best, StageStepsLeft());
     }
+    if (confirm.has_value()) return IssueConfirmation(*confirm);
     stage->set_chosen_lr(*best);
     // The chosen LR's forecast: its probe's (the reference rule picks a probe).
     for (const v1::Probe& p : stage->probes()) {
@@ -973,7 +1016,8 @@ absl::Status Job::RollBack(v1::Stage* stage) {
   const v1::Probe* lower = BestProbe(*stage, failed);
   stage->set_chosen_lr(lower != nullptr ? lower->lr() : std::max(config().lr_min(), failed / 10));
   stage->set_chosen_predicted_loss(lower != nullptr ? lower->predicted_loss() : 0);
-  if (lower == nullptr) state_.set_saved_best_probe(0);
+  // Without reuse_best_probe the trainer holds no best-probe state.
+  if (lower == nullptr || !config().reuse_best_probe()) state_.set_saved_best_probe(0);
   return IssueExploit();
 }
 

@@ -10,6 +10,7 @@
 #include "autolrs/v1/job.pb.h"
 #include "autolrs/v1/service.pb.h"
 #include "bo/optimizer.h"
+#include "server/family.h"
 #include "server/job_state.pb.h"
 
 namespace autolrs::server {
@@ -49,6 +50,10 @@ class Job {
     // Callers pick a different one for each job created under one job_id,
     // so that a report meant for an earlier job of that id is refused.
     int64_t first_action_id = 1;
+    // JobConfig.family: the family's knowledge (v1::Family.runs) when the job
+    // is created; its compatible runs become the job's prior (with
+    // use_family_prior). Ignored without config.family.
+    FamilyRuns family_runs;
   };
 
   // A new job (store version 1) with its first action planned.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "server/family.h"
 
 namespace autolrs::server {
 namespace {
@@ -134,6 +135,12 @@ const std::vector<Default>& Defaults() {
       // Off: on the dev tasks it never changed stage 0's choice and cost
       // probe steps (server/README.md); it is the opt-in guard for LR cliffs.
       {"first_stage_confirmation", [](auto&, bool) { return 0; }},
+      // Families (only used with JobConfig.family).
+      {"use_family_prior", [](auto&, bool) { return 1; }},
+      {"family_probes", [](auto& c, bool) { return std::min(2, c.probes_per_stage()); }},
+      {"family_window", [](auto&, bool) { return 0.15; }},
+      {"family_agreement", [](auto&, bool) { return 0.15; }},
+      {"family_tolerance", [](auto&, bool) { return 0.1; }},
       // Operations.
       {"rank_timeout_seconds", [](auto&, bool) { return 600; }},
   };
@@ -258,6 +265,25 @@ const std::vector<RangeRule>& Ranges() {
        [](auto&) {
          return Bounds{0, 0.5};
        }},
+      {"family_probes",
+       [](auto& c) {
+         return Bounds{1, double(c.probes_per_stage())};
+       },
+       " (hi: probes_per_stage)"},
+      {"family_window",
+       [](auto&) {
+         return Bounds{0.01, 3};
+       },
+       " decades"},
+      {"family_agreement",
+       [](auto&) {
+         return Bounds{0, 3};
+       },
+       " decades"},
+      {"family_tolerance",
+       [](auto&) {
+         return Bounds{0, 10};
+       }},
       {"rank_timeout_seconds",
        [](auto&) {
          return Bounds{1, 604800, false, 0.0};
@@ -303,6 +329,13 @@ absl::Status CheckCrossFields(const v1::JobConfig& c) {
   if (c.total_steps() > 0 && c.total_steps() <= c.warmup_steps()) {
     return Invalid("total_steps", absl::StrCat("must exceed warmup_steps (", c.warmup_steps(),
                                                "), got ", c.total_steps()));
+  }
+  if (!c.family().empty()) {
+    if (absl::Status s = ValidateFamilyName(c.family(), "config.family"); !s.ok()) return s;
+    if (c.total_steps() == 0) {
+      return Invalid("family", "needs total_steps (a family's runs are compared by progress, "
+                               "steps spent / total_steps)");
+    }
   }
   if (c.cooldown_fraction() > 0) {
     if (c.total_steps() == 0) {

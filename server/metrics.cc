@@ -27,8 +27,9 @@ const prometheus::Histogram::BucketBoundaries& ComputeBuckets() {
   return *buckets;
 }
 
-constexpr const char* kMethods[] = {"CreateJob",  "GetJob",       "ListJobs",   "DeleteJob",
-                                    "NextAction", "ReportLosses", "GetSchedule"};
+constexpr const char* kMethods[] = {"CreateJob",    "GetJob",       "ListJobs",   "DeleteJob",
+                                    "NextAction",   "ReportLosses", "GetSchedule", "GetFamily",
+                                    "ListFamilies", "DeleteFamily"};
 
 // grpc::StatusCode names, by value (0..16).
 constexpr const char* kCodeNames[] = {

@@ -50,6 +50,7 @@ absl::Status ValidateJobId(absl::string_view job_id) {
 
 Scheduler::Scheduler(JobStore* store, Clock clock, size_t max_cached_jobs)
     : store_(store),
+      families_(store),
       clock_(std::move(clock)),
       max_cached_jobs_(std::max<size_t>(1, max_cached_jobs)) {}
 
@@ -145,11 +146,18 @@ absl::StatusOr<T> Scheduler::Apply(absl::string_view job_id, Entry& entry, Chang
   for (int attempt = 1;; ++attempt) {
     Job& job = *entry.job;
     const JobMilestones before = MilestonesOf(job.state());
+    const bool was_done = job.job().state() == v1::JOB_STATE_DONE;
     bool changed = false;
     absl::StatusOr<T> result = change(job, &changed);  // All or nothing.
     if (!result.ok() || !changed) return result;
-    job.Stamp(clock_());
-    absl::Status written = store_->Update(job.state());
+    const absl::Time now = clock_();
+    job.Stamp(now);
+    absl::Status written;
+    if (!was_done && job.job().state() == v1::JOB_STATE_DONE) {
+      // The finished run joins its family first: see GetFamily.
+      written = families_.Record(job.state(), now);
+    }
+    if (written.ok()) written = store_->Update(job.state());
     if (written.ok()) {
       if (observer_ != nullptr) observer_->OnJobChanged(before, job.state());
       if (job.job().state() == v1::JOB_STATE_DONE) {
@@ -210,6 +218,9 @@ absl::StatusOr<v1::Job> Scheduler::CreateJob(const v1::CreateJobRequest& request
   origin.request_id = request_id;
   origin.now = clock_();
   origin.first_action_id = NewFirstActionId();
+  absl::StatusOr<FamilyRuns> family_runs = families_.RunsFor(caller.tenant, request.config());
+  if (!family_runs.ok()) return family_runs.status();
+  origin.family_runs = *std::move(family_runs);
   absl::StatusOr<Job> job = Job::Create(job_id, request.config(), origin);
   if (!job.ok()) return job.status();
   JobState state = job->state();
@@ -346,6 +357,25 @@ absl::StatusOr<v1::Schedule> Scheduler::GetSchedule(const v1::GetScheduleRequest
   if (absl::Status s = EnsureCurrent(request.job_id(), **entry); !s.ok()) return s;
   if (absl::Status s = EnsureVisible(request.job_id(), **entry, caller); !s.ok()) return s;
   return (*entry)->job->state().schedule();
+}
+
+}  // namespace autolrs::server
+
+namespace autolrs::server {
+
+absl::StatusOr<v1::Family> Scheduler::GetFamily(const v1::GetFamilyRequest& request,
+                                                const Caller& caller) {
+  return families_.Get(caller.tenant, request);
+}
+
+absl::StatusOr<v1::ListFamiliesResponse> Scheduler::ListFamilies(
+    const v1::ListFamiliesRequest& request, const Caller& caller) {
+  return families_.List(caller.tenant, request);
+}
+
+absl::Status Scheduler::DeleteFamily(const v1::DeleteFamilyRequest& request,
+                                     const Caller& caller) {
+  return families_.Delete(caller.tenant, request);
 }
 
 }  // namespace autolrs::server

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "autolrs/v1/service.pb.h"
 #include "server/caller.h"
+#include "server/family_registry.h"
 #include "server/job.h"
 #include "server/job_observer.h"
 #include "server/job_store.h"
@@ -74,6 +75,18 @@ class Scheduler {
   absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request,
                                            const Caller& caller = Caller::Unrestricted());
 
+  // Families (JobConfig.family) of the caller's tenant (FamilyRegistry): a
+  // job of a family starts from the family's runs when it is created, and
+  // joins them when it finishes: before its DONE state is stored, so that a
+  // failed record fails the report (the job stays as before and the
+  // trainer's retry records it) and no finished run is lost.
+  absl::StatusOr<v1::Family> GetFamily(const v1::GetFamilyRequest& request,
+                                       const Caller& caller = Caller::Unrestricted());
+  absl::StatusOr<v1::ListFamiliesResponse> ListFamilies(
+      const v1::ListFamiliesRequest& request, const Caller& caller = Caller::Unrestricted());
+  absl::Status DeleteFamily(const v1::DeleteFamilyRequest& request,
+                            const Caller& caller = Caller::Unrestricted());
+
   // Jobs held in memory.
   size_t cached_jobs() const;
 
@@ -123,6 +136,7 @@ class Scheduler {
   void Forget(absl::string_view job_id, const Entry* entry);
 
   JobStore* const store_;
+  FamilyRegistry families_;
   const Clock clock_;
   const size_t max_cached_jobs_;
   JobObserver* observer_ = nullptr;

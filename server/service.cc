@@ -139,4 +139,29 @@ grpc::Status AutoLrsServiceImpl::GetSchedule(grpc::ServerContext* context,
                 [&](const Caller& caller) { return scheduler_->GetSchedule(*request, caller); });
 }
 
+grpc::Status AutoLrsServiceImpl::GetFamily(grpc::ServerContext* context,
+                                           const v1::GetFamilyRequest* request,
+                                           v1::Family* response) {
+  return Answer(Admit(*context), response,
+                [&](const Caller& caller) { return scheduler_->GetFamily(*request, caller); });
+}
+
+grpc::Status AutoLrsServiceImpl::ListFamilies(grpc::ServerContext* context,
+                                              const v1::ListFamiliesRequest* request,
+                                              v1::ListFamiliesResponse* response) {
+  return Answer(Admit(*context), response,
+                [&](const Caller& caller) { return scheduler_->ListFamilies(*request, caller); });
+}
+
+grpc::Status AutoLrsServiceImpl::DeleteFamily(grpc::ServerContext* context,
+                                              const v1::DeleteFamilyRequest* request,
+                                              v1::DeleteFamilyResponse* response) {
+  return Answer(Admit(*context), response,
+                [&](const Caller& caller) -> absl::StatusOr<v1::DeleteFamilyResponse> {
+                  absl::Status s = scheduler_->DeleteFamily(*request, caller);
+                  if (!s.ok()) return s;
+                  return v1::DeleteFamilyResponse();
+                });
+}
+
 }  // namespace autolrs::server

@@ -55,6 +55,12 @@ class AutoLrsServiceImpl final : public v1::AutoLrsService::Service {
                             v1::Action* response) override;
   grpc::Status GetSchedule(grpc::ServerContext* context, const v1::GetScheduleRequest* request,
                            v1::Schedule* response) override;
+  grpc::Status GetFamily(grpc::ServerContext* context, const v1::GetFamilyRequest* request,
+                         v1::Family* response) override;
+  grpc::Status ListFamilies(grpc::ServerContext* context, const v1::ListFamiliesRequest* request,
+                            v1::ListFamiliesResponse* response) override;
+  grpc::Status DeleteFamily(grpc::ServerContext* context, const v1::DeleteFamilyRequest* request,
+                            v1::DeleteFamilyResponse* response) override;
 
  private:
   // Authentication, deadline and rate limit: the caller, or why not.

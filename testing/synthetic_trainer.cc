@@ -5,8 +5,8 @@
 
 namespace autolrs::testing {
 
-SyntheticTrainer::SyntheticTrainer(uint64_t seed, double divergence_lr)
-    : divergence_lr_(divergence_lr), rng_(seed) {}
+SyntheticTrainer::SyntheticTrainer(uint64_t seed, double divergence_lr, double lr_scale)
+    : divergence_lr_(divergence_lr), lr_scale_(lr_scale), rng_(seed) {}
 
 double SyntheticTrainer::TrainStep() {
   ++steps_;

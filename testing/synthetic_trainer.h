@@ -20,9 +20,12 @@ namespace autolrs::testing {
 // Not thread-safe.
 class SyntheticTrainer {
  public:
-  explicit SyntheticTrainer(uint64_t seed, double divergence_lr = 0.8);
+  // lr_scale: the model trains as the formulas above say at lr * lr_scale
+  // (divergence included), so its best LRs are 1 / lr_scale times these: a
+  // different task.
+  explicit SyntheticTrainer(uint64_t seed, double divergence_lr = 0.8, double lr_scale = 1);
 
-  void SetLearningRate(double lr) { lr_ = lr; }
+  void SetLearningRate(double lr) { lr_ = lr * lr_scale_; }
   // One step at the current LR; returns its training loss.
   double TrainStep();
   double ValidationLoss() const;
@@ -48,6 +51,7 @@ class SyntheticTrainer {
   double best_g_ = 2.0;
   bool best_diverged_ = false;
   const double divergence_lr_;
+  const double lr_scale_;
   std::mt19937_64 rng_;
 };
 

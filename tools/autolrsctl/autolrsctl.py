@@ -6,6 +6,7 @@
     autolrsctl plot <job> --out=job.png [--width=1000 --height=600]
     autolrsctl delete <job>
     autolrsctl health
+    autolrsctl families | family <name> [--json] | forget <name>
 
 `autolrsctl <command> --help` describes each command. Connection flags
 (--target, --token_file/--token, --ca_file, --cert_file, --key_file,
@@ -28,6 +29,7 @@ import tempfile
 import grpc
 from google.protobuf import json_format
 
+import families
 from autolrs.v1 import job_pb2, service_pb2, service_pb2_grpc
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -524,6 +526,8 @@ def parser():
                        description="Ask the server's gRPC health service. Prints SERVING or "
                        "NOT_SERVING (the store fails); exit status 0 only when SERVING.")
     s.set_defaults(run=cmd_health)
+
+    families.add_parsers(sub, table, fmt)
     return p
 
 

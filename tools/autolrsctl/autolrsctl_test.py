@@ -30,9 +30,9 @@ CONFIG = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 100, "tau_max": 200,
           "cooldown_fraction": 0.1, "eval_points_per_probe": 2, "seed": 11}
 
 
-def train(client, job_id, max_steps=None):
+def train(client, job_id, max_steps=None, config=CONFIG):
     trainer = SyntheticTrainer(3)
-    tuner = autolrs.Tuner(client, job_id, CONFIG, Slot(trainer), trainer.validation_loss,
+    tuner = autolrs.Tuner(client, job_id, config, Slot(trainer), trainer.validation_loss,
                           best_checkpointer=Slot(trainer, best=True))
     for _ in range(max_steps if max_steps is not None else 10**9):
         lr = tuner.next_lr()
@@ -64,7 +64,8 @@ def schedule_of(server, job_id):
         return client.get_schedule(job_id)
 
 
-@pytest.mark.parametrize("command", ["list", "show", "export", "plot", "delete", "health"])
+@pytest.mark.parametrize("command", ["list", "show", "export", "plot", "delete", "health",
+                                     "families", "family", "forget"])
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit:
         autolrsctl.main([command, "--help"])
@@ -306,3 +307,30 @@ def test_mtls_sends_the_client_certificate(capsys, pki):
 
 if __name__ == "__main__":
     sys.exit(testutil.run_pytest(__file__))
+
+
+def test_families_family_and_forget(capsys):
+    s = testutil.ServerProcess("memory:")
+    try:
+        with autolrs.Client(s.address) as client:
+            for i in (1, 2):
+                train(client, f"fam-{i}", config=dict(CONFIG, family="mlp", seed=i))
+        target = f"--target={s.address}"
+        code, out, _ = ctl(capsys, target, "families")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[0].split() == ["FAMILY", "RUNS", "RECORDED", "SPREAD", "UPDATED"]
+        assert lines[1].split()[:3] == ["mlp", "2", "2"]
+        code, out, _ = ctl(capsys, target, "family", "mlp")
+        assert code == 0
+        assert "fam-1" in out and "fam-2" in out and "PROGRESS" in out
+        code, out, _ = ctl(capsys, target, "family", "mlp", "--json")
+        assert [r["job_id"] for r in json.loads(out)["runs"]] == ["fam-1", "fam-2"]
+        code, out, err = ctl(capsys, target, "family", "nope")
+        assert code == 1 and "nope" in err
+        code, out, _ = ctl(capsys, target, "forget", "mlp")
+        assert code == 0
+        code, out, _ = ctl(capsys, target, "families")
+        assert out.strip() == "no families"
+    finally:
+        s.close()

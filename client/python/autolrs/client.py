@@ -201,9 +201,25 @@ class Client:
     def get_schedule(self, request):
         return self._call("GetSchedule", _request(service_pb2.GetScheduleRequest, request))
 
+    # Families (JobConfig.family): what the service learned from a kind of
+    # job's finished runs. Each takes its request message or the family name.
+
+    def get_family(self, request):
+        return self._call("GetFamily", _named(service_pb2.GetFamilyRequest, request))
+
+    def list_families(self, request=None):
+        return self._call("ListFamilies", request or service_pb2.ListFamiliesRequest())
+
+    def delete_family(self, request):
+        return self._call("DeleteFamily", _named(service_pb2.DeleteFamilyRequest, request))
+
 
 def _request(cls, request):
     return cls(job_id=request) if isinstance(request, str) else request
+
+
+def _named(cls, request):
+    return cls(name=request) if isinstance(request, str) else request
 
 
 def tls_credentials(ca_file=None, cert_file=None, key_file=None):

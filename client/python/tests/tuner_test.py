@@ -382,3 +382,34 @@ def test_retries_across_a_server_restart_give_the_uninterrupted_schedule(make_se
 if __name__ == "__main__":
     import sys
     sys.exit(testutil.run_pytest(__file__))
+
+
+FAMILY = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 40, "tau_max": 80,
+          "probes_per_stage": 4, "total_steps": 1200, "family": "synthetic-mlp"}
+
+
+def test_a_family_learns_from_its_runs_and_the_client_reads_it(server):
+    """Run 2 of a family starts from run 1 (fewer probe steps); the family RPCs show it."""
+    with autolrs.Client(server.address) as client:
+        probe_fraction = []
+        for i, seed in enumerate((1, 2)):
+            run = Run(seed)
+            tuner = run.tuner(client, f"run-{i + 1}", dict(FAMILY, seed=seed))
+            assert run.train(tuner)
+            job = client.get_job(f"run-{i + 1}")
+            assert job.family_prior_runs == i
+        family = client.get_family("synthetic-mlp")
+        assert [r.job_id for r in family.runs] == ["run-1", "run-2"]
+        assert family.runs[1].prior_runs == 1
+        assert family.runs[1].probe_fraction < family.runs[0].probe_fraction
+        assert len(family.curve) > 0
+        listed = client.list_families()
+        assert [f.name for f in listed.families] == ["synthetic-mlp"]
+        with pytest.raises(autolrs.Error) as e:
+            client.get_family("no-such-family")
+        assert e.value.code == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(autolrs.Error) as e:
+            client.get_family("Not A Name")
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        client.delete_family("synthetic-mlp")
+        assert len(client.list_families().families) == 0
