@@ -111,7 +111,8 @@ std::string NewDbToken() {
 
 // The family's runs so far (GetFamily), written to `dir`/family.txt. OK with
 // an empty family.txt when the server has no families (UNIMPLEMENTED);
-// DATA_LOSS when the family does not list `job_id`.
+// DATA_LOSS when the family does not exist or does not list `job_id` (the
+// run was not recorded: its successors would not learn from it).
 absl::Status CheckRecorded(v1::AutoLrsService::Stub& stub, const std::string& family,
                            const std::string& job_id, const std::string& dir,
                            bool& server_has_families) {
@@ -127,6 +128,11 @@ absl::Status CheckRecorded(v1::AutoLrsService::Stub& stub, const std::string& fa
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
     server_has_families = false;
     return absl::OkStatus();
+  }
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    return absl::DataLossError(absl::StrCat("the server did not record job ", job_id,
+                                            " in family ", family, " (GetFamily: ",
+                                            status.error_message(), ")"));
   }
   if (!status.ok()) {
     return absl::UnavailableError(
