@@ -193,6 +193,168 @@ TEST_P(JobStoreConformanceTest, ConcurrentWritersEachLandExactlyOnce) {
   for (const JobState& s : *all) EXPECT_EQ(s.version(), kUpdates + 1);
 }
 
+// Families: one record per (tenant, name), compare-and-swap on version.
+FamilyState MakeFamily(const std::string& tenant, const std::string& name, int64_t version,
+                       int runs = 1) {
+  FamilyState s;
+  s.set_version(version);
+  s.mutable_family()->set_tenant(tenant);
+  s.mutable_family()->set_name(name);
+  s.mutable_family()->set_runs_recorded(version * 100 + runs);
+  for (int i = 0; i < runs; ++i) {
+    v1::FamilyRun* run = s.mutable_family()->add_runs();
+    run->set_job_id(name + "-run-" + std::to_string(i));
+    run->set_seed(i);
+    v1::FamilyStage* stage = run->add_stages();
+    stage->set_start_progress(0.1 * i);
+    stage->set_lr(0.01 * (i + 1));
+  }
+  return s;
+}
+
+std::vector<std::string> FamilyNames(const absl::StatusOr<std::vector<FamilyState>>& page) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (page.ok()) {
+    for (const FamilyState& f : *page) names.push_back(f.family().name());
+  }
+  return names;
+}
+
+TEST_P(JobStoreConformanceTest, FamilyPutThenGetRoundTrips) {
+  const FamilyState family = MakeFamily("", "resnet", 1, 3);
+  ASSERT_TRUE(store_->PutFamily(family).ok());
+  absl::StatusOr<FamilyState> got = store_->GetFamily("", "resnet");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), family.SerializeAsString());
+  // Jobs and families are separate: a job of the same name is another record.
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("resnet").status()));
+}
+
+TEST_P(JobStoreConformanceTest, FamilyInsertRejectsTakenNamesAndBadInput) {
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1)).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->PutFamily(MakeFamily("", "f", 1, 2))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->PutFamily(MakeFamily("", "g", 0))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->PutFamily(MakeFamily("", "g", -3))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->PutFamily(MakeFamily("", "", 1))));
+  EXPECT_EQ(store_->GetFamily("", "f")->family().runs_size(), 1);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetFamily("", "g").status()));
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("", "", 10)) == std::vector<std::string>{"f"});
+}
+
+TEST_P(JobStoreConformanceTest, FamilyPutIsCompareAndSwapOnVersion) {
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1)).ok());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 2, 2)).ok());
+  // A writer still at version 1 lost the race; one from the future too.
+  EXPECT_TRUE(absl::IsAborted(store_->PutFamily(MakeFamily("", "f", 2, 5))));
+  EXPECT_TRUE(absl::IsAborted(store_->PutFamily(MakeFamily("", "f", 4, 5))));
+  absl::StatusOr<FamilyState> got = store_->GetFamily("", "f");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), MakeFamily("", "f", 2, 2).SerializeAsString());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 3, 4)).ok());
+  EXPECT_EQ(store_->GetFamily("", "f")->version(), 3);
+  EXPECT_EQ(store_->GetFamily("", "f")->family().runs_size(), 4);
+}
+
+TEST_P(JobStoreConformanceTest, MissingFamilyIsNotFoundForEveryCall) {
+  EXPECT_TRUE(absl::IsNotFound(store_->GetFamily("", "nope").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->PutFamily(MakeFamily("", "nope", 2))));
+  EXPECT_TRUE(absl::IsNotFound(store_->DeleteFamily("", "nope")));
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1)).ok());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 2)).ok());
+  ASSERT_TRUE(store_->DeleteFamily("", "f").ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->GetFamily("", "f").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->PutFamily(MakeFamily("", "f", 3))));
+  EXPECT_TRUE(absl::IsNotFound(store_->DeleteFamily("", "f")));
+  EXPECT_TRUE(store_->ListFamilies("", "", 10)->empty());
+  // The name is free again, from version 1.
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1, 2)).ok());
+  EXPECT_EQ(store_->GetFamily("", "f")->family().runs_size(), 2);
+}
+
+TEST_P(JobStoreConformanceTest, FamiliesOfDifferentTenantsAreSeparate) {
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("t", "f", 1, 1)).ok());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("t1", "f", 1, 2)).ok());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1, 3)).ok());
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("t1", "g", 1)).ok());
+  EXPECT_EQ(store_->GetFamily("t", "f")->family().runs_size(), 1);
+  EXPECT_EQ(store_->GetFamily("t1", "f")->family().runs_size(), 2);
+  EXPECT_EQ(store_->GetFamily("", "f")->family().runs_size(), 3);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetFamily("t", "g").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetFamily("other", "f").status()));
+  // Each tenant's versions are its own.
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("t", "f", 2)).ok());
+  EXPECT_TRUE(absl::IsAborted(store_->PutFamily(MakeFamily("t1", "f", 3))));
+  EXPECT_EQ(store_->GetFamily("t1", "f")->version(), 1);
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t", "", 10)) == std::vector<std::string>{"f"});
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t1", "", 10)) ==
+              (std::vector<std::string>{"f", "g"}));
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("", "", 10)) == std::vector<std::string>{"f"});
+  EXPECT_TRUE(store_->ListFamilies("other", "", 10)->empty());
+  absl::StatusOr<std::vector<FamilyState>> t1 = store_->ListFamilies("t1", "", 10);
+  ASSERT_TRUE(t1.ok()) << t1.status();
+  for (const FamilyState& f : *t1) EXPECT_EQ(f.family().tenant(), "t1");
+  ASSERT_TRUE(store_->DeleteFamily("t1", "f").ok());
+  EXPECT_EQ(store_->GetFamily("t", "f")->version(), 2);
+  EXPECT_EQ(store_->GetFamily("", "f")->version(), 1);
+}
+
+TEST_P(JobStoreConformanceTest, ListFamiliesPagesInNameOrder) {
+  // Byte order: '-' < digits < '_' < letters.
+  for (const char* name : {"zeta", "a_b", "alpha", "a-b", "a0", "mid"}) {
+    ASSERT_TRUE(store_->PutFamily(MakeFamily("t", name, 1)).ok());
+  }
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("u", "b", 1)).ok());
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t", "", 2)) ==
+              (std::vector<std::string>{"a-b", "a0"}));
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t", "a0", 3)) ==
+              (std::vector<std::string>{"a_b", "alpha", "mid"}));
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t", "mid", 3)) == std::vector<std::string>{"zeta"});
+  EXPECT_TRUE(FamilyNames(store_->ListFamilies("t", "b", 10)) ==
+              (std::vector<std::string>{"mid", "zeta"}));
+  EXPECT_TRUE(store_->ListFamilies("t", "zeta", 10)->empty());
+  // Paging through with the last name seen lists every family once.
+  std::vector<std::string> all;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    std::vector<std::string> page = FamilyNames(store_->ListFamilies("t", after, 4));
+    all.insert(all.end(), page.begin(), page.end());
+    if (page.size() < 4) break;
+    after = page.back();
+  }
+  EXPECT_TRUE(all == (std::vector<std::string>{"a-b", "a0", "a_b", "alpha", "mid", "zeta"}));
+  absl::StatusOr<std::vector<FamilyState>> full = store_->ListFamilies("t", "", 10);
+  ASSERT_TRUE(full.ok()) << full.status();
+  for (const FamilyState& f : *full) {
+    EXPECT_EQ(f.SerializeAsString(), MakeFamily("t", f.family().name(), 1).SerializeAsString());
+  }
+}
+
+TEST_P(JobStoreConformanceTest, ConcurrentFamilyWritersEachLandExactlyOnce) {
+  ASSERT_TRUE(store_->PutFamily(MakeFamily("", "f", 1, 0)).ok());
+  constexpr int kThreads = 4, kRuns = 5;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kRuns;) {
+        absl::StatusOr<FamilyState> s = store_->GetFamily("", "f");
+        ASSERT_TRUE(s.ok()) << s.status();
+        s->set_version(s->version() + 1);
+        s->mutable_family()->add_runs()->set_job_id("run");
+        const absl::Status written = store_->PutFamily(*s);
+        if (absl::IsAborted(written)) continue;
+        ASSERT_TRUE(written.ok()) << written;
+        ++i;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  absl::StatusOr<FamilyState> got = store_->GetFamily("", "f");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version(), 1 + kThreads * kRuns);
+  EXPECT_EQ(got->family().runs_size(), kThreads * kRuns);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Stores, JobStoreConformanceTest,
     ::testing::Values(StoreFactory{"memory",
@@ -231,6 +393,51 @@ TEST(SqliteJobStoreTest, ReopenSeesCommittedWrites) {
   ASSERT_TRUE(store.ok());
   EXPECT_EQ((*store)->Get("a")->version(), 2);
   EXPECT_TRUE((*(*store)->FindByRequestId("r")).has_value());
+}
+
+TEST(SqliteJobStoreTest, ReopenSeesCommittedFamilies) {
+  const std::string path = ::testing::TempDir() + "/reopen_families.db";
+  std::remove(path.c_str());
+  {
+    auto store = SqliteJobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 1)).ok());
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 2, 3)).ok());
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "gone", 1)).ok());
+    ASSERT_TRUE((*store)->DeleteFamily("t", "gone").ok());
+  }
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<FamilyState> got = (*store)->GetFamily("t", "f");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), MakeFamily("t", "f", 2, 3).SerializeAsString());
+  EXPECT_TRUE(absl::IsNotFound((*store)->GetFamily("t", "gone").status()));
+  EXPECT_TRUE(absl::IsAborted((*store)->PutFamily(MakeFamily("t", "f", 2))));
+  EXPECT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 3)).ok());
+}
+
+// PostgreSQL: what one connection pool wrote, a new one (a restarted
+// replica) reads, and compare-and-swap continues from the stored version.
+TEST(PostgresJobStoreTest, ReconnectSeesCommittedFamilies) {
+  absl::StatusOr<std::string> uri =
+      ::autolrs::testing::SharedPostgres().CreateDatabase("reconnect_families");
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  {
+    auto store = PostgresJobStore::Open(*uri);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 1)).ok());
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 2, 3)).ok());
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily("t", "gone", 1)).ok());
+    ASSERT_TRUE((*store)->DeleteFamily("t", "gone").ok());
+  }
+  auto store = PostgresJobStore::Open(*uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<FamilyState> got = (*store)->GetFamily("t", "f");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), MakeFamily("t", "f", 2, 3).SerializeAsString());
+  EXPECT_TRUE(absl::IsNotFound((*store)->GetFamily("t", "gone").status()));
+  EXPECT_TRUE(absl::IsAborted((*store)->PutFamily(MakeFamily("t", "f", 2))));
+  EXPECT_TRUE((*store)->PutFamily(MakeFamily("t", "f", 3)).ok());
 }
 
 TEST(SqliteJobStoreTest, RefusesADatabaseFromANewerSchema) {

@@ -1,6 +1,7 @@
 #include "server/memory_job_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/family_records.h"
 
 namespace autolrs::server {
 
@@ -65,6 +66,51 @@ absl::StatusOr<std::vector<JobState>> MemoryJobStore::List(absl::string_view aft
     page.push_back(it->second);
   }
   return page;
+}
+
+absl::StatusOr<FamilyState> MemoryJobStore::GetFamily(absl::string_view tenant,
+                                                      absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  auto it = families_.find(FamilyKey(tenant, name));
+  if (it == families_.end()) return NoFamily(tenant, name);
+  return it->second;
+}
+
+absl::Status MemoryJobStore::PutFamily(const FamilyState& state) {
+  if (absl::Status s = CheckFamilyWrite(state); !s.ok()) return s;
+  const std::string& tenant = state.family().tenant();
+  const std::string& name = state.family().name();
+  absl::MutexLock lock(&mu_);
+  auto it = families_.find(FamilyKey(tenant, name));
+  if (state.version() == 1) {
+    if (it != families_.end()) return FamilyExists(tenant, name);
+    families_.emplace(FamilyKey(tenant, name), state);
+    return absl::OkStatus();
+  }
+  if (it == families_.end()) return NoFamily(tenant, name);
+  if (it->second.version() != state.version() - 1) {
+    return FamilyVersionMismatch(tenant, name, it->second.version(), state.version());
+  }
+  it->second = state;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<FamilyState>> MemoryJobStore::ListFamilies(absl::string_view tenant,
+                                                                      absl::string_view after,
+                                                                      int limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<FamilyState> page;
+  for (auto it = families_.upper_bound(FamilyKey(tenant, after));
+       it != families_.end() && it->first.first == tenant && page.size() < limit; ++it) {
+    page.push_back(it->second);
+  }
+  return page;
+}
+
+absl::Status MemoryJobStore::DeleteFamily(absl::string_view tenant, absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  if (families_.erase(FamilyKey(tenant, name)) == 0) return NoFamily(tenant, name);
+  return absl::OkStatus();
 }
 
 }  // namespace autolrs::server

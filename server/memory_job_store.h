@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -20,11 +21,21 @@ class MemoryJobStore final : public JobStore {
   absl::Status Update(const JobState& state) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;
+  absl::StatusOr<FamilyState> GetFamily(absl::string_view tenant, absl::string_view name) override;
+  absl::Status PutFamily(const FamilyState& state) override;
+  absl::StatusOr<std::vector<FamilyState>> ListFamilies(absl::string_view tenant,
+                                                        absl::string_view after,
+                                                        int limit) override;
+  absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) override;
 
  private:
+  // (tenant, name): the order ListFamilies pages in.
+  using FamilyKey = std::pair<std::string, std::string>;
+
   absl::Mutex mu_;
   std::map<std::string, JobState, std::less<>> jobs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> job_by_request_ ABSL_GUARDED_BY(mu_);
+  std::map<FamilyKey, FamilyState> families_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace autolrs::server

@@ -17,7 +17,10 @@ namespace autolrs::server {
 //
 // Layout (postgres_schema.h): a head row per job and a row per stage of its
 // schedule, each with a CRC-32C (stored_job_codec.h), as in SQLite: an Update
-// rewrites the head and the stages from the last stored one onward.
+// rewrites the head and the stages from the last stored one onward. A family
+// is one checksummed row (family_records.h) in autolrs_families
+// (postgres_job_store_families.cc); PutFamily is compare-and-swap in one
+// statement (version 1: one INSERT transaction), like Update.
 //
 // Every write is one transaction. Update locks the job's row (SELECT ... FOR
 // UPDATE), compares its version (ABORTED when it is not state.version() - 1)
@@ -65,6 +68,12 @@ class PostgresJobStore final : public JobStore {
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;
   absl::StatusOr<int64_t> GetVersion(absl::string_view job_id) override;
+  absl::StatusOr<FamilyState> GetFamily(absl::string_view tenant, absl::string_view name) override;
+  absl::Status PutFamily(const FamilyState& state) override;
+  absl::StatusOr<std::vector<FamilyState>> ListFamilies(absl::string_view tenant,
+                                                        absl::string_view after,
+                                                        int limit) override;
+  absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) override;
   bool shared() const override { return true; }
   // UNAVAILABLE while the database cannot be reached or does not answer.
   absl::Status CheckHealth() override;

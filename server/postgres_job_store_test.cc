@@ -103,6 +103,73 @@ TEST(PostgresJobStoreTest, CorruptRecordsAreDataLossForThatJobOnly) {
   EXPECT_EQ((*all)[1].version(), 1);
 }
 
+FamilyState MakeFamily(const std::string& name, int64_t version) {
+  FamilyState s;
+  s.set_version(version);
+  s.mutable_family()->set_tenant("acme");
+  s.mutable_family()->set_name(name);
+  s.mutable_family()->add_runs()->set_job_id(name + "-run");
+  return s;
+}
+
+// A family's record replaced by bytes that fail their checksum, or moved to
+// another name: DATA_LOSS for that family only, listed as a placeholder.
+TEST(PostgresJobStoreTest, CorruptFamilyRecordsAreDataLossForThatFamilyOnly) {
+  const std::string uri = NewDatabase("corrupt_family");
+  auto store = PostgresJobStore::Open(uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const char* name : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE((*store)->PutFamily(MakeFamily(name, 1)).ok());
+  }
+  RunSql(uri, "UPDATE autolrs_families SET record = '\\x0102' WHERE name = 'a'");
+  RunSql(uri, "UPDATE autolrs_families SET name = 'cc' WHERE name = 'c'");
+  for (const char* name : {"a", "cc"}) {
+    absl::StatusOr<FamilyState> got = (*store)->GetFamily("acme", name);
+    EXPECT_TRUE(absl::IsDataLoss(got.status())) << name << ": " << got.status();
+  }
+  EXPECT_TRUE((*store)->GetFamily("acme", "b").ok());
+  auto all = (*store)->ListFamilies("acme", "", 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].family().name(), "a");
+  EXPECT_EQ((*all)[0].version(), 0);  // The placeholder.
+  EXPECT_EQ((*all)[1].version(), 1);
+  EXPECT_EQ((*all)[2].family().name(), "cc");
+  EXPECT_EQ((*all)[2].family().tenant(), "acme");
+  EXPECT_EQ((*all)[2].version(), 0);
+  EXPECT_EQ((*all)[3].version(), 1);
+}
+
+// A database at schema 1 (jobs and stages, no families) migrates to schema 2
+// when a store opens it: its jobs are intact and families can be kept.
+TEST(PostgresJobStoreTest, MigratesSchema1ToFamilies) {
+  const std::string uri = NewDatabase("schema1_families");
+  {
+    auto store = PostgresJobStore::Open(uri);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Insert(MakeState("old", 1)).ok());
+  }
+  // Back to schema 1 exactly: the schema-2 step only added this table.
+  RunSql(uri,
+         "DROP TABLE autolrs_families; "
+         "UPDATE autolrs_meta SET value = 1 WHERE key = 'schema_version'");
+  auto store = PostgresJobStore::Open(uri);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<JobState> job = (*store)->Get("old");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->SerializeAsString(), MakeState("old", 1).SerializeAsString());
+  EXPECT_TRUE(absl::IsNotFound((*store)->GetFamily("acme", "f").status()));
+  ASSERT_TRUE((*store)->PutFamily(MakeFamily("f", 1)).ok());
+  ASSERT_TRUE((*store)->PutFamily(MakeFamily("f", 2)).ok());
+  EXPECT_EQ((*store)->GetFamily("acme", "f")->version(), 2);
+  PGconn* conn = PQconnectdb(uri.c_str());
+  PGresult* r = PQexec(conn, "SELECT value FROM autolrs_meta WHERE key = 'schema_version'");
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+  EXPECT_EQ(std::string(PQgetvalue(r, 0, 0)), "2");
+  PQclear(r);
+  PQfinish(conn);
+}
+
 TEST(PostgresJobStoreTest, ReportsTakeOneStatementAndBiggerChangesStillLand) {
   auto store = PostgresJobStore::Open(NewDatabase("one_statement"));
   ASSERT_TRUE(store.ok()) << store.status();

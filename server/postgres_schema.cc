@@ -34,8 +34,20 @@ absl::Status CreateVersion1(PgConnection* conn) {
   return absl::OkStatus();
 }
 
+absl::Status AddFamilies(PgConnection* conn) {
+  return PgExec(conn, "creating schema 2",
+                "CREATE TABLE autolrs_families ("
+                "  tenant TEXT COLLATE \"C\" NOT NULL,"
+                "  name TEXT COLLATE \"C\" NOT NULL,"
+                "  version BIGINT NOT NULL,"
+                "  record BYTEA NOT NULL,"
+                "  crc BIGINT NOT NULL,"
+                "  PRIMARY KEY (tenant, name))")
+      .status();
+}
+
 // kMigrations[v] takes the schema from version v to v + 1.
-absl::Status (*const kMigrations[])(PgConnection*) = {CreateVersion1};
+absl::Status (*const kMigrations[])(PgConnection*) = {CreateVersion1, AddFamilies};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPostgresSchemaVersion);
 
 // One migration step (or none, when the schema is current) in one

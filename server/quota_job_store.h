@@ -60,6 +60,20 @@ class QuotaJobStore final : public JobStore {
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override {
     return inner_->List(after, limit);
   }
+  // Family records are forwarded as they are: they count toward no quota
+  // (a family keeps at most 16 runs, so its size is bounded).
+  absl::StatusOr<FamilyState> GetFamily(absl::string_view tenant, absl::string_view name) override {
+    return inner_->GetFamily(tenant, name);
+  }
+  absl::Status PutFamily(const FamilyState& state) override { return inner_->PutFamily(state); }
+  absl::StatusOr<std::vector<FamilyState>> ListFamilies(absl::string_view tenant,
+                                                        absl::string_view after,
+                                                        int limit) override {
+    return inner_->ListFamilies(tenant, after, limit);
+  }
+  absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) override {
+    return inner_->DeleteFamily(tenant, name);
+  }
   absl::Status CheckHealth() override { return inner_->CheckHealth(); }
 
   TenantUsage Usage(absl::string_view tenant) const;

@@ -96,11 +96,12 @@ absl::Status ReadStages(sqlite3* db, absl::string_view job_id, std::vector<std::
 }  // namespace
 
 struct SqliteJobStore::Write {
-  enum Kind { kInsert, kUpdate, kDelete, kProbe } kind;
+  enum Kind { kInsert, kUpdate, kDelete, kProbe, kApply } kind;
   const JobState* state = nullptr;  // kInsert, kUpdate
   std::string job_id;               // kDelete
   absl::Status result;
   absl::Notification done;
+  const absl::FunctionRef<absl::Status(sqlite3*)>* apply = nullptr;  // kApply
 };
 
 absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
@@ -266,6 +267,8 @@ absl::Status SqliteJobStore::Apply(const Write& w) {
       if (!probe.ok() || probe.Step() != SQLITE_DONE) return SqlError(writer_db_, "probe write");
       return absl::OkStatus();
     }
+    case Write::kApply:
+      return (*w.apply)(writer_db_);
   }
   return absl::InternalError("unknown write");
 }
@@ -392,6 +395,12 @@ absl::Status SqliteJobStore::Delete(absl::string_view job_id) {
   return Submit(&w);
 }
 
+absl::Status SqliteJobStore::SubmitApply(absl::FunctionRef<absl::Status(sqlite3*)> apply) {
+  Write w{Write::kApply};
+  w.apply = &apply;
+  return Submit(&w);
+}
+
 template <typename T, typename Read>
 absl::StatusOr<T> SqliteJobStore::InReadTransaction(Read read) {
   if (absl::Status s = CheckFile(); !s.ok()) return s;
@@ -400,6 +409,14 @@ absl::StatusOr<T> SqliteJobStore::InReadTransaction(Read read) {
   absl::StatusOr<T> result = read();
   Exec(reader_db_, "COMMIT;").IgnoreError();  // Read-only: ends the snapshot.
   return result;
+}
+
+absl::Status SqliteJobStore::ReadInSnapshot(absl::FunctionRef<absl::Status(sqlite3*)> read) {
+  return InReadTransaction<bool>([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::StatusOr<bool> {
+           if (absl::Status s = read(reader_db_); !s.ok()) return s;
+           return true;
+         })
+      .status();
 }
 
 absl::StatusOr<JobState> SqliteJobStore::ReadLocked(absl::string_view job_id) {

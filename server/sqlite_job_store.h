@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/job_store.h"
@@ -25,13 +26,16 @@ namespace autolrs::server {
 // write. Reads use their own connection and do not wait for writes (WAL
 // snapshot isolation).
 //
-// Layout (sqlite_schema.h, schema 2): a head row per job and one row per
+// Layout (sqlite_schema.h, schema 3): a head row per job and one row per
 // stage of its schedule, each with a CRC-32C (stored_job_codec.h). An Update
 // writes the head and the stages from the last stored one onward: the
 // earlier stages of a schedule never change once a later stage exists.
+// A family is one checksummed row (family_records.h) written through the
+// same group-committed queue (sqlite_job_store_families.cc).
 //
 // Failures: a record whose checksum or parse fails is DATA_LOSS for that job
-// only (List reports it as a placeholder, see JobStore::List). The file is
+// or family only (List and ListFamilies report it as a placeholder, see
+// JobStore). The file is
 // flock()ed exclusively; its integrity is checked (PRAGMA quick_check) at
 // Open. If the file is deleted or replaced while open, every later call
 // fails with UNAVAILABLE (nothing more is acknowledged that a restart would
@@ -58,6 +62,12 @@ class SqliteJobStore final : public JobStore {
   absl::Status Update(const JobState& state) override;
   absl::Status Delete(absl::string_view job_id) override;
   absl::StatusOr<std::vector<JobState>> List(absl::string_view after, int limit) override;
+  absl::StatusOr<FamilyState> GetFamily(absl::string_view tenant, absl::string_view name) override;
+  absl::Status PutFamily(const FamilyState& state) override;
+  absl::StatusOr<std::vector<FamilyState>> ListFamilies(absl::string_view tenant,
+                                                        absl::string_view after,
+                                                        int limit) override;
+  absl::Status DeleteFamily(absl::string_view tenant, absl::string_view name) override;
   // UNAVAILABLE when the file was deleted or replaced, or while writes fail:
   // then a probe write decides (SERVING again once it succeeds).
   absl::Status CheckHealth() override;
@@ -70,6 +80,11 @@ class SqliteJobStore final : public JobStore {
 
   SqliteJobStore(std::string path, int lock_fd, sqlite3* writer, sqlite3* reader);
   absl::Status Submit(Write* write);
+  // Queues `apply`, run by the writer thread on its connection inside the
+  // batch's transaction (its own savepoint), and waits for its result.
+  absl::Status SubmitApply(absl::FunctionRef<absl::Status(sqlite3* writer)> apply);
+  // Runs `read` on the reader's connection in one read transaction.
+  absl::Status ReadInSnapshot(absl::FunctionRef<absl::Status(sqlite3* reader)> read);
   void WriterLoop();
   // Applies every write of `batch` in one transaction and sets its result.
   void Commit(const std::deque<Write*>& batch);

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/sqlite_schema.h"
@@ -36,6 +38,23 @@ JobState MakeJob(const std::string& id, int stages, const std::string& marker = 
     stage->add_probes()->set_lr(0.001 * (i + 1));
   }
   return s;
+}
+
+FamilyState MakeFamily(const std::string& name, int64_t version, const std::string& marker = "") {
+  FamilyState s;
+  s.set_version(version);
+  s.mutable_family()->set_tenant("acme");
+  s.mutable_family()->set_name(name);
+  s.mutable_family()->add_runs()->set_job_id(marker.empty() ? name + "-run" : marker);
+  return s;
+}
+
+// Runs `sql` on the database at `path` outside the store.
+void RunSql(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_TRUE(Exec(db, sql).ok()) << sqlite3_errmsg(db);
+  sqlite3_close(db);
 }
 
 std::unique_ptr<SqliteJobStore> OpenOrDie(const std::string& path) {
@@ -93,6 +112,55 @@ TEST(SqliteJobStoreTest, CorruptRecordIsDataLossForThatJobOnly) {
   EXPECT_EQ((*page)[1].job().job_id(), "b");
   EXPECT_EQ((*page)[1].version(), 0) << "a corrupt job is listed as a placeholder";
   EXPECT_EQ((*page)[2].version(), 1);
+}
+
+// A family record's bytes changed on disk, or its row moved to another name
+// or version: DATA_LOSS for that family only, listed as a placeholder.
+TEST(SqliteJobStoreTest, CorruptFamilyRecordIsDataLossForThatFamilyOnly) {
+  const std::string path = FreshPath("corrupt_family.db");
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store->PutFamily(MakeFamily("a", 1)).ok());
+    ASSERT_TRUE(store->PutFamily(MakeFamily("b", 1, "MARKER-OF-FAMILY-B")).ok());
+    ASSERT_TRUE(store->PutFamily(MakeFamily("c", 1)).ok());
+    ASSERT_TRUE(store->PutFamily(MakeFamily("d", 1)).ok());
+    ASSERT_TRUE(store->PutFamily(MakeFamily("e", 1)).ok());
+  }  // Closing checkpoints the WAL into the file.
+  std::string bytes = ReadFile(path);
+  const size_t at = bytes.find("MARKER-OF-FAMILY-B");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'X';  // Still parses: only the checksum can tell.
+  WriteFile(path, bytes);
+  // Rows that no longer match their record: another name, another version.
+  RunSql(path,
+         "UPDATE families SET name = 'cc' WHERE name = 'c'; "
+         "UPDATE families SET version = 7 WHERE name = 'd';");
+
+  auto store = OpenOrDie(path);
+  for (const char* name : {"b", "cc", "d"}) {
+    absl::StatusOr<FamilyState> got = store->GetFamily("acme", name);
+    EXPECT_TRUE(absl::IsDataLoss(got.status())) << name << ": " << got.status();
+    EXPECT_NE(got.status().message().find(std::string("family '") + name + "' of tenant 'acme'"),
+              absl::string_view::npos)
+        << got.status();
+  }
+  EXPECT_TRUE(store->GetFamily("acme", "a").ok());
+  EXPECT_TRUE(store->GetFamily("acme", "e").ok());
+  absl::StatusOr<std::vector<FamilyState>> page = store->ListFamilies("acme", "", 10);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 5u);
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"a", 1}, {"b", 0}, {"cc", 0}, {"d", 0}, {"e", 1}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ((*page)[i].family().name(), expected[i].first);
+    EXPECT_EQ((*page)[i].family().tenant(), "acme");
+    EXPECT_EQ((*page)[i].version(), expected[i].second) << "a corrupt family is a placeholder";
+  }
+  EXPECT_EQ((*page)[1].family().runs_size(), 0);
+  // A corrupt family can be deleted and written again.
+  ASSERT_TRUE(store->DeleteFamily("acme", "b").ok());
+  ASSERT_TRUE(store->PutFamily(MakeFamily("b", 1)).ok());
+  EXPECT_TRUE(store->GetFamily("acme", "b").ok());
 }
 
 TEST(SqliteJobStoreTest, DamagedFileFailsTheIntegrityCheckAtOpen) {
@@ -205,11 +273,55 @@ TEST(SqliteJobStoreTest, MigratesTheSingleBlobSchema) {
   JobState next = MakeJob("good", 4);
   next.set_version(2);
   ASSERT_TRUE(store->Update(next).ok());
+  ASSERT_TRUE(store->PutFamily(MakeFamily("f", 1)).ok());  // Schema 3 too.
   store.reset();
   store = OpenOrDie(path);
   got = store->Get("good");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->SerializeAsString(), next.SerializeAsString());
+  EXPECT_TRUE(store->GetFamily("acme", "f").ok());
+}
+
+// A database written by schema 2 (jobs and stages, no families) opens at
+// schema 3: its jobs are intact and families can be kept.
+TEST(SqliteJobStoreTest, MigratesSchema2ToFamilies) {
+  const std::string path = FreshPath("schema2.db");
+  const JobState job = MakeJob("old", 3);
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store->Insert(job).ok());
+  }
+  // Back to schema 2 exactly: the schema-3 step only added this table.
+  RunSql(path, "DROP TABLE families; PRAGMA user_version = 2;");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    Statement q(db, "SELECT count(*) FROM sqlite_master WHERE name = 'families';");
+    ASSERT_EQ(q.Step(), SQLITE_ROW);
+    EXPECT_EQ(q.ColumnInt(0), 0);
+    sqlite3_close(db);
+  }
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<JobState> got = store->Get("old");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), job.SerializeAsString());
+  EXPECT_TRUE(absl::IsNotFound(store->GetFamily("acme", "f").status()));
+  ASSERT_TRUE(store->PutFamily(MakeFamily("f", 1)).ok());
+  store.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    Statement q(db, "PRAGMA user_version;");
+    ASSERT_EQ(q.Step(), SQLITE_ROW);
+    EXPECT_EQ(q.ColumnInt(0), kSqliteSchemaVersion);
+    EXPECT_EQ(kSqliteSchemaVersion, 3);
+    sqlite3_close(db);
+  }
+  store = OpenOrDie(path);
+  absl::StatusOr<FamilyState> family = store->GetFamily("acme", "f");
+  ASSERT_TRUE(family.ok()) << family.status();
+  EXPECT_EQ(family->SerializeAsString(), MakeFamily("f", 1).SerializeAsString());
 }
 
 TEST(SqliteJobStoreTest, StorageErrorsAreUnavailableAndCorruptionIsDataLoss) {

@@ -95,8 +95,23 @@ absl::Status SplitStages(sqlite3* db) {
   return Exec(db, "DROP TABLE jobs; ALTER TABLE jobs_v2 RENAME TO jobs;");
 }
 
+// Family records (JobStore::GetFamily), one per (tenant, name); names sort
+// by their bytes (BINARY collation), as ListFamilies pages.
+absl::Status AddFamilies(sqlite3* db) {
+  return Exec(db, R"sql(
+    CREATE TABLE families (
+      tenant TEXT NOT NULL,
+      name TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      record BLOB NOT NULL,
+      crc INTEGER NOT NULL,
+      PRIMARY KEY (tenant, name)
+    ) WITHOUT ROWID;
+  )sql");
+}
+
 // kMigrations[v] takes the schema from version v to v + 1.
-absl::Status (*const kMigrations[])(sqlite3*) = {CreateVersion1, SplitStages};
+absl::Status (*const kMigrations[])(sqlite3*) = {CreateVersion1, SplitStages, AddFamilies};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSqliteSchemaVersion);
 
 }  // namespace

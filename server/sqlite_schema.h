@@ -14,7 +14,9 @@ namespace autolrs::server {
 //      update_time_ms, stage_count, head, head_crc) and
 //      stages(job_id, stage_index, blob, crc) WITHOUT ROWID, in the format of
 //      stored_job_codec.h; store_meta(key, value) for the health probe.
-inline constexpr int kSqliteSchemaVersion = 2;
+//   3: adds families(tenant, name, version, record, crc; PRIMARY KEY
+//      (tenant, name)) WITHOUT ROWID, in the format of family_records.h.
+inline constexpr int kSqliteSchemaVersion = 3;
 
 // Takes `db` from its schema version to kSqliteSchemaVersion, one
 // transaction per step. A version-1 job whose blob does not parse is kept
