@@ -168,8 +168,9 @@ TEST(PlanTest, FamiliesRunInOrderWithDistinctSeedsAndThePlaceholderName) {
     EXPECT_TRUE(Has(r, absl::StrCat("--job_id=", r.id)));
     bool has_family = false;
     for (const std::string& a : r.args) {
-      has_family |= a.find(absl::StrCat("family: \"", kFamilyPlaceholder, "\"")) != std::string::npos &&
-                    a.rfind("--job_config=", 0) == 0;
+      has_family |=
+          a.find(absl::StrCat("family: \"", kFamilyPlaceholder, "\"")) != std::string::npos &&
+          a.rfind("--job_config=", 0) == 0;
     }
     EXPECT_TRUE(has_family) << r.id;
   }

@@ -84,20 +84,20 @@ struct FamilyRunSummary {
   // (RunResult::discarded_probe_fraction: reuse_best_probe's kept probe is
   // part of the model).
   double probe_share = NAN;
-  Summary final_val;          // Over the families.
-  std::optional<Worth> worth; // Of final_val.mean, vs the grid-tuned cosine.
+  Summary final_val;           // Over the families.
+  std::optional<Worth> worth;  // Of final_val.mean, vs the grid-tuned cosine.
   // final_val.mean / the best parameter-free optimizer's mean final val.
   double vs_parameter_free = NAN;
-  double prior_runs = NAN;    // Mean RunResult::family_prior_runs (NaN: unknown).
+  double prior_runs = NAN;  // Mean RunResult::family_prior_runs (NaN: unknown).
 };
 
 struct FamilyReport {
   int task = 0;
   int setting = 0;
-  std::string method;                 // "family-recommended"
-  std::string parameter_free;         // The best parameter-free method ("" if none).
-  double parameter_free_val = NAN;    // Its mean final validation loss.
-  std::vector<FamilyRunSummary> runs; // Run 1, 2, ... in order.
+  std::string method;                  // "family-recommended"
+  std::string parameter_free;          // The best parameter-free method ("" if none).
+  double parameter_free_val = NAN;     // Its mean final validation loss.
+  std::vector<FamilyRunSummary> runs;  // Run 1, 2, ... in order.
   // The target, from run 2 on: every such run has probe_share <=
   // 0.10, the best worth this benchmark can measure (>= 1x, at_least_one:
   // the tuned cosine's curve ends at S, so 1.1x cannot be told from 1x) and

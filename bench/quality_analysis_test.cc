@@ -138,8 +138,8 @@ TEST(JudgeTest, CountsWinsAndNamesLosses) {
 }
 
 // Family run `run` (1-based) of family `family` at `setting`.
-void AddFamilyRun(Fixture& f, int setting, int family, int run, double final_val,
-                  double discarded, int prior_runs) {
+void AddFamilyRun(Fixture& f, int setting, int family, int run, double final_val, double discarded,
+                  int prior_runs) {
   RunResult r = Run(final_val);
   r.discarded_probe_fraction = discarded;
   r.family_prior_runs = prior_runs;
@@ -204,9 +204,8 @@ TEST(AnalyzeFamiliesTest, MeansOverFamiliesPerRunAgainstCosineAndBestParameterFr
 
 TEST(AnalyzeFamiliesTest, NoFamilyRunsNoReport) {
   Fixture f = TwoSeeds();
-  EXPECT_FALSE(
-      AnalyzeFamilies(f.specs, f.results, Analyze(f.specs, f.results, Variants(), 0, 0, 2))
-          .has_value());
+  EXPECT_FALSE(AnalyzeFamilies(f.specs, f.results, Analyze(f.specs, f.results, Variants(), 0, 0, 2))
+                   .has_value());
 }
 
 }  // namespace

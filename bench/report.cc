@@ -171,7 +171,8 @@ void FamilyGroupTable(std::string& md, const std::vector<const FamilyReport*>& f
 }  // namespace
 
 std::string FamiliesMarkdown(const std::vector<FamilyReport>& families) {
-  std::string md = "## Families (issue 16): run 1, 2, 3 of a job that learns from the runs before it\n\n";
+  std::string md =
+      "## Families (issue 16): run 1, 2, 3 of a job that learns from the runs before it\n\n";
   absl::StrAppend(
       &md,
       "Per task and stage setting, families of runs of `autolrs-recommended` with "
@@ -179,7 +180,8 @@ std::string FamiliesMarkdown(const std::vector<FamilyReport>& families) {
       "starts after run r - 1 finished and was recorded by the server. Cells are means over the "
       "families of run r. *Probes*: the share of S spent on probe steps the final model did not "
       "keep: the probe steps of the CSV minus the chosen probe's when a stage continued from it "
-      "(reuse_best_probe; the stage tables count every probe step), / S. *Worth*: budget worth of the mean final validation "
+      "(reuse_best_probe; the stage tables count every probe step), / S. *Worth*: budget worth of "
+      "the mean final validation "
       "loss vs the grid-tuned cosine, as above; it saturates at `>= 1x` (the tuned cosine's "
       "curve ends at S), so issue 16's 1.1x cannot be told from 1x here and the target line "
       "counts `>= 1x`. *vs p-f*: mean final validation loss / the best parameter-free "

@@ -137,19 +137,23 @@ TEST(FamiliesMarkdownTest, OneRowPerTaskAndSettingPerGroupAndTheTargetLine) {
       " S/15 | 3 | dog 0.2900 | 25.0% | 0.50x | 0.3400 (1.172) | 9.0% | >= 1x | 0.2750 (0.948) "
       "| 6.0% | >= 1x | 0.2800 (0.966) | yes |"));
   EXPECT_TRUE(row > dev_at && row < ho_at) << md;
-  EXPECT_NE(md.find(absl::StrCat("| ", t0, " S/30 | 3 | dog 0.2900 | 25.0% | 0.50x | 0.3400 (1.172) "
+  EXPECT_NE(md.find(absl::StrCat("| ", t0,
+                                 " S/30 | 3 | dog 0.2900 | 25.0% | 0.50x | 0.3400 (1.172) "
                                  "| 12.0% | >= 1x |")),
             std::string::npos)
       << md;
   // The held-out table has only 2 runs; a missing worth reads "-".
-  const size_t ho_row = md.find(absl::StrCat(
-      "| ", th, " S/15 | 2 | prodigy 2.0000 | 30.0% | - | 2.2000 (1.100) | 5.0% | >= 1x | "
-      "1.9000 (0.950) | yes |"));
+  const size_t ho_row = md.find(
+      absl::StrCat("| ", th,
+                   " S/15 | 2 | prodigy 2.0000 | 30.0% | - | 2.2000 (1.100) | 5.0% | >= 1x | "
+                   "1.9000 (0.950) | yes |"));
   EXPECT_NE(ho_row, std::string::npos) << md;
   EXPECT_GT(ho_row, ho_at);
   // Target lines: dev 1 of 2 cases, 0 of 1 tasks (S/30 misses); held-out 1 of 1.
-  const size_t dev_line = md.find("met in **1 of 2** cases (task x stage setting); **0 of 1** tasks");
-  const size_t ho_line = md.find("met in **1 of 1** cases (task x stage setting); **1 of 1** tasks");
+  const size_t dev_line =
+      md.find("met in **1 of 2** cases (task x stage setting); **0 of 1** tasks");
+  const size_t ho_line =
+      md.find("met in **1 of 1** cases (task x stage setting); **1 of 1** tasks");
   EXPECT_TRUE(dev_line != std::string::npos && dev_line < ho_at) << md;
   EXPECT_TRUE(ho_line != std::string::npos && ho_line > ho_at) << md;
   // Markdown puts the section after the group tables.

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "bench/bench_config.h"
@@ -164,8 +164,8 @@ FamilyState ReadFamilyState(const std::string& path) {
 }
 
 absl::Status WriteFamilyState(const std::string& path, const FamilyState& state) {
-  return WriteAtomically(path,
-                         absl::StrCat("generation ", state.generation, "\nname ", state.name, "\n"));
+  return WriteAtomically(
+      path, absl::StrCat("generation ", state.generation, "\nname ", state.name, "\n"));
 }
 
 bool CanReuseFamily(const std::vector<std::string>& dirs, const std::vector<std::string>& inputs) {

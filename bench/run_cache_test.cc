@@ -68,9 +68,9 @@ struct FamilyFixture {
     for (int r = 1; r <= 3; ++r) {
       dirs.push_back(absl::StrCat(root, "/r", r));
       mkdir(dirs.back().c_str(), 0755);
-      args.push_back({absl::StrCat("--seed=", 1000 + r),
-                      absl::StrCat("--job_config=probe_ratio: 0.1 family: \"", kFamilyPlaceholder,
-                                   "\"")});
+      args.push_back(
+          {absl::StrCat("--seed=", 1000 + r),
+           absl::StrCat("--job_config=probe_ratio: 0.1 family: \"", kFamilyPlaceholder, "\"")});
     }
   }
   std::vector<std::string> Inputs(const std::string& name, const std::string& server = "s1") {

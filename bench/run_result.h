@@ -48,7 +48,7 @@ struct RunResult {
   // Family runs: how many of the family's runs the job's prior came from,
   // from family.txt (-1: unknown, e.g. a server without families).
   int family_prior_runs = -1;
-  std::string family_name;  // Family runs: the name the run used (set by the runner).
+  std::string family_name;       // Family runs: the name the run used (set by the runner).
   double peak_lr = NAN;          // range-cosine: the suggested peak LR.
   double step_size = NAN;        // Parameter-free: the largest step size of the run.
   v1::Schedule schedule;         // AutoLRS and family runs.

@@ -92,8 +92,8 @@ std::string Describe(const RunSpec& spec, const RunResult& r) {
                              absl::StrJoin(stages, " "));
   }
   if (spec.kind == Kind::kFamily) {
-    extra += absl::StrFormat(", family %s, prior from %d run(s)", r.family_name,
-                             r.family_prior_runs);
+    extra +=
+        absl::StrFormat(", family %s, prior from %d run(s)", r.family_name, r.family_prior_runs);
   }
   return absl::StrFormat("final val %.4f, test acc %.4f, %.1fs%s", r.final_val, r.test_accuracy,
                          r.seconds, extra);
@@ -101,12 +101,11 @@ std::string Describe(const RunSpec& spec, const RunResult& r) {
 
 // A token naming one creation of the server's database.
 std::string NewDbToken() {
-  return absl::StrFormat(
-      "%x-%d",
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count(),
-      static_cast<int>(getpid()));
+  return absl::StrFormat("%x-%d",
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count(),
+                         static_cast<int>(getpid()));
 }
 
 // The family's runs so far (GetFamily), written to `dir`/family.txt. OK with
@@ -130,9 +129,8 @@ absl::Status CheckRecorded(v1::AutoLrsService::Stub& stub, const std::string& fa
     return absl::OkStatus();
   }
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-    return absl::DataLossError(absl::StrCat("the server did not record job ", job_id,
-                                            " in family ", family, " (GetFamily: ",
-                                            status.error_message(), ")"));
+    return absl::DataLossError(absl::StrCat("the server did not record job ", job_id, " in family ",
+                                            family, " (GetFamily: ", status.error_message(), ")"));
   }
   if (!status.ok()) {
     return absl::UnavailableError(
@@ -192,7 +190,8 @@ absl::Status RunAll(const RunnerOptions& options, const std::vector<RunSpec>& sp
     bool reuse = false;
     if (!options.rerun && !state.name.empty()) {
       for (size_t i : runs) {
-        named.push_back(RunInputs(WithFamilyName(specs[i].args, state.name), *train_fp, *server_fp));
+        named.push_back(
+            RunInputs(WithFamilyName(specs[i].args, state.name), *train_fp, *server_fp));
       }
       reuse = CanReuseFamily(dirs, named);
       for (size_t r = 0; reuse && r < runs.size(); ++r) {
@@ -315,7 +314,8 @@ absl::Status RunAll(const RunnerOptions& options, const std::vector<RunSpec>& sp
         result.error = recorded.ToString();
       }
       if (result.ok) {
-        absl::Status s = spec.kind == Kind::kFamily ? WriteDbToken(dir, db_token) : absl::OkStatus();
+        absl::Status s =
+            spec.kind == Kind::kFamily ? WriteDbToken(dir, db_token) : absl::OkStatus();
         if (s.ok()) s = MarkDone(dir, inputs[index]);
         if (!s.ok()) std::fprintf(stderr, "schedule_quality: %s\n", s.ToString().c_str());
       }

@@ -15,8 +15,8 @@
 // Exit status 0 when every run succeeded and the report was written.
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -145,8 +145,8 @@ absl::Status Run(const char* argv0) {
   if (plan.seeds > kMaxSeeds) {
     return absl::InvalidArgumentError(absl::StrCat("--seeds must be <= ", kMaxSeeds));
   }
-  plan.families = absl::GetFlag(FLAGS_families) >= 0 ? absl::GetFlag(FLAGS_families)
-                                                       : (quick ? 0 : 3);
+  plan.families =
+      absl::GetFlag(FLAGS_families) >= 0 ? absl::GetFlag(FLAGS_families) : (quick ? 0 : 3);
   plan.family_runs = absl::GetFlag(FLAGS_family_runs);
   if (plan.families > 0 && (plan.family_runs < 1 || plan.family_runs > 999)) {
     return absl::InvalidArgumentError("--family_runs must be in [1, 999]");
@@ -268,8 +268,8 @@ absl::Status Run(const char* argv0) {
         1e-6 * static_cast<double>(children.ru_utime.tv_usec + children.ru_stime.tv_usec);
   }
   const std::string md =
-      Markdown(reports, plan.variants, absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)),
-               meta, families);
+      Markdown(reports, plan.variants,
+               absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)), meta, families);
   const std::string path = absl::StrCat(out_dir, "/RESULTS.md");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << md;
