@@ -167,6 +167,40 @@ const std::vector<std::string>& GridSchedules() {
 
 int64_t Steps(const Task& task, bool quick) { return quick ? task.quick_steps : task.steps; }
 
+int FamilySeed(int family, int run) { return 1000 * (family + 1) + run; }
+
+absl::StatusOr<Variant> FindBuiltinVariant(absl::string_view name) {
+  for (const Variant& v : BuiltinVariants()) {
+    if (v.name == name) return v;
+  }
+  return absl::NotFoundError(absl::StrCat("no built-in variant '", name, "'"));
+}
+
+namespace {
+
+// train's arguments of an AutoLRS run of `variant` at `setting`.
+std::vector<std::string> AutoLrsArgs(const Task& task, int64_t s, const StageSetting& setting,
+                                     const Variant& variant, const std::string& job_id,
+                                     const std::string& extra_config) {
+  const int64_t tau_initial = std::max<int64_t>(10, s / setting.tau_initial_div);
+  const int64_t tau_max = std::max<int64_t>(tau_initial, s / setting.tau_max_div);
+  std::string config = absl::StrFormat("probe_ratio: %.17g", variant.probe_ratio);
+  for (const std::string* part : {&variant.job_config, &extra_config}) {
+    if (!part->empty()) absl::StrAppend(&config, " ", *part);
+  }
+  return {"--schedule=autolrs",
+          absl::StrCat("--job_id=", job_id),
+          absl::StrFormat("--lr_min=%.17g", task.lr_min),
+          absl::StrFormat("--lr_max=%.17g", task.lr_max),
+          absl::StrCat("--tau_initial=", tau_initial),
+          absl::StrCat("--tau_max=", tau_max),
+          absl::StrCat("--probes_per_stage=", variant.probes_per_stage),
+          absl::StrCat("--preset=", variant.preset),
+          absl::StrCat("--job_config=", config)};
+}
+
+}  // namespace
+
 std::vector<RunSpec> Plan(const PlanOptions& options) {
   std::vector<RunSpec> specs;
   const std::vector<Task>& tasks = Tasks();
@@ -202,18 +236,7 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
           r.setting = static_cast<int>(st);
           r.variant = static_cast<int>(v);
           r.id = absl::StrCat(task.name, "-", setting.id, "-", variant.name, "-s", seed);
-          const int64_t tau_initial = std::max<int64_t>(10, s / setting.tau_initial_div);
-          const int64_t tau_max = std::max<int64_t>(tau_initial, s / setting.tau_max_div);
-          add(r, task.optimizer, {"--schedule=autolrs", absl::StrCat("--job_id=", r.id),
-                  absl::StrFormat("--lr_min=%.17g", task.lr_min),
-                  absl::StrFormat("--lr_max=%.17g", task.lr_max),
-                  absl::StrCat("--tau_initial=", tau_initial),
-                  absl::StrCat("--tau_max=", tau_max),
-                  absl::StrCat("--probes_per_stage=", variant.probes_per_stage),
-                  absl::StrCat("--preset=", variant.preset),
-                  absl::StrCat("--job_config=",
-                               absl::StrFormat("probe_ratio: %.17g", variant.probe_ratio),
-                               variant.job_config.empty() ? "" : " ", variant.job_config)});
+          add(r, task.optimizer, AutoLrsArgs(task, s, setting, variant, r.id, ""));
         }
       }
       // Grid-tuned baselines.
@@ -258,6 +281,44 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
         // average (its paper's setup); D-Adaptation and Prodigy take the
         // schedule one would use anyway (their papers': cosine).
         add(r, opt, {absl::StrCat("--schedule=", opt == "dog" ? "constant" : "cosine"), "--lr=1"});
+      }
+    }
+  }
+  // Families: after the seeds, so that the stable sort below keeps each
+  // family's runs in order.
+  for (int t : options.tasks) {
+    const Task& task = tasks[t];
+    const int64_t s = Steps(task, options.quick);
+    const int64_t eval_every = std::max<int64_t>(1, s / (options.quick ? 20 : 40));
+    const Variant& variant = options.family_variant;
+    for (size_t st = 0; st < StageSettings().size(); ++st) {
+      const StageSetting& setting = StageSettings()[st];
+      for (int f = 0; f < options.families; ++f) {
+        for (int run = 1; run <= options.family_runs; ++run) {
+          RunSpec r;
+          r.kind = Kind::kFamily;
+          r.method = absl::StrCat("family-", variant.name);
+          r.task = t;
+          r.setting = static_cast<int>(st);
+          r.family = f;
+          r.family_run = run;
+          r.family_slot = absl::StrCat(task.name, "-", setting.id, "-f", f + 1);
+          r.id = absl::StrCat(r.family_slot, "-r", run);
+          r.seed = FamilySeed(f, run);
+          r.steps = s;
+          r.args = {absl::StrCat("--model=", task.model),
+                    absl::StrCat("--total_steps=", s),
+                    absl::StrCat("--seed=", r.seed),
+                    absl::StrCat("--batch_size=", task.batch_size),
+                    "--threads=1",
+                    absl::StrCat("--eval_every=", eval_every),
+                    absl::StrCat("--optimizer=", task.optimizer)};
+          const std::vector<std::string> more =
+              AutoLrsArgs(task, s, setting, variant, r.id,
+                          absl::StrCat("family: \"", kFamilyPlaceholder, "\""));
+          r.args.insert(r.args.end(), more.begin(), more.end());
+          specs.push_back(std::move(r));
+        }
       }
     }
   }

@@ -78,7 +78,22 @@ enum class Kind {
   kGrid,     // One peak LR of a grid-tuned baseline schedule.
   kOneRun,   // textbook, range-cosine, a parameter-free optimizer.
   kAutoLrs,  // One AutoLRS variant at one stage setting.
+  kFamily,   // One run of a family: the family variant with JobConfig.family set.
 };
+
+// AutoLRS and family runs train through the server.
+inline bool UsesServer(Kind kind) { return kind == Kind::kAutoLrs || kind == Kind::kFamily; }
+
+// Family runs' --job_config carries this in place of the family's name; the
+// runner substitutes the name it chose (run_cache.h, FamilyName) before the
+// run's inputs are computed.
+inline constexpr char kFamilyPlaceholder[] = "@FAMILY@";
+
+// The seed of run `run` (1-based) of family `family` (0-based): 1000 *
+// (family + 1) + run, distinct from every other family run and from the
+// plain runs' seeds 1..kMaxSeeds.
+inline constexpr int kMaxSeeds = 999;
+int FamilySeed(int family, int run);
 
 struct RunSpec {
   std::string id;      // Unique; the run's folder and AutoLRS job id ([a-z0-9-]).
@@ -86,9 +101,17 @@ struct RunSpec {
   int setting = -1;    // kAutoLrs: index into StageSettings(); else -1.
   Kind kind = Kind::kGrid;
   // constant | step | cosine (kGrid); textbook | range-cosine | dog |
-  // dadapt-sgd | dadapt-adam | prodigy (kOneRun); autolrs-<variant>.
+  // dadapt-sgd | dadapt-adam | prodigy (kOneRun); autolrs-<variant>
+  // (kAutoLrs); family-<variant> (kFamily).
   std::string method;
   int variant = -1;    // kAutoLrs: index into PlanOptions::variants.
+  // kFamily: the family's index (0-based) at this task and stage setting, the
+  // run's number in it (1-based: run r starts after run r - 1 finished), and
+  // the family's slot, "<task>-<setting id>-f<family + 1>" (unique per plan;
+  // the runner keeps the family's name per slot).
+  int family = -1;
+  int family_run = 0;
+  std::string family_slot;
   double lr = 0;       // The --lr passed: peak LR, textbook LR, multiplier 1.
   int seed = 1;
   int64_t steps = 0;   // S
@@ -103,11 +126,21 @@ struct PlanOptions {
   int grid_size = 8;
   std::vector<int> tasks;         // Indices into Tasks().
   std::vector<Variant> variants;  // AutoLRS variants to run.
+  // Families per task and stage setting (0: none), runs per family, and the
+  // variant they run (its job_config gets `family: "@FAMILY@"`).
+  int families = 0;
+  int family_runs = 3;
+  Variant family_variant;
 };
+
+// The built-in variant named `name`; NOT_FOUND otherwise.
+absl::StatusOr<Variant> FindBuiltinVariant(absl::string_view name);
 
 // Every run of the benchmark, slowest first (S x cost_per_step). Grid and
 // one-run baselines do not depend on the stage setting and run once. The
 // validation loss is evaluated every S/40 steps (S/20 in quick mode).
+// Family runs (kFamily) get seeds FamilySeed(f, r) and ids
+// "<slot>-r<r>"; a family's runs appear in run order.
 std::vector<RunSpec> Plan(const PlanOptions& options);
 
 // S of a task in this mode.

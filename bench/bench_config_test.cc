@@ -4,7 +4,9 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace autolrs::bench {
@@ -129,6 +131,67 @@ TEST(VariantsTest, SelectsDefaultsNamesOrAll) {
   ASSERT_EQ(some->size(), 2u);
   EXPECT_EQ((*some)[1].name, "x");
   EXPECT_FALSE(SelectVariants("nope", {}).ok());
+}
+
+TEST(PlanTest, FamiliesRunInOrderWithDistinctSeedsAndThePlaceholderName) {
+  PlanOptions options;
+  options.seeds = 3;
+  options.grid_size = 2;
+  options.tasks = {0, 1};
+  options.variants = {*FindBuiltinVariant("recommended")};
+  options.families = 3;
+  options.family_runs = 3;
+  options.family_variant = *FindBuiltinVariant("recommended");
+  const std::vector<RunSpec> specs = Plan(options);
+  std::set<std::string> ids;
+  std::set<int> plain_seeds;
+  // (task, setting, family) -> seeds of its runs, in plan order.
+  std::map<std::tuple<int, int, int>, std::vector<int>> runs;
+  std::map<std::tuple<int, int, int>, std::set<std::string>> slots;
+  std::set<std::tuple<int, int, int>> family_seeds;  // (task, setting, seed)
+  for (const RunSpec& r : specs) {
+    EXPECT_TRUE(ids.insert(r.id).second) << r.id;
+    if (r.kind != Kind::kFamily) {
+      plain_seeds.insert(r.seed);
+      continue;
+    }
+    EXPECT_EQ(r.method, "family-recommended");
+    EXPECT_GE(r.setting, 0);
+    const auto key = std::make_tuple(r.task, r.setting, r.family);
+    std::vector<int>& seq = runs[key];
+    // Runs of a family appear in order 1, 2, 3.
+    EXPECT_EQ(r.family_run, static_cast<int>(seq.size()) + 1) << r.id;
+    seq.push_back(r.seed);
+    slots[key].insert(r.family_slot);
+    EXPECT_TRUE(family_seeds.insert({r.task, r.setting, r.seed}).second) << r.id;
+    EXPECT_TRUE(Has(r, absl::StrCat("--seed=", r.seed)));
+    EXPECT_TRUE(Has(r, absl::StrCat("--job_id=", r.id)));
+    bool has_family = false;
+    for (const std::string& a : r.args) {
+      has_family |=
+          a.find(absl::StrCat("family: \"", kFamilyPlaceholder, "\"")) != std::string::npos &&
+          a.rfind("--job_config=", 0) == 0;
+    }
+    EXPECT_TRUE(has_family) << r.id;
+  }
+  EXPECT_EQ(runs.size(), 2u * StageSettings().size() * 3u);
+  std::set<std::string> all_slots;
+  for (const auto& [key, seeds] : runs) {
+    EXPECT_EQ(seeds.size(), 3u);
+    ASSERT_EQ(slots[key].size(), 1u);
+    EXPECT_TRUE(all_slots.insert(*slots[key].begin()).second) << "slots are unique";
+    for (int seed : seeds) EXPECT_EQ(plain_seeds.count(seed), 0u) << seed;
+  }
+  EXPECT_EQ(FamilySeed(0, 3), 1003);
+  EXPECT_NE(FamilySeed(1, 1), FamilySeed(0, 1));
+}
+
+TEST(PlanTest, NoFamiliesByDefault) {
+  PlanOptions options;
+  options.seeds = 1;
+  options.grid_size = 2;
+  options.tasks = {0};
+  for (const RunSpec& r : Plan(options)) EXPECT_NE(r.kind, Kind::kFamily) << r.id;
 }
 
 }  // namespace

@@ -204,4 +204,63 @@ Verdict Judge(const std::vector<TaskReport>& reports, const std::string& method)
   return v;
 }
 
+std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
+                                            const std::vector<RunResult>& results,
+                                            const TaskReport& report) {
+  FamilyReport out;
+  out.task = report.task;
+  out.setting = report.setting;
+  int max_run = 0;
+  for (const RunSpec& s : specs) {
+    if (s.kind != Kind::kFamily || s.task != report.task || s.setting != report.setting) continue;
+    max_run = std::max(max_run, s.family_run);
+    out.method = s.method;
+  }
+  if (max_run == 0) return std::nullopt;
+  // The best parameter-free optimizer: lowest mean final val.
+  for (const Approach& a : report.one_run) {
+    if (a.method == "textbook" || a.method == "range-cosine" || a.final_val.n == 0) continue;
+    if (std::isnan(out.parameter_free_val) || a.final_val.mean < out.parameter_free_val) {
+      out.parameter_free = a.method;
+      out.parameter_free_val = a.final_val.mean;
+    }
+  }
+  const Approach* cosine = report.cosine >= 0 ? &report.tuned[report.cosine] : nullptr;
+  for (int run = 1; run <= max_run; ++run) {
+    FamilyRunSummary summary;
+    summary.run = run;
+    std::vector<double> finals, shares, priors;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const RunSpec& s = specs[i];
+      if (s.kind != Kind::kFamily || s.task != report.task || s.setting != report.setting ||
+          s.family_run != run || !results[i].ok) {
+        continue;
+      }
+      finals.push_back(results[i].final_val);
+      shares.push_back(results[i].discarded_probe_fraction);
+      if (results[i].family_prior_runs >= 0) priors.push_back(results[i].family_prior_runs);
+    }
+    summary.families = static_cast<int>(finals.size());
+    summary.final_val = Summarize(finals);
+    if (!shares.empty()) summary.probe_share = Summarize(shares).mean;
+    if (!priors.empty()) summary.prior_runs = Summarize(priors).mean;
+    if (cosine != nullptr && !finals.empty() && !std::isnan(report.target)) {
+      summary.worth = BudgetWorth(cosine->mean_curve, summary.final_val.mean, report.steps);
+    }
+    if (!std::isnan(out.parameter_free_val) && out.parameter_free_val > 0) {
+      summary.vs_parameter_free = summary.final_val.mean / out.parameter_free_val;
+    }
+    out.runs.push_back(summary);
+  }
+  out.meets_target = out.runs.size() >= 2 && !std::isnan(out.parameter_free_val);
+  for (size_t r = 1; r < out.runs.size(); ++r) {
+    const FamilyRunSummary& s = out.runs[r];
+    // NaN compares false: a missing or diverged run never meets it.
+    out.meets_target &= s.families > 0 && s.probe_share <= kFamilyProbeShareTarget &&
+                        s.worth.has_value() && s.worth->at_least_one &&
+                        s.final_val.mean < out.parameter_free_val;
+  }
+  return out;
+}
+
 }  // namespace autolrs::bench

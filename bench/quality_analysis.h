@@ -74,6 +74,48 @@ struct Verdict {
 };
 Verdict Judge(const std::vector<TaskReport>& reports, const std::string& method);
 
+// Families (issue 16): per task and stage setting, run r of every family
+// (the r-th job of a family; the jobs before it taught the service), as
+// means over the families.
+struct FamilyRunSummary {
+  int run = 0;       // 1-based.
+  int families = 0;  // Families whose run r finished.
+  // Mean share of S spent on probe steps the model did not keep
+  // (RunResult::discarded_probe_fraction: reuse_best_probe's kept probe is
+  // part of the model).
+  double probe_share = NAN;
+  Summary final_val;           // Over the families.
+  std::optional<Worth> worth;  // Of final_val.mean, vs the grid-tuned cosine.
+  // final_val.mean / the best parameter-free optimizer's mean final val.
+  double vs_parameter_free = NAN;
+  double prior_runs = NAN;  // Mean RunResult::family_prior_runs (NaN: unknown).
+};
+
+struct FamilyReport {
+  int task = 0;
+  int setting = 0;
+  std::string method;                  // "family-recommended"
+  std::string parameter_free;          // The best parameter-free method ("" if none).
+  double parameter_free_val = NAN;     // Its mean final validation loss.
+  std::vector<FamilyRunSummary> runs;  // Run 1, 2, ... in order.
+  // The issue's target, from run 2 on: every such run has probe_share <=
+  // 0.10, the best worth this benchmark can measure (>= 1x, at_least_one:
+  // the tuned cosine's curve ends at S, so 1.1x cannot be told from 1x) and
+  // a final val below the best parameter-free optimizer's. False without a
+  // run 2 or without a parameter-free optimizer.
+  bool meets_target = false;
+};
+
+// The family report of one task and stage setting; `report` is its
+// TaskReport (the tuned cosine's curve, the one-run approaches). nullopt
+// when no family run of that task and setting is in `specs`.
+std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
+                                            const std::vector<RunResult>& results,
+                                            const TaskReport& report);
+
+// The target's probe-share bar (issue 16).
+inline constexpr double kFamilyProbeShareTarget = 0.10;
+
 }  // namespace autolrs::bench
 
 #endif  // AUTOLRS_BENCH_QUALITY_ANALYSIS_H_

@@ -1,6 +1,7 @@
 #include "bench/quality_analysis.h"
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,77 @@ TEST(JudgeTest, CountsWinsAndNamesLosses) {
   ASSERT_EQ(v.losses.size(), 1u);
   EXPECT_NE(v.losses[0].find("textbook"), std::string::npos);
   EXPECT_EQ(Judge(reports, "autolrs-none").cases, 0);
+}
+
+// Family run `run` (1-based) of family `family` at `setting`.
+void AddFamilyRun(Fixture& f, int setting, int family, int run, double final_val, double discarded,
+                  int prior_runs) {
+  RunResult r = Run(final_val);
+  r.discarded_probe_fraction = discarded;
+  r.family_prior_runs = prior_runs;
+  f.Add(Kind::kFamily, "family-recommended", 0, FamilySeed(family, run), r, setting);
+  f.specs.back().family = family;
+  f.specs.back().family_run = run;
+}
+
+TEST(AnalyzeFamiliesTest, MeansOverFamiliesPerRunAgainstCosineAndBestParameterFree) {
+  Fixture f = TwoSeeds();
+  f.Add(Kind::kOneRun, "dadapt-sgd", 1, 1, autolrs::bench::Run(0.31));  // Worse than DoG's 0.29.
+  // Setting 0: two families; run 1 searches, runs 2 and 3 follow the prior.
+  AddFamilyRun(f, 0, 0, 1, 0.34, 0.25, 0);
+  AddFamilyRun(f, 0, 1, 1, 0.34, 0.25, 0);
+  AddFamilyRun(f, 0, 0, 2, 0.28, 0.08, 1);
+  AddFamilyRun(f, 0, 1, 2, 0.27, 0.10, 1);
+  AddFamilyRun(f, 0, 0, 3, 0.285, 0.05, 2);
+  AddFamilyRun(f, 0, 1, 3, 0.275, 0.07, 2);
+  // Setting 1: run 2 spends 12% on probes: the target is missed.
+  AddFamilyRun(f, 1, 0, 1, 0.30, 0.25, 0);
+  AddFamilyRun(f, 1, 0, 2, 0.27, 0.12, 1);
+  AddFamilyRun(f, 1, 0, 3, 0.27, 0.05, 2);
+
+  const TaskReport r0 = Analyze(f.specs, f.results, Variants(), 0, 0, 2);
+  EXPECT_TRUE(r0.autolrs.size() == 1 && r0.Find("family-recommended") == nullptr)
+      << "family runs are not an AutoLRS variant row";
+  const std::optional<FamilyReport> fam = AnalyzeFamilies(f.specs, f.results, r0);
+  ASSERT_TRUE(fam.has_value());
+  EXPECT_EQ(fam->method, "family-recommended");
+  EXPECT_EQ(fam->parameter_free, "dog");
+  EXPECT_NEAR(fam->parameter_free_val, 0.29, 1e-12);
+  ASSERT_EQ(fam->runs.size(), 3u);
+  EXPECT_EQ(fam->runs[0].families, 2);
+  EXPECT_NEAR(fam->runs[0].probe_share, 0.25, 1e-12);
+  EXPECT_NEAR(fam->runs[0].final_val.mean, 0.34, 1e-12);
+  ASSERT_TRUE(fam->runs[0].worth.has_value());
+  EXPECT_FALSE(fam->runs[0].worth->at_least_one);  // 0.34 > T = 0.30
+  EXPECT_NEAR(fam->runs[0].vs_parameter_free, 0.34 / 0.29, 1e-12);
+  EXPECT_NEAR(fam->runs[0].prior_runs, 0, 1e-12);
+  EXPECT_NEAR(fam->runs[1].probe_share, 0.09, 1e-12);
+  EXPECT_NEAR(fam->runs[1].final_val.mean, 0.275, 1e-12);
+  EXPECT_TRUE(fam->runs[1].worth->at_least_one);
+  EXPECT_NEAR(fam->runs[1].vs_parameter_free, 0.275 / 0.29, 1e-12);
+  EXPECT_NEAR(fam->runs[2].probe_share, 0.06, 1e-12);
+  EXPECT_NEAR(fam->runs[2].prior_runs, 2, 1e-12);
+  EXPECT_TRUE(fam->meets_target);
+
+  const std::optional<FamilyReport> fam1 =
+      AnalyzeFamilies(f.specs, f.results, Analyze(f.specs, f.results, Variants(), 0, 1, 2));
+  ASSERT_TRUE(fam1.has_value());
+  EXPECT_EQ(fam1->runs[1].families, 1);
+  EXPECT_FALSE(fam1->meets_target) << "run 2's probes take 12%";
+
+  // A failed run 3 leaves run 3 without families: the target is not met.
+  for (size_t i = 0; i < f.specs.size(); ++i) {
+    if (f.specs[i].kind == Kind::kFamily && f.specs[i].family_run == 3) f.results[i] = RunResult{};
+  }
+  const std::optional<FamilyReport> failed = AnalyzeFamilies(f.specs, f.results, r0);
+  EXPECT_EQ(failed->runs[2].families, 0);
+  EXPECT_FALSE(failed->meets_target);
+}
+
+TEST(AnalyzeFamiliesTest, NoFamilyRunsNoReport) {
+  Fixture f = TwoSeeds();
+  EXPECT_FALSE(AnalyzeFamilies(f.specs, f.results, Analyze(f.specs, f.results, Variants(), 0, 0, 2))
+                   .has_value());
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -104,6 +106,98 @@ void GroupTable(std::string& md, const std::vector<const TaskReport*>& reports) 
   }
   absl::StrAppend(&md, "\nCells: mean final validation loss over seeds (budget worth).\n\n");
 }
+
+std::string WorthText(const std::optional<Worth>& w) {
+  if (!w) return "-";
+  if (w->at_least_one) return ">= 1x";
+  return absl::StrFormat("%.2fx", w->value);
+}
+
+void FamilyGroupTable(std::string& md, const std::vector<const FamilyReport*>& families) {
+  if (families.empty()) {
+    absl::StrAppend(&md, "(no family of this group was run)\n\n");
+    return;
+  }
+  size_t runs = 0;
+  for (const FamilyReport* f : families) runs = std::max(runs, f->runs.size());
+  absl::StrAppend(&md, "| task | families | best parameter-free |");
+  for (size_t r = 1; r <= runs; ++r) {
+    absl::StrAppendFormat(&md, " run %d probes | run %d worth | run %d final val (vs p-f) |", r, r,
+                          r);
+  }
+  absl::StrAppend(&md, " target met |\n|---|---:|---|");
+  for (size_t r = 0; r < runs; ++r) absl::StrAppend(&md, "---:|---:|---:|");
+  absl::StrAppend(&md, ":---:|\n");
+  for (const FamilyReport* f : families) {
+    int most = 0;
+    for (const FamilyRunSummary& s : f->runs) most = std::max(most, s.families);
+    absl::StrAppend(&md, "| ", Tasks()[f->task].name, " ", StageSettings()[f->setting].name, " | ",
+                    most, " | ",
+                    f->parameter_free.empty()
+                        ? "-"
+                        : absl::StrCat(f->parameter_free, " ", Fmt(f->parameter_free_val)),
+                    " |");
+    for (size_t r = 0; r < runs; ++r) {
+      if (r >= f->runs.size() || f->runs[r].families == 0) {
+        absl::StrAppend(&md, " - | - | - |");
+        continue;
+      }
+      const FamilyRunSummary& s = f->runs[r];
+      absl::StrAppend(&md, " ", std::isnan(s.probe_share) ? "-" : Fmt(100 * s.probe_share, 1) + "%",
+                      " | ", WorthText(s.worth), " | ", Fmt(s.final_val.mean), " (",
+                      std::isnan(s.vs_parameter_free) ? "-" : Fmt(s.vs_parameter_free, 3), ") |");
+    }
+    absl::StrAppend(&md, " ", f->meets_target ? "yes" : "no", " |\n");
+  }
+  // Tasks meet the target when every stage setting of theirs does.
+  std::map<int, bool> tasks;
+  int cases = 0;
+  for (const FamilyReport* f : families) {
+    cases += f->meets_target;
+    auto [it, fresh] = tasks.emplace(f->task, f->meets_target);
+    if (!fresh) it->second = it->second && f->meets_target;
+  }
+  int task_count = 0;
+  for (const auto& [task, met] : tasks) task_count += met;
+  absl::StrAppendFormat(&md,
+                        "\nTarget (from run 2 on: probe share <= %.0f%%, worth >= 1x, final val "
+                        "below the best parameter-free optimizer's) met in **%d of %zu** cases "
+                        "(task x stage setting); **%d of %zu** tasks meet it at every stage "
+                        "setting.\n\n",
+                        100 * kFamilyProbeShareTarget, cases, families.size(), task_count,
+                        tasks.size());
+}
+
+}  // namespace
+
+std::string FamiliesMarkdown(const std::vector<FamilyReport>& families) {
+  std::string md =
+      "## Families (issue 16): run 1, 2, 3 of a job that learns from the runs before it\n\n";
+  absl::StrAppend(
+      &md,
+      "Per task and stage setting, families of runs of `autolrs-recommended` with "
+      "`JobConfig.family` set (one name per family, never reused), every run a new seed; run r "
+      "starts after run r - 1 finished and was recorded by the server. Cells are means over the "
+      "families of run r. *Probes*: the share of S spent on probe steps the final model did not "
+      "keep: the probe steps of the CSV minus the chosen probe's when a stage continued from it "
+      "(reuse_best_probe; the stage tables count every probe step), / S. *Worth*: budget worth of "
+      "the mean final validation "
+      "loss vs the grid-tuned cosine, as above; it saturates at `>= 1x` (the tuned cosine's "
+      "curve ends at S), so issue 16's 1.1x cannot be told from 1x here and the target line "
+      "counts `>= 1x`. *vs p-f*: mean final validation loss / the best parameter-free "
+      "optimizer's on that task (below 1 beats it).\n\n");
+  for (Group g : {Group::kDev, Group::kHeldOut}) {
+    std::vector<const FamilyReport*> group;
+    for (const FamilyReport& f : families) {
+      if (Tasks()[f.task].group == g) group.push_back(&f);
+    }
+    absl::StrAppend(&md, g == Group::kDev ? "### Dev tasks\n\n" : "### Held-out tasks\n\n");
+    FamilyGroupTable(md, group);
+  }
+  return md;
+}
+
+namespace {
 
 void VerdictSection(std::string& md, const std::vector<TaskReport>& reports,
                     const std::vector<Variant>& variants, const std::string& default_method) {
@@ -326,7 +420,8 @@ void StageTable(std::string& md, const TaskReport& r) {
 }  // namespace
 
 std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<Variant>& variants,
-                     const std::string& default_method, const ReportMeta& meta) {
+                     const std::string& default_method, const ReportMeta& meta,
+                     const std::vector<FamilyReport>& families) {
   std::string md;
   char date[64];
   const std::time_t now = std::time(nullptr);
@@ -398,6 +493,7 @@ std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<V
                                           : "## Held-out tasks (only reported)\n\n");
     GroupTable(md, group);
   }
+  if (!families.empty()) absl::StrAppend(&md, FamiliesMarkdown(families));
 
   absl::StrAppend(&md, "## Per task and stage setting\n\n");
   for (const TaskReport& r : reports) {

@@ -33,9 +33,18 @@ struct ReportMeta {
 };
 
 // The whole RESULTS.md. `default_method` is the AutoLRS variant the verdict
-// is about ("autolrs-recommended"); every variant gets a verdict line.
+// is about ("autolrs-recommended"); every variant gets a verdict line. With
+// `families`, a "Families" section (FamiliesMarkdown) follows the group tables.
 std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<Variant>& variants,
-                     const std::string& default_method, const ReportMeta& meta);
+                     const std::string& default_method, const ReportMeta& meta,
+                     const std::vector<FamilyReport>& families = {});
+
+// The "Families" section: per group (dev, held-out), one row per task and
+// stage setting with, for each run number, the mean over the families of the
+// probe share, the budget worth and the final validation loss with its ratio
+// to the best parameter-free optimizer's; then a line per group counting the
+// cases and tasks that meet issue 16's target (FamilyReport::meets_target).
+std::string FamiliesMarkdown(const std::vector<FamilyReport>& families);
 
 // Writes the gnuplot data and script of one report under `scratch_dir` and
 // runs `gnuplot`, producing out_dir/plots/<task>-<setting>.png. Returns the

@@ -108,6 +108,7 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
   result.seconds = number("seconds");
   result.peak_lr = number("peak_lr");
   result.step_size = number("max_step_size");
+  result.model_steps = number("model_steps");
   if (number("steps") != static_cast<double>(spec.steps)) {
     return fail(absl::DataLossError(
         absl::StrCat("the run spent ", number("steps"), " steps, not ", spec.steps)));
@@ -119,6 +120,16 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
         absl::StrCat("the CSV has ", rows->size(), " rows, expected ", spec.steps)));
   }
   result.probe_fraction = ProbeFraction(*rows);
+  result.discarded_probe_fraction = result.probe_fraction;
+  if (schedule != nullptr && spec.steps > 0) {
+    int64_t kept = 0;
+    for (const v1::Stage& stage : schedule->stages()) {
+      if (stage.continued_from_probe()) kept += stage.tau_probe();
+    }
+    const double probe_rows = result.probe_fraction * static_cast<double>(rows->size());
+    result.discarded_probe_fraction =
+        std::max(0.0, probe_rows - static_cast<double>(kept)) / static_cast<double>(spec.steps);
+  }
   result.curve = MainLineEvals(*rows);
   // The final model is the main line when the last step was (always, unless
   // the budget ended inside a probe). Its validation loss is on stdout.
@@ -135,7 +146,7 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
     return fail(absl::DataLossError(
         absl::StrFormat("step 1 ran at lr %.6g, expected %.6g", (*rows)[0].lr, spec.lr)));
   }
-  if (spec.kind == Kind::kAutoLrs) {
+  if (UsesServer(spec.kind)) {
     if (schedule == nullptr) return fail(absl::DataLossError("no schedule"));
     result.schedule = *schedule;
     if (absl::Status s = CheckLrsFollowSchedule(*rows, *schedule); !s.ok()) return fail(s);
@@ -153,14 +164,24 @@ RunResult LoadRun(const RunSpec& spec, const std::string& dir) {
     return failed;
   }
   v1::Schedule schedule;
-  if (spec.kind == Kind::kAutoLrs) {
+  if (UsesServer(spec.kind)) {
     absl::StatusOr<std::string> text = Read(dir + "/schedule.txt");
     if (!text.ok() || !google::protobuf::TextFormat::ParseFromString(*text, &schedule)) {
       failed.error = absl::StrCat("cannot read the schedule in ", dir);
       return failed;
     }
   }
-  return ParseRun(spec, *out, *csv, spec.kind == Kind::kAutoLrs ? &schedule : nullptr);
+  RunResult result = ParseRun(spec, *out, *csv, UsesServer(spec.kind) ? &schedule : nullptr);
+  if (spec.kind == Kind::kFamily) {
+    v1::Family family;
+    absl::StatusOr<std::string> text = Read(dir + "/family.txt");
+    if (text.ok() && google::protobuf::TextFormat::ParseFromString(*text, &family)) {
+      for (const v1::FamilyRun& run : family.runs()) {
+        if (run.job_id() == spec.id) result.family_prior_runs = run.prior_runs();
+      }
+    }
+  }
+  return result;
 }
 
 }  // namespace autolrs::bench

@@ -73,6 +73,18 @@ TEST(ParseRunTest, AutoLrsMustFollowItsSchedule) {
   const RunResult ok = ParseRun(spec, kFinal, csv, &schedule);
   ASSERT_TRUE(ok.ok) << ok.error;
   EXPECT_DOUBLE_EQ(ok.probe_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(ok.discarded_probe_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(ok.model_steps, 4);
+  // reuse_best_probe: the stage continued from its chosen probe (1 step),
+  // which is then part of the model; every probe row still counts in
+  // probe_fraction.
+  stage->set_tau_probe(1);
+  stage->set_continued_from_probe(true);
+  const RunResult kept = ParseRun(spec, kFinal, csv, &schedule);
+  ASSERT_TRUE(kept.ok) << kept.error;
+  EXPECT_DOUBLE_EQ(kept.probe_fraction, 0.5);
+  EXPECT_DOUBLE_EQ(kept.discarded_probe_fraction, 0.25);
+  stage->set_continued_from_probe(false);
   stage->set_chosen_lr(0.1);  // The trainer ran 0.01: a mismatch.
   const RunResult bad = ParseRun(spec, kFinal, csv, &schedule);
   EXPECT_FALSE(bad.ok);

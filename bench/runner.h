@@ -2,9 +2,15 @@
 #define AUTOLRS_BENCH_RUNNER_H_
 
 // Runs the benchmark's train processes, `parallel` at a time, each with one
-// torch thread, AutoLRS ones against one real autolrs_server (SQLite, started
-// only when some AutoLRS run has to run). A run whose folder holds the same
-// inputs (run_cache.h) is not run again but read back.
+// torch thread, AutoLRS and family ones against one real autolrs_server
+// (SQLite in <work_dir>/autolrs.db, recreated, with a new token, whenever the
+// server is started: only when some AutoLRS or family run has to run). A run
+// whose folder holds the same inputs (run_cache.h) is not run again but read
+// back; a family (kFamily runs of one slot) is reused whole or run again whole
+// under a new name (run_cache.h), its runs one after the other: run r starts
+// after run r - 1 finished and the server's GetFamily lists it (a server
+// answering UNIMPLEMENTED has no families: the runs then start from nothing).
+// A family run after a failed one fails without running.
 //
 // Not thread-safe. SIGINT/SIGTERM (see RequestStop) kill the running
 // children and make Run() return CANCELLED.

@@ -15,8 +15,8 @@
 // Exit status 0 when every run succeeded and the report was written.
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -59,6 +60,11 @@ ABSL_FLAG(std::string, variants, "",
 ABSL_FLAG(std::string, add_variants, "",
           "More AutoLRS variants, 'name=preset:JobConfig text;...', e.g. "
           "'notol=recommended:choice_tolerance: 0'.");
+ABSL_FLAG(int, families, -1,
+          "Families per task and stage setting (0: none): each runs the recommended variant "
+          "--family_runs times with JobConfig.family set and a new seed per run. Default 3, "
+          "0 with --quick.");
+ABSL_FLAG(int, family_runs, 3, "Runs per family (>= 1), one after the other.");
 ABSL_FLAG(std::string, default_variant, "recommended",
           "The variant the verdict is about (the service's default preset).");
 ABSL_FLAG(bool, rerun, false, "Run everything again, even runs whose inputs did not change.");
@@ -136,6 +142,20 @@ absl::Status Run(const char* argv0) {
   plan.grid_size = absl::GetFlag(FLAGS_grid_size) > 0 ? absl::GetFlag(FLAGS_grid_size)
                                                       : (quick ? 3 : 8);
   if (plan.grid_size < 2) return absl::InvalidArgumentError("--grid_size must be >= 2");
+  if (plan.seeds > kMaxSeeds) {
+    return absl::InvalidArgumentError(absl::StrCat("--seeds must be <= ", kMaxSeeds));
+  }
+  plan.families =
+      absl::GetFlag(FLAGS_families) >= 0 ? absl::GetFlag(FLAGS_families) : (quick ? 0 : 3);
+  plan.family_runs = absl::GetFlag(FLAGS_family_runs);
+  if (plan.families > 0 && (plan.family_runs < 1 || plan.family_runs > 999)) {
+    return absl::InvalidArgumentError("--family_runs must be in [1, 999]");
+  }
+  {
+    absl::StatusOr<Variant> family_variant = FindBuiltinVariant("recommended");
+    if (!family_variant.ok()) return family_variant.status();
+    plan.family_variant = *family_variant;
+  }
   const int parallel = absl::GetFlag(FLAGS_parallel);
   if (parallel < 1) return absl::InvalidArgumentError("--parallel must be >= 1");
 
@@ -188,10 +208,11 @@ absl::Status Run(const char* argv0) {
 
   const std::vector<RunSpec> specs = Plan(plan);
   std::fprintf(stderr,
-               "schedule_quality: %s mode, %zu task(s), %zu variant(s), %d seed(s), grid %d, %d "
-               "parallel\n  work dir %s\n  out dir  %s\n",
+               "schedule_quality: %s mode, %zu task(s), %zu variant(s), %d seed(s), grid %d, "
+               "%d famil%s x %d run(s), %d parallel\n  work dir %s\n  out dir  %s\n",
                quick ? "quick" : "full", plan.tasks.size(), plan.variants.size(), plan.seeds,
-               plan.grid_size, parallel, runner.work_dir.c_str(), out_dir.c_str());
+               plan.grid_size, plan.families, plan.families == 1 ? "y" : "ies", plan.family_runs,
+               parallel, runner.work_dir.c_str(), out_dir.c_str());
   std::vector<RunResult> results;
   if (absl::Status s = RunAll(runner, specs, results); !s.ok()) return s;
 
@@ -220,9 +241,13 @@ absl::Status Run(const char* argv0) {
     }
   }
   std::vector<TaskReport> reports;
+  std::vector<FamilyReport> families;
   for (int t : plan.tasks) {
     for (int st = 0; st < static_cast<int>(StageSettings().size()); ++st) {
       reports.push_back(Analyze(specs, results, plan.variants, t, st, plan.grid_size));
+      if (std::optional<FamilyReport> f = AnalyzeFamilies(specs, results, reports.back())) {
+        families.push_back(*std::move(f));
+      }
       if (!absl::GetFlag(FLAGS_plots)) continue;
       absl::StatusOr<std::string> png =
           Plot(reports.back(), plan.variants, runner.work_dir, out_dir, absl::GetFlag(FLAGS_gnuplot),
@@ -243,8 +268,8 @@ absl::Status Run(const char* argv0) {
         1e-6 * static_cast<double>(children.ru_utime.tv_usec + children.ru_stime.tv_usec);
   }
   const std::string md =
-      Markdown(reports, plan.variants, absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)),
-               meta);
+      Markdown(reports, plan.variants,
+               absl::StrCat("autolrs-", absl::GetFlag(FLAGS_default_variant)), meta, families);
   const std::string path = absl::StrCat(out_dir, "/RESULTS.md");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << md;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The schedule-quality benchmark in one command (see bench/README.md):
-#   bench/schedule_quality.sh           full run: 3 seeds, 6 tasks x 2 stage settings;
+#   bench/schedule_quality.sh           full run: 3 seeds, 6 tasks x 2 stage settings,
+#                                       3 families x 3 runs per task and setting;
 #                                       writes bench/RESULTS.md and bench/plots/*.png
 #                                       (several hours on 2 cores)
-#   bench/schedule_quality.sh --quick   smoke run: 1 seed, small budgets, 4-value grid;
+#   bench/schedule_quality.sh --quick   smoke run: 1 seed, small budgets, 3-value grid, no
+#                                       families (add --families=1 --family_runs=2);
 #                                       writes /tmp/schedule_quality-quick/ (< 10 min)
 # Finished runs whose inputs (train arguments, binaries) did not change are
 # reused from the work dir ($HOME/.cache/autolrs/schedule_quality, or
