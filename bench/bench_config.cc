@@ -211,12 +211,13 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
     const int64_t eval_every = std::max<int64_t>(1, s / (options.quick ? 20 : 40));
     for (int seed = 1; seed <= options.seeds; ++seed) {
       // `optimizer`: the task's, except for the parameter-free baselines.
-      auto add = [&](RunSpec r, const std::string& optimizer, std::vector<std::string> extra) {
+      auto add = [&](RunSpec r, const std::string& optimizer, std::vector<std::string> extra,
+                     int64_t steps = 0) {
         r.task = t;
-        r.steps = s;
+        r.steps = steps > 0 ? steps : s;
         r.seed = seed;
         r.args = {absl::StrCat("--model=", task.model),
-                  absl::StrCat("--total_steps=", s),
+                  absl::StrCat("--total_steps=", r.steps),
                   absl::StrCat("--seed=", seed),
                   absl::StrCat("--batch_size=", task.batch_size),
                   "--threads=1",
@@ -242,6 +243,8 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
       // Grid-tuned baselines.
       const std::vector<double> grid = LogGrid(task.lr_min, task.lr_max, options.grid_size);
       for (const std::string& schedule : GridSchedules()) {
+        const auto& only = options.grid_schedules;
+        if (!only.empty() && std::find(only.begin(), only.end(), schedule) == only.end()) continue;
         for (size_t i = 0; i < grid.size(); ++i) {
           RunSpec r;
           r.kind = Kind::kGrid;
@@ -252,6 +255,17 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
           add(r, task.optimizer,
               {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])});
         }
+      }
+      // With families: the cosine grid at 1.1 x S (see kLongCosine).
+      for (size_t i = 0; options.families > 0 && i < grid.size(); ++i) {
+        RunSpec r;
+        r.kind = Kind::kGrid;
+        r.method = kLongCosine;
+        r.lr = grid[i];
+        r.id = absl::StrCat(task.name, "-", kLongCosine, "-g", options.grid_size, "-", i, "-s",
+                            seed);
+        add(r, task.optimizer, {"--schedule=cosine", absl::StrFormat("--lr=%.17g", grid[i])},
+            std::llround(kLongCosineFactor * s));
       }
       // One-run baselines.
       {

@@ -1,6 +1,7 @@
 #include "bench/bench_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -191,7 +192,32 @@ TEST(PlanTest, NoFamiliesByDefault) {
   options.seeds = 1;
   options.grid_size = 2;
   options.tasks = {0};
-  for (const RunSpec& r : Plan(options)) EXPECT_NE(r.kind, Kind::kFamily) << r.id;
+  for (const RunSpec& r : Plan(options)) {
+    EXPECT_NE(r.kind, Kind::kFamily) << r.id;
+    EXPECT_NE(r.method, kLongCosine) << r.id;
+  }
+}
+
+TEST(PlanTest, FamiliesAddTheCosineGridAt1point1S) {
+  PlanOptions options;
+  options.seeds = 2;
+  options.grid_size = 3;
+  options.tasks = {0};
+  options.variants = {*FindBuiltinVariant("recommended")};
+  options.families = 1;
+  options.family_variant = *FindBuiltinVariant("recommended");
+  const int64_t s = Steps(Tasks()[0], false);
+  int long_runs = 0;
+  for (const RunSpec& r : Plan(options)) {
+    if (r.method != kLongCosine) continue;
+    ++long_runs;
+    EXPECT_EQ(r.kind, Kind::kGrid);
+    EXPECT_EQ(r.steps, std::llround(1.1 * s));
+    EXPECT_TRUE(Has(r, absl::StrCat("--total_steps=", r.steps))) << r.id;
+    EXPECT_TRUE(Has(r, "--schedule=cosine")) << r.id;
+    EXPECT_TRUE(Has(r, absl::StrCat("--eval_every=", s / 40))) << r.id;
+  }
+  EXPECT_EQ(long_runs, 2 * 3);
 }
 
 }  // namespace

@@ -54,7 +54,29 @@ TaskReport Analyze(const std::vector<RunSpec>& specs, const std::vector<RunResul
     }
   };
   for (const RunSpec& s : specs) {
-    if (s.task == task) report.steps = s.steps;
+    if (s.task == task && s.method != kLongCosine) report.steps = s.steps;
+  }
+  // The cosine grid at 1.1 x S, tuned by mean final validation loss.
+  {
+    std::vector<GridRun> long_runs;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const RunSpec& s = specs[i];
+      if (s.task != task || s.kind != Kind::kGrid || s.method != kLongCosine) continue;
+      long_runs.push_back({s.lr, results[i].ok ? results[i].final_val : NAN});
+    }
+    if (!long_runs.empty()) {
+      absl::StatusOr<LrChoice> choice = SelectBestLr(long_runs);
+      if (choice.ok()) {
+        std::vector<double> vals;
+        for (const GridRun& g : long_runs) {
+          if (g.lr == choice->lr) vals.push_back(g.final_val_loss);
+        }
+        report.long_cosine_lr = choice->lr;
+        report.long_cosine_val = Summarize(vals).mean;
+      } else {
+        report.notes.push_back(absl::StrCat(kLongCosine, ": ", choice.status().message()));
+      }
+    }
   }
 
   // Grid-tuned baselines.
@@ -210,6 +232,7 @@ std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
   FamilyReport out;
   out.task = report.task;
   out.setting = report.setting;
+  out.long_cosine_val = report.long_cosine_val;
   int max_run = 0;
   for (const RunSpec& s : specs) {
     if (s.kind != Kind::kFamily || s.task != report.task || s.setting != report.setting) continue;
@@ -247,6 +270,8 @@ std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
     if (cosine != nullptr && !finals.empty() && !std::isnan(report.target)) {
       summary.worth = BudgetWorth(cosine->mean_curve, summary.final_val.mean, report.steps);
     }
+    // NaN compares false: no long grid, or a diverged run, is not >= 1.1x.
+    summary.worth_long = !finals.empty() && summary.final_val.mean <= report.long_cosine_val;
     if (!std::isnan(out.parameter_free_val) && out.parameter_free_val > 0) {
       summary.vs_parameter_free = summary.final_val.mean / out.parameter_free_val;
     }
@@ -256,8 +281,10 @@ std::optional<FamilyReport> AnalyzeFamilies(const std::vector<RunSpec>& specs,
   for (size_t r = 1; r < out.runs.size(); ++r) {
     const FamilyRunSummary& s = out.runs[r];
     // NaN compares false: a missing or diverged run never meets it.
-    out.meets_target &= s.families > 0 && s.probe_share <= kFamilyProbeShareTarget &&
-                        s.worth.has_value() && s.worth->at_least_one &&
+    const bool worth = std::isnan(report.long_cosine_val)
+                           ? s.worth.has_value() && s.worth->at_least_one
+                           : s.worth_long;
+    out.meets_target &= s.families > 0 && s.probe_share <= kFamilyProbeShareTarget && worth &&
                         s.final_val.mean < out.parameter_free_val;
   }
   return out;

@@ -202,6 +202,33 @@ TEST(AnalyzeFamiliesTest, MeansOverFamiliesPerRunAgainstCosineAndBestParameterFr
   EXPECT_FALSE(failed->meets_target);
 }
 
+TEST(AnalyzeFamiliesTest, TheCosineGridAt1point1STellsWorthAbove1x) {
+  Fixture f = TwoSeeds();
+  // The cosine grid over 1.1 x S: best at 0.1 with 0.28 (seeds 0.275, 0.285).
+  for (int seed = 1; seed <= 2; ++seed) {
+    f.Add(Kind::kGrid, kLongCosine, 0.01, seed, autolrs::bench::Run(0.33));
+    f.Add(Kind::kGrid, kLongCosine, 0.1, seed, autolrs::bench::Run(0.27 + 0.005 * (2 * seed - 1)));
+    f.specs.back().steps = 110;
+    f.specs[f.specs.size() - 2].steps = 110;
+  }
+  AddFamilyRun(f, 0, 0, 1, 0.34, 0.25, 0);
+  AddFamilyRun(f, 0, 0, 2, 0.279, 0.08, 1);  // <= 0.28: worth >= 1.1x.
+  AddFamilyRun(f, 0, 0, 3, 0.285, 0.05, 2);  // Between 0.28 and T = 0.30: >= 1x only.
+  const TaskReport r0 = Analyze(f.specs, f.results, Variants(), 0, 0, 2);
+  EXPECT_EQ(r0.steps, kS) << "the long grid's steps are not the task's S";
+  EXPECT_NEAR(r0.long_cosine_val, 0.28, 1e-12);
+  EXPECT_DOUBLE_EQ(r0.long_cosine_lr, 0.1);
+  EXPECT_EQ(r0.Find(kLongCosine), nullptr) << "not a row of the stage tables";
+  const std::optional<FamilyReport> fam = AnalyzeFamilies(f.specs, f.results, r0);
+  ASSERT_TRUE(fam.has_value());
+  EXPECT_NEAR(fam->long_cosine_val, 0.28, 1e-12);
+  EXPECT_FALSE(fam->runs[0].worth_long);
+  EXPECT_TRUE(fam->runs[1].worth_long);
+  EXPECT_FALSE(fam->runs[2].worth_long);
+  EXPECT_TRUE(fam->runs[2].worth->at_least_one);
+  EXPECT_FALSE(fam->meets_target) << "run 3 is not worth 1.1x";
+}
+
 TEST(AnalyzeFamiliesTest, NoFamilyRunsNoReport) {
   Fixture f = TwoSeeds();
   EXPECT_FALSE(AnalyzeFamilies(f.specs, f.results, Analyze(f.specs, f.results, Variants(), 0, 0, 2))

@@ -114,6 +114,9 @@ TEST(FamiliesMarkdownTest, OneRowPerTaskAndSettingPerGroupAndTheTargetLine) {
               FamilyRun(2, 3, 0.09, 0.275, 0.29, Worth{1, true}),
               FamilyRun(3, 3, 0.06, 0.28, 0.29, Worth{1, true})};
   dev.meets_target = true;
+  // The cosine grid at 1.1 x S ended at 0.278: run 2 (0.275) is worth >= 1.1x.
+  dev.long_cosine_val = 0.278;
+  dev.runs[1].worth_long = true;
   FamilyReport dev30 = dev;
   dev30.setting = 1;
   dev30.runs[1].probe_share = 0.12;
@@ -134,18 +137,19 @@ TEST(FamiliesMarkdownTest, OneRowPerTaskAndSettingPerGroupAndTheTargetLine) {
   ASSERT_NE(ho_at, std::string::npos);
   const size_t row = md.find(absl::StrCat(
       "| ", t0,
-      " S/15 | 3 | dog 0.2900 | 25.0% | 0.50x | 0.3400 (1.172) | 9.0% | >= 1x | 0.2750 (0.948) "
+      " S/15 | 3 | dog 0.2900 | 0.2780 | 25.0% | 0.50x | 0.3400 (1.172) | 9.0% | >= 1.1x | "
+      "0.2750 (0.948) "
       "| 6.0% | >= 1x | 0.2800 (0.966) | yes |"));
   EXPECT_TRUE(row > dev_at && row < ho_at) << md;
   EXPECT_NE(md.find(absl::StrCat("| ", t0,
-                                 " S/30 | 3 | dog 0.2900 | 25.0% | 0.50x | 0.3400 (1.172) "
-                                 "| 12.0% | >= 1x |")),
+                                 " S/30 | 3 | dog 0.2900 | 0.2780 | 25.0% | 0.50x | 0.3400 "
+                                 "(1.172) | 12.0% | >= 1.1x |")),
             std::string::npos)
       << md;
   // The held-out table has only 2 runs; a missing worth reads "-".
   const size_t ho_row = md.find(
       absl::StrCat("| ", th,
-                   " S/15 | 2 | prodigy 2.0000 | 30.0% | - | 2.2000 (1.100) | 5.0% | >= 1x | "
+                   " S/15 | 2 | prodigy 2.0000 | - | 30.0% | - | 2.2000 (1.100) | 5.0% | >= 1x | "
                    "1.9000 (0.950) | yes |"));
   EXPECT_NE(ho_row, std::string::npos) << md;
   EXPECT_GT(ho_row, ho_at);

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +54,9 @@ ABSL_FLAG(std::string, work_dir, "",
 ABSL_FLAG(int, seeds, 0, "Seeds per configuration (1..N). Default 3, 1 with --quick.");
 ABSL_FLAG(int, grid_size, 0, "Peak LRs per grid-tuned schedule (>= 2). Default 8, 3 with --quick.");
 ABSL_FLAG(int, parallel, 2, "Train processes at a time (each with 1 torch thread).");
+ABSL_FLAG(std::string, grid_schedules, "",
+          "Comma-separated grid-tuned schedules to run, cosine included (default: constant, "
+          "step, cosine).");
 ABSL_FLAG(std::string, tasks, "", "Comma-separated task names to run (default: all).");
 ABSL_FLAG(std::string, variants, "",
           "Comma-separated built-in AutoLRS variants to run (default: reference, recommended, "
@@ -142,6 +146,20 @@ absl::Status Run(const char* argv0) {
   plan.grid_size = absl::GetFlag(FLAGS_grid_size) > 0 ? absl::GetFlag(FLAGS_grid_size)
                                                       : (quick ? 3 : 8);
   if (plan.grid_size < 2) return absl::InvalidArgumentError("--grid_size must be >= 2");
+  if (const std::string only = absl::GetFlag(FLAGS_grid_schedules); !only.empty()) {
+    plan.grid_schedules = absl::StrSplit(only, ',', absl::SkipEmpty());
+    for (const std::string& s : plan.grid_schedules) {
+      if (std::find(GridSchedules().begin(), GridSchedules().end(), s) == GridSchedules().end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--grid_schedules: unknown schedule '", s, "' (constant, step, cosine)"));
+      }
+    }
+    if (std::find(plan.grid_schedules.begin(), plan.grid_schedules.end(), "cosine") ==
+        plan.grid_schedules.end()) {
+      return absl::InvalidArgumentError(
+          "--grid_schedules must include cosine (every budget worth is against it)");
+    }
+  }
   if (plan.seeds > kMaxSeeds) {
     return absl::InvalidArgumentError(absl::StrCat("--seeds must be <= ", kMaxSeeds));
   }
