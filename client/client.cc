@@ -209,4 +209,18 @@ absl::StatusOr<v1::Schedule> Client::GetSchedule(const v1::GetScheduleRequest& r
   return Call("GetSchedule", &v1::AutoLrsService::StubInterface::GetSchedule, request);
 }
 
+absl::StatusOr<v1::Family> Client::GetFamily(const v1::GetFamilyRequest& request) {
+  return Call("GetFamily", &v1::AutoLrsService::StubInterface::GetFamily, request);
+}
+
+absl::StatusOr<v1::ListFamiliesResponse> Client::ListFamilies(
+    const v1::ListFamiliesRequest& request) {
+  return Call("ListFamilies", &v1::AutoLrsService::StubInterface::ListFamilies, request);
+}
+
+absl::StatusOr<v1::DeleteFamilyResponse> Client::DeleteFamily(
+    const v1::DeleteFamilyRequest& request) {
+  return Call("DeleteFamily", &v1::AutoLrsService::StubInterface::DeleteFamily, request);
+}
+
 }  // namespace autolrs

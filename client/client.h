@@ -100,6 +100,11 @@ class Client {
   absl::StatusOr<v1::Action> NextAction(const v1::NextActionRequest& request);
   absl::StatusOr<v1::Action> ReportLosses(const v1::ReportLossesRequest& request);
   absl::StatusOr<v1::Schedule> GetSchedule(const v1::GetScheduleRequest& request);
+  // Families (JobConfig.family): what the service learned from a kind of
+  // job's finished runs, for the caller's tenant.
+  absl::StatusOr<v1::Family> GetFamily(const v1::GetFamilyRequest& request);
+  absl::StatusOr<v1::ListFamiliesResponse> ListFamilies(const v1::ListFamiliesRequest& request);
+  absl::StatusOr<v1::DeleteFamilyResponse> DeleteFamily(const v1::DeleteFamilyRequest& request);
 
   // Calls made and attempts sent (attempts - calls = retries), since creation.
   int64_t calls() const { return calls_.load(std::memory_order_relaxed); }

@@ -131,6 +131,19 @@ TEST(ClientTest, EveryRpcRoundTrips) {
   ASSERT_EQ(schedule->stages_size(), 1);
   EXPECT_EQ(schedule->stages(0).probes_size(), 1);
 
+  // No job of a family has finished: no family, answered at once (no retry).
+  v1::GetFamilyRequest family;
+  family.set_name("no-runs-yet");
+  const int64_t attempts_before = client->attempts();
+  EXPECT_EQ(client->GetFamily(family).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client->attempts(), attempts_before + 1);
+  absl::StatusOr<v1::ListFamiliesResponse> families = client->ListFamilies({});
+  ASSERT_TRUE(families.ok()) << families.status();
+  EXPECT_EQ(families->families_size(), 0);
+  v1::DeleteFamilyRequest forget;
+  forget.set_name("Not A Name");
+  EXPECT_EQ(client->DeleteFamily(forget).status().code(), absl::StatusCode::kInvalidArgument);
+
   absl::StatusOr<v1::ListJobsResponse> list = client->ListJobs(v1::ListJobsRequest());
   ASSERT_TRUE(list.ok()) << list.status();
   ASSERT_EQ(list->jobs_size(), 1);
