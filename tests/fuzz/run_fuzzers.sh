@@ -49,7 +49,7 @@ LIBRARY_SOURCES=(
   server/job_config.cc server/job.cc server/first_stage_confirmation.cc server/compute_timer.cc
   server/job_observer.cc
   server/scheduler.cc server/memory_job_store.cc server/stored_job_codec.cc
-  server/family_records.cc
+  server/family_records.cc server/family.cc server/family_prior.cc server/family_registry.cc
 )
 ABSL_LIBS=$(grep -o '"-labsl_[a-z_0-9]*"' third_party/BUILD | tr -d '"' | tr '\n' ' ')
 
