@@ -42,8 +42,9 @@ struct LrWindow {
 };
 LrWindow PriorWindow(const JobState& state, const v1::Stage& stage, double lr_min, double lr_max);
 
-// Whether `first`, the first probe of a stage that SearchesByPrior,
-// contradicts the prior: it diverged, or, in the first stage, its forecast
+// Whether `first`, the probe of the family's LR (the last of its prior
+// probes) of a stage that SearchesByPrior, contradicts the prior: it
+// diverged, or, in the first stage, its forecast
 // lies outside the runs' forecasts there, [low / (1 + family_tolerance),
 // high * (1 + family_tolerance)] (family_tolerance 0: only divergence).
 // Later stages start from a model the job's fewer probes brought further

@@ -225,7 +225,7 @@ TEST(FamilyJobTest, LaterRunsSearchAroundTheFamilysLrWithFewerProbes) {
   EXPECT_GT(s0.family_lr(), 0);
   EXPECT_FALSE(s0.family_followed());  // One run: nothing to agree.
   EXPECT_EQ(s0.probes_size(), 2);      // family_probes, not probes_per_stage.
-  EXPECT_DOUBLE_EQ(s0.probes(0).lr(), s0.family_lr());
+  EXPECT_DOUBLE_EQ(s0.probes(1).lr(), s0.family_lr());  // The family's LR last.
   const double half = std::pow(10.0, 0.15) * (1 + 1e-9);
   for (const v1::Probe& p : s0.probes()) {
     EXPECT_LE(p.lr(), s0.family_lr() * half);
@@ -284,7 +284,8 @@ TEST(FamilyJobTest, AWrongPriorIsDroppedAndTheJobEndsNoWorseThanWithoutAFamily) 
   EXPECT_TRUE(with.job().family_prior_dropped());
   const v1::Stage& s0 = with.schedule().stages(0);
   EXPECT_TRUE(s0.family_prior_contradicted());
-  // The search widened back to the plain method: k probes over the interval.
+  // The search widened back to the plain method: k probes over the interval
+  // (one of the window and the family's LR among them).
   EXPECT_EQ(s0.probes_size(), c.probes_per_stage());
   for (int i = 1; i < with.schedule().stages_size(); ++i) {
     EXPECT_EQ(with.schedule().stages(i).family_lr(), 0);

@@ -566,8 +566,9 @@ absl::Status Job::IssueProbe(v1::CheckpointOp checkpoint) {
       StageOptimizer(state_, job().current_lr());
   if (!optimizer.ok()) return Internal("building the stage optimizer", optimizer.status());
   absl::StatusOr<double> lr;
-  if (SearchesByPrior(stage) && stage.probes_size() == 0) {
-    // A family's prior: its LR first, the probe that may contradict it.
+  if (SearchesByPrior(stage) && stage.probes_size() + 1 == PriorProbes(config(), stage)) {
+    // A family's prior: its LR last, so that the exploitation usually
+    // continues from that probe (IssueExploit); the others search its window.
     lr = std::clamp(stage.family_lr(), optimizer->options().lr_min, optimizer->options().lr_max);
   } else if (config().warm_start() && stage.index() > 0 && stage.probes_size() == 0 &&
              job().current_lr() > 0) {
@@ -847,7 +848,7 @@ absl::Status Job::ProbeDone(const RankReport& series) {
   v1::Probe made = ForecastProbe(*stage, series);
   v1::Probe* probe = stage->add_probes();
   *probe = std::move(made);
-  if (SearchesByPrior(*stage) && stage->probes_size() == 1 &&
+  if (SearchesByPrior(*stage) && stage->probes_size() == PriorProbes(config(), *stage) &&
       ContradictsPrior(state_, *stage, *probe)) {
     // The family's prior does not hold for this job: search as without one.
     stage->set_family_prior_contradicted(true);
@@ -999,7 +1000,16 @@ bool Job::ExploitFailed(const v1::Stage& stage) const {
   const double bar = chosen->predicted_loss() + guard * std::abs(chosen->predicted_loss());
   // tau steps at the LR ended well above what tau' steps at it forecast:
   // the main line collapsed or stalled (an LR past the training cliff).
-  return !std::isfinite(achieved) || achieved > bar;
+  if (!std::isfinite(achieved) || achieved > bar) return true;
+  // The first stage starts from the initialization (or the warmup's end),
+  // where any usable LR makes progress: an exploitation that ends barely
+  // below the stage checkpoint's loss stalled or collapsed, even when its
+  // few-step probe promised no better (very short probes cannot tell).
+  if (stage.index() == 0 && stage.objective() == v1::OBJECTIVE_TRAINING_LOSS) {
+    const double start = CheckpointLoss(state_.schedule(), 0);
+    return start > 0 && achieved > (1 - kMinFirstStageProgress) * start;
+  }
+  return false;
 }
 
 absl::Status Job::RollBack(v1::Stage* stage) {

@@ -22,6 +22,10 @@ inline constexpr int64_t kWaitRetryMs = 100;
 // Exploitations of one stage the exploit_guard may roll back.
 inline constexpr int kMaxRollbacks = 2;
 
+// exploit_guard: the first stage's exploitation must end at least this
+// fraction below the stage checkpoint's loss (its training loss objective).
+inline constexpr double kMinFirstStageProgress = 0.05;
+
 // The AutoLRS state machine of one training job: from the resolved config and
 // the reported loss series it produces the next action. Pure and
 // deterministic (no I/O, no clock, no gRPC): the same config, seed and

@@ -174,6 +174,23 @@ TEST(JobOptionsTest, ExploitGuardLeavesHealthyStagesAndOnlyTheReferenceTurnsItOf
   EXPECT_EQ(MustCreate(reference).job().config().exploit_guard(), 0);
 }
 
+TEST(JobOptionsTest, ExploitGuardRollsBackAFirstStageThatMadeNoProgress) {
+  Job job = MustCreate(GuardConfig(0.25));
+  const v1::Action exploit = ExploitOfStageZero(job);
+  ASSERT_EQ(exploit.phase(), v1::PHASE_EXPLOIT);
+  // The probes started near 2.1 (their first losses); tau steps ending at
+  // 2.08 are within the guard of the chosen probe's forecast (2.0) but made
+  // almost no progress from the initialization: a stall.
+  const v1::Action retry = Report(job, exploit, 2.08);
+  ASSERT_EQ(retry.phase(), v1::PHASE_EXPLOIT);
+  EXPECT_EQ(retry.stage(), 0);
+  EXPECT_LT(retry.lr(), exploit.lr());
+  EXPECT_EQ(job.state().schedule().stages(0).rolled_back_lrs_size(), 1);
+  // Progress of more than 5% is kept.
+  const v1::Action next = Report(job, retry, 1.9);
+  EXPECT_EQ(next.stage(), 1);
+}
+
 TEST(JobOptionsTest, ExploitGuardRollsBackAtMostTwicePerStage) {
   Job job = MustCreate(GuardConfig(0.1));
   v1::Action a = ExploitOfStageZero(job);
