@@ -31,7 +31,7 @@ const v1::FamilyStage* StageAt(const v1::FamilyRun& run, double progress) {
 
 }  // namespace
 
-absl::Status ValidateFamilyName(absl::string_view name, absl::string_view field) {
+absl::Status ValidateName(absl::string_view name, absl::string_view field) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (name.size() > kMaxNameLength) {
     return absl::InvalidArgumentError(absl::StrCat(field, " must be at most ", kMaxNameLength,
@@ -165,11 +165,11 @@ void DeriveCurve(v1::Family& family) {
   }
 }
 
-FamilyRuns CompatibleRuns(const v1::Family& family, const v1::JobConfig& config) {
+FamilyRuns CompatibleRuns(const FamilyRuns& all, const v1::JobConfig& config) {
   FamilyRuns runs;
   if (config.total_steps() <= 0) return runs;
   const double warmup = config.warmup_steps() / static_cast<double>(config.total_steps());
-  for (const v1::FamilyRun& r : family.runs()) {
+  for (const v1::FamilyRun& r : all) {
     if (r.stages_size() == 0 || std::abs(r.warmup_fraction() - warmup) > kFractionMatch ||
         std::abs(r.cooldown_fraction() - config.cooldown_fraction()) > kFractionMatch) {
       continue;

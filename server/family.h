@@ -25,8 +25,8 @@ inline constexpr int kMaxFamilyRuns = 16;
 using FamilyRuns = google::protobuf::RepeatedPtrField<v1::FamilyRun>;
 
 // INVALID_ARGUMENT (naming `field`) unless `name` is 1 to 63 characters of
-// [a-z0-9-_].
-absl::Status ValidateFamilyName(absl::string_view name, absl::string_view field = "family");
+// [a-z0-9-_]: the rules of job ids (ValidateJobId) and family names.
+absl::Status ValidateName(absl::string_view name, absl::string_view field);
 
 // The loss at the stage checkpoint of `schedule`'s stage `index`, in the
 // stage's objective: the previous stage's exploitation (training: its last-10
@@ -45,10 +45,11 @@ void AddRun(v1::FamilyRun run, v1::Family& family);
 // Fills `family`'s curve and spread_decades from its runs (replacing them).
 void DeriveCurve(v1::Family& family);
 
-// The runs of `family` a job of `config` (resolved, total_steps > 0) builds
-// its prior from: those of the same warmup and cooldown fractions (within
-// 0.02), so that progress means the same part of training. Oldest first.
-FamilyRuns CompatibleRuns(const v1::Family& family, const v1::JobConfig& config);
+// The runs among `runs` (a family's) a job of `config` (resolved,
+// total_steps > 0) builds its prior from: those of the same warmup and
+// cooldown fractions (within 0.02), so that progress means the same part of
+// training. Oldest first.
+FamilyRuns CompatibleRuns(const FamilyRuns& runs, const v1::JobConfig& config);
 
 // The family's view at one progress point.
 struct PriorPoint {

@@ -17,17 +17,11 @@ absl::Status NoSuchFamily(absl::string_view name) {
       absl::StrCat("family '", name, "' does not exist (no job of it has finished)"));
 }
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  const int64_t ns = absl::ToUnixNanos(t);
-  ts->set_seconds(ns / 1'000'000'000);
-  ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
-}
-
 }  // namespace
 
 absl::StatusOr<FamilyRuns> FamilyRegistry::RunsFor(absl::string_view tenant,
                                                    const v1::JobConfig& config) {
-  if (config.family().empty() || !ValidateFamilyName(config.family()).ok()) return FamilyRuns();
+  if (config.family().empty() || !ValidateName(config.family(), "family").ok()) return FamilyRuns();
   absl::StatusOr<FamilyState> state = store_->GetFamily(tenant, config.family());
   if (absl::IsNotFound(state.status()) || absl::IsUnimplemented(state.status())) {
     return FamilyRuns();
@@ -36,7 +30,7 @@ absl::StatusOr<FamilyRuns> FamilyRegistry::RunsFor(absl::string_view tenant,
   return std::move(*state->mutable_family()->mutable_runs());
 }
 
-absl::Status FamilyRegistry::Record(const JobState& done, absl::Time now) {
+absl::Status FamilyRegistry::Record(const JobState& done) {
   const v1::Job& job = done.job();
   if (job.config().family().empty() || job.config().total_steps() <= 0) return absl::OkStatus();
   const v1::FamilyRun run = SummarizeRun(done);
@@ -52,7 +46,7 @@ absl::Status FamilyRegistry::Record(const JobState& done, absl::Time now) {
       return state.status();
     }
     AddRun(run, *state->mutable_family());
-    SetTime(now, state->mutable_family()->mutable_update_time());
+    *state->mutable_family()->mutable_update_time() = job.update_time();
     state->set_version(state->version() + 1);
     written = store_->PutFamily(*state);
     // Lost a race with another job of the family (or replica): read again.
@@ -67,7 +61,7 @@ absl::Status FamilyRegistry::Record(const JobState& done, absl::Time now) {
 
 absl::StatusOr<v1::Family> FamilyRegistry::Get(absl::string_view tenant,
                                                const v1::GetFamilyRequest& request) {
-  if (absl::Status s = ValidateFamilyName(request.name(), "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateName(request.name(), "name"); !s.ok()) return s;
   absl::StatusOr<FamilyState> state = store_->GetFamily(tenant, request.name());
   if (absl::IsNotFound(state.status()) || absl::IsUnimplemented(state.status())) {
     return NoSuchFamily(request.name());
@@ -85,7 +79,7 @@ absl::StatusOr<v1::ListFamiliesResponse> FamilyRegistry::List(
         absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request.page_size()));
   }
   if (!request.page_token().empty()) {
-    if (absl::Status s = ValidateFamilyName(request.page_token(), "page_token"); !s.ok()) {
+    if (absl::Status s = ValidateName(request.page_token(), "page_token"); !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("page_token is not one ListFamilies returned: ", s.message()));
     }
@@ -108,7 +102,7 @@ absl::StatusOr<v1::ListFamiliesResponse> FamilyRegistry::List(
 
 absl::Status FamilyRegistry::Delete(absl::string_view tenant,
                                     const v1::DeleteFamilyRequest& request) {
-  if (absl::Status s = ValidateFamilyName(request.name(), "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateName(request.name(), "name"); !s.ok()) return s;
   absl::Status s = store_->DeleteFamily(tenant, request.name());
   if (absl::IsNotFound(s) || absl::IsUnimplemented(s)) return NoSuchFamily(request.name());
   return s;

@@ -4,7 +4,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "autolrs/v1/family.pb.h"
 #include "autolrs/v1/service.pb.h"
 #include "server/family.h"
@@ -33,11 +32,11 @@ class FamilyRegistry {
   // UNAVAILABLE).
   absl::StatusOr<FamilyRuns> RunsFor(absl::string_view tenant, const v1::JobConfig& config);
 
-  // Adds the finished job `done` (JOB_STATE_DONE) to its family, recorded at
-  // `now`. A no-op without config.family. Idempotent: a job already recorded
+  // Adds the finished job `done` (JOB_STATE_DONE, stamped) to its family,
+  // whose update_time becomes the job's. A no-op without config.family. Idempotent: a job already recorded
   // is replaced by itself. Errors: the store's; ABORTED when the family kept
   // changing under it.
-  absl::Status Record(const JobState& done, absl::Time now);
+  absl::Status Record(const JobState& done);
 
   // The family with its curve. INVALID_ARGUMENT for a bad name, NOT_FOUND
   // when no job of it has finished.

@@ -61,9 +61,9 @@ v1::Family Grow(int n, double lr_scale = 1) {
 }
 
 TEST(FamilyNameTest, FollowsJobIdRules) {
-  EXPECT_TRUE(ValidateFamilyName("resnet50_imagenet-v2").ok());
+  EXPECT_TRUE(ValidateName("resnet50_imagenet-v2", "family").ok());
   for (const std::string& bad : std::vector<std::string>{"", "Upper", "has space", std::string(64, 'a')}) {
-    absl::Status s = ValidateFamilyName(bad);
+    absl::Status s = ValidateName(bad, "family");
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(s.message().find("family"), std::string::npos) << s;
   }
@@ -197,9 +197,9 @@ TEST(FamilyPriorTest, OnlyRunsOfTheSameBudgetShapeArePrior) {
   family.mutable_runs(1)->set_cooldown_fraction(0.4);
   v1::JobConfig c = FamilyConfig(1);
   c.set_cooldown_fraction(0.2);
-  EXPECT_EQ(CompatibleRuns(family, c).size(), 1);
+  EXPECT_EQ(CompatibleRuns(family.runs(), c).size(), 1);
   c.set_total_steps(0);
-  EXPECT_EQ(CompatibleRuns(family, c).size(), 0);
+  EXPECT_EQ(CompatibleRuns(family.runs(), c).size(), 0);
 }
 
 TEST(FamilyJobTest, AJobWithoutAFamilyIgnoresFamilyRuns) {

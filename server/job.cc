@@ -360,9 +360,7 @@ absl::StatusOr<Job> Job::Create(absl::string_view job_id, const v1::JobConfig& c
   job->set_job_id(std::string(job_id));
   *job->mutable_config() = *std::move(resolved);
   if (!job->config().family().empty() && job->config().use_family_prior()) {
-    v1::Family family;
-    *family.mutable_runs() = origin.family_runs;
-    *state.mutable_family_prior() = CompatibleRuns(family, job->config());
+    *state.mutable_family_prior() = CompatibleRuns(origin.family_runs, job->config());
     job->set_family_prior_runs(state.family_prior_size());
   }
   job->set_state(v1::JOB_STATE_RUNNING);

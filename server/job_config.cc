@@ -331,7 +331,7 @@ absl::Status CheckCrossFields(const v1::JobConfig& c) {
                                                "), got ", c.total_steps()));
   }
   if (!c.family().empty()) {
-    if (absl::Status s = ValidateFamilyName(c.family(), "config.family"); !s.ok()) return s;
+    if (absl::Status s = ValidateName(c.family(), "config.family"); !s.ok()) return s;
     if (c.total_steps() == 0) {
       return Invalid("family", "needs total_steps (a family's runs are compared by progress, "
                                "steps spent / total_steps)");

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/family.h"
 
 namespace autolrs::server {
 namespace {
@@ -33,20 +34,7 @@ int64_t NewFirstActionId() {
 
 }  // namespace
 
-absl::Status ValidateJobId(absl::string_view job_id) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id is required");
-  if (job_id.size() > 63) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("job_id must be at most 63 characters, got ", job_id.size()));
-  }
-  for (char c : job_id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("job_id may hold only [a-z0-9-_], got '", job_id, "'"));
-    }
-  }
-  return absl::OkStatus();
-}
+absl::Status ValidateJobId(absl::string_view job_id) { return ValidateName(job_id, "job_id"); }
 
 Scheduler::Scheduler(JobStore* store, Clock clock, size_t max_cached_jobs)
     : store_(store),
@@ -150,12 +138,11 @@ absl::StatusOr<T> Scheduler::Apply(absl::string_view job_id, Entry& entry, Chang
     bool changed = false;
     absl::StatusOr<T> result = change(job, &changed);  // All or nothing.
     if (!result.ok() || !changed) return result;
-    const absl::Time now = clock_();
-    job.Stamp(now);
+    job.Stamp(clock_());
     absl::Status written;
     if (!was_done && job.job().state() == v1::JOB_STATE_DONE) {
       // The finished run joins its family first: see GetFamily.
-      written = families_.Record(job.state(), now);
+      written = families_.Record(job.state());
     }
     if (written.ok()) written = store_->Update(job.state());
     if (written.ok()) {
