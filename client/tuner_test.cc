@@ -158,6 +158,7 @@ v1::JobConfig TestConfig() {
   config.set_warmup_steps(5);
   config.set_warmup_lr(0.1);
   config.set_total_steps(200);
+  config.set_cooldown_fraction(0.2);  // Room for a second stage's search.
   config.set_seed(7);
   config.set_first_stage_confirmation(4);  // The tuner runs them like probes.
   return config;

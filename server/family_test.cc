@@ -21,6 +21,7 @@ v1::JobConfig FamilyConfig(uint64_t seed, const std::string& family = "fam") {
   c.set_tau_max(800);
   c.set_probes_per_stage(6);
   c.set_total_steps(6000);
+  c.set_cooldown_fraction(0.2);  // Room for several stages.
   c.set_seed(seed);
   c.set_family(family);
   return c;

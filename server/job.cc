@@ -243,10 +243,10 @@ bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double facto
          probe.tail_mean() > factor * checkpoint_loss;
 }
 
-// The largest LR among `stage`'s probes that did not diverge and whose
-// forecast is within `tolerance` (relative) of the best one; `chosen` when
-// no probe is larger.
-double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) {
+// The largest (or, with `largest` false, the smallest) LR among `stage`'s
+// probes that did not diverge and whose forecast is within `tolerance`
+// (relative) of the best one; `chosen` when no probe is beyond it.
+double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest) {
   double best = std::numeric_limits<double>::infinity();
   for (const v1::Probe& p : stage.probes()) {
     if (!p.diverged()) best = std::min(best, p.predicted_loss());
@@ -254,9 +254,23 @@ double LargestNearBest(const v1::Stage& stage, double chosen, double tolerance) 
   const double bar = best + tolerance * std::abs(best);
   double lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && p.predicted_loss() <= bar) lr = std::max(lr, p.lr());
+    if (p.diverged() || p.predicted_loss() > bar) continue;
+    lr = largest ? std::max(lr, p.lr()) : std::min(lr, p.lr());
   }
   return lr;
+}
+
+// The tolerance rules on the LR `chosen` by the stage choice rule: the first
+// stage, with first_stage_choice_tolerance, takes the smallest LR near the
+// best forecast (short probes from the initialization favour large LRs);
+// otherwise, with choice_tolerance, the largest (greedy stage-wise choice
+// favours small ones).
+double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double chosen) {
+  if (stage.index() == 0 && c.first_stage_choice_tolerance() > 0) {
+    return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false);
+  }
+  if (c.choice_tolerance() > 0) return NearBest(stage, chosen, c.choice_tolerance(), true);
+  return chosen;
 }
 
 // With hold_margin, the LR a later stage takes instead of `candidate`: the
@@ -280,13 +294,12 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 }
 
 // The probe the stage would choose now under the lowest-predicted rule,
-// choice_tolerance and hold_margin: 1 + its index, 0 when every probe
+// the tolerance rules (TolerantChoice) and hold_margin: 1 + its index, 0 when every probe
 // diverged.
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
   const v1::Probe* best = BestProbe(stage);
   if (best == nullptr) return 0;
-  double lr = LargestNearBest(stage, best->lr(), c.choice_tolerance());
-  lr = Hold(stage, c, current_lr, lr);
+  const double lr = Hold(stage, c, current_lr, TolerantChoice(stage, c, best->lr()));
   for (int32_t i = 0; i < stage.probes_size(); ++i) {
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }
@@ -854,7 +867,7 @@ absl::Status Job::ProbeDone(const RankReport& series) {
     state_.mutable_job()->set_family_prior_dropped(true);
   }
   // With reuse_best_probe, the trainer keeps the end state of the probe the
-  // stage would choose now (the choice rule with choice_tolerance): when
+  // stage would choose now (the choice rule with its tolerances): when
   // that is this probe, the next action tells it to save it.
   bool new_best = false;
   if (config().reuse_best_probe() && !probe->diverged() &&
@@ -897,9 +910,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   ComputeTimer best_timer(ComputeKind::kBayesOpt);
   absl::StatusOr<double> best = optimizer.Best();
   best_timer.Stop();
-  if (best.ok() && config().choice_tolerance() > 0) {
-    *best = LargestNearBest(*stage, *best, config().choice_tolerance());
-  }
+  if (best.ok()) *best = TolerantChoice(*stage, config(), *best);
   if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     // first_stage_confirmation: longer probes check the choice first.

@@ -120,13 +120,21 @@ const std::vector<Default>& Defaults() {
        }},
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
+      {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},
       // The preset's cooldown, when the budget is known and leaves room for it.
       {"cooldown_fraction",
        [](auto& c, bool r) {
          if (r || c.total_steps() == 0) return 0.0;
-         v1::JobConfig with = c;
-         with.set_cooldown_fraction(0.2);
-         return CooldownFits(with) ? 0.2 : 0.0;
+         // Half the budget (at most one action's steps); 20% where a warmup
+         // leaves no room for that.
+         const double most =
+             static_cast<double>(kMaxActionSteps) / static_cast<double>(c.total_steps());
+         for (const double fraction : {std::min(0.5, most), std::min(0.2, most)}) {
+           v1::JobConfig with = c;
+           with.set_cooldown_fraction(fraction);
+           if (CooldownFits(with)) return fraction;
+         }
+         return 0.0;
        }},
       {"early_stop_gain", [](auto&, bool) { return 0.01; }},
       {"widen_at_edge", [](auto&, bool) { return 0; }},
@@ -246,6 +254,10 @@ const std::vector<RangeRule>& Ranges() {
        },
        " decades"},
       {"choice_tolerance",
+       [](auto&) {
+         return Bounds{0, 1};
+       }},
+      {"first_stage_choice_tolerance",
        [](auto&) {
          return Bounds{0, 1};
        }},

@@ -61,17 +61,28 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_EQ(c->search_radius(), 0.3);
   EXPECT_EQ(c->later_stage_probes(), 4);
   EXPECT_EQ(c->choice_tolerance(), 0.05);
+  EXPECT_EQ(c->first_stage_choice_tolerance(), 0.1);
   EXPECT_EQ(c->cooldown_fraction(), 0);  // No total_steps.
   in.set_total_steps(10000);
   c = ResolveJobConfig(in);
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->cooldown_fraction(), 0.2);
-  EXPECT_EQ(CooldownSteps(*c), 2000);
-  in.set_warmup_steps(9000);
+  EXPECT_EQ(c->cooldown_fraction(), 0.5);
+  EXPECT_EQ(CooldownSteps(*c), 5000);
+  in.set_warmup_steps(6000);  // Half the budget does not fit beside it; 20% does.
   in.set_warmup_lr(0.1);
   c = ResolveJobConfig(in);
   ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cooldown_fraction(), 0.2);
+  in.set_warmup_steps(9000);
+  c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->cooldown_fraction(), 0);  // Warmup and cooldown would take it all.
+  in.clear_warmup_steps();
+  in.clear_warmup_lr();
+  in.set_total_steps(3'000'000);  // The cooldown is one action: at most 500000 steps.
+  c = ResolveJobConfig(in);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(CooldownSteps(*c), kMaxActionSteps);
   in = Valid();
   in.set_probes_per_stage(3);
   c = ResolveJobConfig(in);

@@ -324,29 +324,39 @@ TEST(JobRobustnessTest, ALaterStageSearchesOnlyIfHalfAStageIsLeftToExploit) {
 }
 
 TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
-  v1::JobConfig c = SmallConfig();
-  c.set_reuse_best_probe(true);
-  c.set_choice_tolerance(0.05);
-  c.set_min_probes_per_stage(4);
-  Job job = MustCreate(c);
-  // Forecasts (last-10 means) 1.00, 1.02, 0.99, 1.01: the best is probe 2,
-  // and the largest LR within 5% of it is the one the stage chooses.
-  const double losses[] = {1.00, 1.02, 0.99, 1.01};
-  v1::Action action = *job.NextAction(0);
-  for (double loss : losses) {
-    ASSERT_EQ(action.phase(), v1::PHASE_PROBE);
-    bool changed = false;
-    action = *job.ReportLosses(Constant(action, loss), absl::UnixEpoch(), &changed);
+  // The first stage's tolerance rule (the smallest LR near the best) and,
+  // with it off, choice_tolerance's (the largest).
+  for (const bool first_stage_rule : {true, false}) {
+    SCOPED_TRACE(first_stage_rule);
+    v1::JobConfig c = SmallConfig();
+    c.set_reuse_best_probe(true);
+    c.set_choice_tolerance(0.05);
+    c.set_first_stage_choice_tolerance(first_stage_rule ? 0.05 : 0);
+    c.set_min_probes_per_stage(4);
+    Job job = MustCreate(c);
+    // Forecasts (last-10 means) 1.00, 1.02, 0.99, 1.01: the best is probe 2,
+    // and the largest (smallest) LR within 5% of it is the one the stage
+    // chooses.
+    const double losses[] = {1.00, 1.02, 0.99, 1.01};
+    v1::Action action = *job.NextAction(0);
+    for (double loss : losses) {
+      ASSERT_EQ(action.phase(), v1::PHASE_PROBE);
+      bool changed = false;
+      action = *job.ReportLosses(Constant(action, loss), absl::UnixEpoch(), &changed);
+    }
+    ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
+    const v1::Stage& stage = job.state().schedule().stages(0);
+    double largest = 0, smallest = std::numeric_limits<double>::infinity();
+    for (const v1::Probe& p : stage.probes()) {
+      largest = std::max(largest, p.lr());
+      smallest = std::min(smallest, p.lr());
+    }
+    EXPECT_EQ(stage.chosen_lr(), first_stage_rule ? smallest : largest);
+    // The trainer holds that probe's end state, so the exploitation continues it.
+    EXPECT_EQ(stage.probes(job.state().saved_best_probe() - 1).lr(), stage.chosen_lr());
+    EXPECT_EQ(action.checkpoint(), v1::CHECKPOINT_OP_RESTORE_BEST);
+    EXPECT_TRUE(stage.continued_from_probe());
   }
-  ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
-  const v1::Stage& stage = job.state().schedule().stages(0);
-  double largest = 0;
-  for (const v1::Probe& p : stage.probes()) largest = std::max(largest, p.lr());
-  EXPECT_EQ(stage.chosen_lr(), largest);
-  // The trainer holds that probe's end state, so the exploitation continues it.
-  EXPECT_EQ(stage.probes(job.state().saved_best_probe() - 1).lr(), stage.chosen_lr());
-  EXPECT_EQ(action.checkpoint(), v1::CHECKPOINT_OP_RESTORE_BEST);
-  EXPECT_TRUE(stage.continued_from_probe());
 }
 
 }  // namespace

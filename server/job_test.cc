@@ -245,6 +245,10 @@ TEST(JobTest, SearchEndsEarlyOnlyWhenAllowedAndLittleIsLeftToGain) {
 TEST(JobTest, ReuseBestProbeContinuesFromTheChosenProbe) {
   v1::JobConfig c = SmallConfig();
   c.set_reuse_best_probe(true);
+  // The lowest forecast alone chooses (the tolerance rules with
+  // reuse_best_probe: job_robustness_test).
+  c.set_choice_tolerance(0);
+  c.set_first_stage_choice_tolerance(0);
   Job job = MustCreate(c);
   SyntheticTrainer trainer(14);
   std::vector<v1::Action> actions = Drive(job, trainer, 5);
@@ -348,6 +352,43 @@ TEST(JobTest, AConfigStoredBeforeLaterStageProbesUsesKInEveryStage) {
   EXPECT_EQ(job->state().schedule().stages(1).probes_size(), 5);
 }
 
+// Runs `job` on flat series at 1 + 0.01 * (decades from LR 0.01) (every
+// probe's forecast within 3% of the best) until stage `stage` has chosen.
+void RunFlatSeriesUntilChosen(Job& job, int stage) {
+  v1::Action action = *job.NextAction(0);
+  const auto chosen = [&] {
+    const v1::Schedule& s = job.state().schedule();
+    return s.stages_size() > stage && s.stages(stage).chosen_lr() > 0;
+  };
+  while (!chosen() && action.phase() != v1::PHASE_DONE) {
+    v1::ReportLossesRequest report;
+    report.set_action_id(action.action_id());
+    for (int i = 0; i < action.steps(); ++i) {
+      report.add_losses(1 + 0.01 * std::abs(std::log10(action.lr()) + 2));
+    }
+    bool changed = false;
+    absl::StatusOr<v1::Action> next = job.ReportLosses(report, absl::UnixEpoch(), &changed);
+    ASSERT_TRUE(next.ok()) << next.status();
+    action = *next;
+  }
+  ASSERT_TRUE(chosen()) << job.state().schedule().DebugString();
+}
+
+// The LR `stage`'s tolerance rule should take: the largest (or smallest) of
+// the probes whose forecast is within `tolerance` of the best.
+double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest) {
+  double best = std::numeric_limits<double>::infinity(), best_lr = 0;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
+  }
+  double lr = best_lr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.predicted_loss() > best + tolerance * best) continue;
+    lr = largest ? std::max(lr, p.lr()) : std::min(lr, p.lr());
+  }
+  return lr;
+}
+
 TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
   std::vector<double> chosen;
   for (const double tolerance : {0.0, 0.01, 1.0}) {
@@ -356,35 +397,49 @@ TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
     c.set_probes_per_stage(5);
     c.set_forecaster(v1::FORECASTER_LAST_MEAN);  // The forecast is the series' level.
     c.set_choice_tolerance(tolerance);
+    c.set_first_stage_choice_tolerance(0);  // The first stage uses choice_tolerance too.
     Job job = MustCreate(c);
-    // Flat series at 1 + 0.01 * (decades from LR 0.01): every probe's forecast
-    // is within 3% of the best.
-    v1::Action action = *job.NextAction(0);
-    while (action.phase() == v1::PHASE_PROBE) {
-      v1::ReportLossesRequest report;
-      report.set_action_id(action.action_id());
-      for (int i = 0; i < action.steps(); ++i) {
-        report.add_losses(1 + 0.01 * std::abs(std::log10(action.lr()) + 2));
-      }
-      bool changed = false;
-      action = *job.ReportLosses(report, absl::UnixEpoch(), &changed);
-    }
+    RunFlatSeriesUntilChosen(job, 0);
     const v1::Stage& stage = job.state().schedule().stages(0);
     ASSERT_EQ(stage.probes_size(), 5);
-    double best = std::numeric_limits<double>::infinity(), best_lr = 0, largest = 0;
-    for (const v1::Probe& p : stage.probes()) {
-      if (p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
-    }
-    for (const v1::Probe& p : stage.probes()) {
-      if (p.predicted_loss() <= best + tolerance * best) largest = std::max(largest, p.lr());
-    }
-    EXPECT_EQ(stage.chosen_lr(), tolerance == 0 ? best_lr : largest) << stage.DebugString();
+    EXPECT_EQ(stage.chosen_lr(), NearBestProbe(stage, tolerance, /*largest=*/true))
+        << stage.DebugString();
     chosen.push_back(stage.chosen_lr());
   }
   // Same probes every time: a wider tolerance only moves the choice up, and
   // 100% reaches the largest probe.
   EXPECT_LE(chosen[0], chosen[1]);
   EXPECT_LT(chosen[1], chosen[2]);
+}
+
+TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTheFirstStageOnly) {
+  std::vector<double> chosen;
+  for (const double tolerance : {0.0, 0.005, 1.0}) {
+    SCOPED_TRACE(tolerance);
+    v1::JobConfig c = SmallConfig();
+    c.set_probes_per_stage(5);
+    c.set_forecaster(v1::FORECASTER_LAST_MEAN);
+    c.set_choice_tolerance(1.0);  // Off in the first stage while the first-stage rule is on.
+    c.set_first_stage_choice_tolerance(tolerance);
+    c.set_exploit_guard(0);  // Flat series make no progress: no rollback here.
+    Job job = MustCreate(c);
+    RunFlatSeriesUntilChosen(job, 1);
+    const v1::Stage& first = job.state().schedule().stages(0);
+    ASSERT_EQ(first.probes_size(), 5);
+    EXPECT_EQ(first.chosen_lr(),
+              tolerance == 0 ? NearBestProbe(first, 1.0, /*largest=*/true)
+                             : NearBestProbe(first, tolerance, /*largest=*/false))
+        << first.DebugString();
+    chosen.push_back(first.chosen_lr());
+    // The second stage takes the largest within choice_tolerance (100%).
+    const v1::Stage& second = job.state().schedule().stages(1);
+    EXPECT_EQ(second.chosen_lr(), NearBestProbe(second, 1.0, /*largest=*/true))
+        << second.DebugString();
+  }
+  // Off, the first stage took the largest probe; 0.5% allows only the best
+  // (or a smaller LR within 0.5% of it), and 100% reaches the smallest probe.
+  EXPECT_GT(chosen[0], chosen[1]);
+  EXPECT_GT(chosen[1], chosen[2]);
 }
 
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {

@@ -91,6 +91,7 @@ v1::JobConfig FuzzedConfig(FuzzedDataProvider& in) {
   if (in.ConsumeBool()) c.set_cooldown_fraction(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_search_radius(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_choice_tolerance(FuzzedDouble(in));
+  if (in.ConsumeBool()) c.set_first_stage_choice_tolerance(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_divergence_factor(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_later_stage_probes(in.ConsumeIntegralInRange<int32_t>(-1, 21));
   if (in.ConsumeBool()) c.set_reuse_best_probe(in.ConsumeBool());
