@@ -74,10 +74,18 @@ const std::vector<Variant>& BuiltinVariants() {
       {"recommended-no-tolerance", "recommended", 10, 0.1, "choice_tolerance: 0",
        "the default preset choosing the best forecast (no 5% tolerance towards larger LRs)",
        false, false},
+      {"recommended-cooldown-20", "recommended", 10, 0.1, "cooldown_fraction: 0.2",
+       "the default preset with the first default's cooldown over the last 20% of S", false,
+       false},
+      {"recommended-no-first-stage-tolerance", "recommended", 10, 0.1,
+       "first_stage_choice_tolerance: 0",
+       "the default preset, its first stage taking the largest LR within 5% of the best "
+       "forecast like the later stages",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
-       "the default preset: last-10-mean forecast; later stages k=4 within 0.3 decade of the "
-       "previous LR, largest LR within 5% of the best forecast; last 20% of S a linear "
-       "cooldown",
+       "the default preset: last-10-mean forecast; the first stage takes the smallest LR within "
+       "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
+       "largest LR within 5% of the best forecast; last 50% of S a linear cooldown",
        true, true},
       {"recommended-reuse", "recommended", 10, 0.1, "reuse_best_probe: true",
        "the default preset, continuing from the chosen probe's state (the trainer keeps a "

@@ -243,19 +243,31 @@ bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double facto
          probe.tail_mean() > factor * checkpoint_loss;
 }
 
-// The largest (or, with `largest` false, the smallest) LR among `stage`'s
+// How far (in decades) below the best probe's LR the first stage's
+// tolerance rule may go: probes of very few steps barely move the loss, so
+// that every forecast can lie within the tolerance of the best (CNN + SGD,
+// 3-step probes: LR 0.001 within 10% of the best at 0.26).
+constexpr double kMaxFirstStageStepDown = 0.5;
+
+// The largest (or, with `largest` false, the smallest, at most
+// kMaxFirstStageStepDown decades below the best probe's) LR among `stage`'s
 // probes that did not diverge and whose forecast is within `tolerance`
 // (relative) of the best one; `chosen` when no probe is beyond it.
 double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest) {
-  double best = std::numeric_limits<double>::infinity();
+  double best = std::numeric_limits<double>::infinity(), best_lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged()) best = std::min(best, p.predicted_loss());
+    if (!p.diverged() && p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
   }
   const double bar = best + tolerance * std::abs(best);
+  const double floor = best_lr * std::pow(10.0, -kMaxFirstStageStepDown);
   double lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
     if (p.diverged() || p.predicted_loss() > bar) continue;
-    lr = largest ? std::max(lr, p.lr()) : std::min(lr, p.lr());
+    if (largest) {
+      lr = std::max(lr, p.lr());
+    } else if (p.lr() >= floor) {
+      lr = std::min(lr, p.lr());
+    }
   }
   return lr;
 }

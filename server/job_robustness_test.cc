@@ -346,10 +346,12 @@ TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
     }
     ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
     const v1::Stage& stage = job.state().schedule().stages(0);
+    // The smallest goes at most half a decade below the best probe's LR.
+    const double floor = stage.probes(2).lr() / std::sqrt(10.0);
     double largest = 0, smallest = std::numeric_limits<double>::infinity();
     for (const v1::Probe& p : stage.probes()) {
       largest = std::max(largest, p.lr());
-      smallest = std::min(smallest, p.lr());
+      if (p.lr() >= floor) smallest = std::min(smallest, p.lr());
     }
     EXPECT_EQ(stage.chosen_lr(), first_stage_rule ? smallest : largest);
     // The trainer holds that probe's end state, so the exploitation continues it.

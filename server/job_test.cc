@@ -374,8 +374,9 @@ void RunFlatSeriesUntilChosen(Job& job, int stage) {
   ASSERT_TRUE(chosen()) << job.state().schedule().DebugString();
 }
 
-// The LR `stage`'s tolerance rule should take: the largest (or smallest) of
-// the probes whose forecast is within `tolerance` of the best.
+// The LR `stage`'s tolerance rule should take: the largest (or smallest, at
+// most half a decade below the best probe's LR) of the probes whose forecast
+// is within `tolerance` of the best.
 double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest) {
   double best = std::numeric_limits<double>::infinity(), best_lr = 0;
   for (const v1::Probe& p : stage.probes()) {
@@ -384,7 +385,11 @@ double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest) {
   double lr = best_lr;
   for (const v1::Probe& p : stage.probes()) {
     if (p.predicted_loss() > best + tolerance * best) continue;
-    lr = largest ? std::max(lr, p.lr()) : std::min(lr, p.lr());
+    if (largest) {
+      lr = std::max(lr, p.lr());
+    } else if (p.lr() >= best_lr / std::sqrt(10.0)) {
+      lr = std::min(lr, p.lr());
+    }
   }
   return lr;
 }
@@ -414,6 +419,7 @@ TEST(JobTest, ChoiceToleranceTakesTheLargestLrNearTheBestForecast) {
 
 TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTheFirstStageOnly) {
   std::vector<double> chosen;
+  double smallest_probe = std::numeric_limits<double>::infinity();
   for (const double tolerance : {0.0, 0.005, 1.0}) {
     SCOPED_TRACE(tolerance);
     v1::JobConfig c = SmallConfig();
@@ -431,15 +437,19 @@ TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTh
                              : NearBestProbe(first, tolerance, /*largest=*/false))
         << first.DebugString();
     chosen.push_back(first.chosen_lr());
+    for (const v1::Probe& p : first.probes()) smallest_probe = std::min(smallest_probe, p.lr());
     // The second stage takes the largest within choice_tolerance (100%).
     const v1::Stage& second = job.state().schedule().stages(1);
     EXPECT_EQ(second.chosen_lr(), NearBestProbe(second, 1.0, /*largest=*/true))
         << second.DebugString();
   }
   // Off, the first stage took the largest probe; 0.5% allows only the best
-  // (or a smaller LR within 0.5% of it), and 100% reaches the smallest probe.
+  // (or a smaller LR within 0.5% of it), and 100% a smaller one still, but
+  // not the smallest probe: the flat series put every probe within 100% of
+  // the best, and the rule stops half a decade below the best probe's LR.
   EXPECT_GT(chosen[0], chosen[1]);
-  EXPECT_GT(chosen[1], chosen[2]);
+  EXPECT_GE(chosen[1], chosen[2]);
+  EXPECT_GT(chosen[2], smallest_probe);
 }
 
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {
