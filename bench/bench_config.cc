@@ -248,32 +248,30 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
           add(r, task.optimizer, AutoLrsArgs(task, s, setting, variant, r.id, ""));
         }
       }
-      // Grid-tuned baselines.
+      // Grid-tuned baselines: one run of `schedule` per grid LR, named
+      // `method`, over `steps` (0 = S).
       const std::vector<double> grid = LogGrid(task.lr_min, task.lr_max, options.grid_size);
-      for (const std::string& schedule : GridSchedules()) {
-        const auto& only = options.grid_schedules;
-        if (!only.empty() && std::find(only.begin(), only.end(), schedule) == only.end()) continue;
+      auto add_grid = [&](const std::string& method, const std::string& schedule,
+                          int64_t steps) {
         for (size_t i = 0; i < grid.size(); ++i) {
           RunSpec r;
           r.kind = Kind::kGrid;
-          r.method = schedule;
+          r.method = method;
           r.lr = grid[i];
-          r.id = absl::StrCat(task.name, "-", schedule, "-g", options.grid_size, "-", i, "-s",
-                              seed);
+          r.id = absl::StrCat(task.name, "-", method, "-g", options.grid_size, "-", i, "-s", seed);
           add(r, task.optimizer,
-              {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])});
+              {absl::StrCat("--schedule=", schedule), absl::StrFormat("--lr=%.17g", grid[i])},
+              steps);
         }
+      };
+      for (const std::string& schedule : GridSchedules()) {
+        const auto& only = options.grid_schedules;
+        if (!only.empty() && std::find(only.begin(), only.end(), schedule) == only.end()) continue;
+        add_grid(schedule, schedule, 0);
       }
       // With families: the cosine grid at 1.1 x S (see kLongCosine).
-      for (size_t i = 0; options.families > 0 && i < grid.size(); ++i) {
-        RunSpec r;
-        r.kind = Kind::kGrid;
-        r.method = kLongCosine;
-        r.lr = grid[i];
-        r.id = absl::StrCat(task.name, "-", kLongCosine, "-g", options.grid_size, "-", i, "-s",
-                            seed);
-        add(r, task.optimizer, {"--schedule=cosine", absl::StrFormat("--lr=%.17g", grid[i])},
-            std::llround(kLongCosineFactor * s));
+      if (options.families > 0) {
+        add_grid(kLongCosine, "cosine", std::llround(kLongCosineFactor * s));
       }
       // One-run baselines.
       {
