@@ -21,9 +21,18 @@ namespace autolrs::examples {
 //          It takes int64 [N, T] bytes and returns [N, 256, T] logits of the
 //          next byte at every position (the layout cross_entropy takes with
 //          [N, T] targets).
+//   "transformer": a byte-level causal Transformer language model:
+//          Embedding(256, 64) plus learned positions (context <= 64), two
+//          post-norm encoder layers (4 heads, feed-forward 256) under a
+//          causal mask, Linear(64, 256)                           (~150k params)
+//          Same input and output layout as "gru".
 // None uses dropout or batch norm, so train/eval mode does not change the
 // output.
 std::vector<std::string> ModelNames();
+
+// Whether the model reads byte sequences of a text corpus (text_corpus.h)
+// rather than Fashion-MNIST images: "gru" and "transformer".
+bool IsTextModel(const std::string& name);
 
 // Builds a freshly initialized model with libtorch's default initialization,
 // drawn from the global torch generator (seed it with torch::manual_seed

@@ -59,8 +59,9 @@
 #include "google/protobuf/text_format.h"
 
 ABSL_FLAG(std::string, model, "mlp",
-          "Network: mlp or cnn (Fashion-MNIST), gru (byte-level language model on "
-          "the text files of --data_dir, default /usr/share/common-licenses).");
+          "Network: mlp or cnn (Fashion-MNIST), gru or transformer (byte-level "
+          "language models on the text files of --data_dir, default "
+          "/usr/share/common-licenses).");
 ABSL_FLAG(std::string, optimizer, "sgd",
           "sgd (momentum 0.9), adam, adamw (weight decay 0.01), or a parameter-free "
           "one whose --lr is a multiplier (1 = as published): dog (evaluated at its "
@@ -89,7 +90,7 @@ ABSL_FLAG(std::string, csv, "", "If set, write one CSV row per step here.");
 ABSL_FLAG(int, threads, 1, "libtorch intra-op threads (torch::set_num_threads).");
 ABSL_FLAG(std::string, data_dir, "",
           "Folder of the Fashion-MNIST IDX files (default: Debian's "
-          "dataset-fashion-mnist package); with --model=gru, the folder of text "
+          "dataset-fashion-mnist package); with a language model, the folder of text "
           "files (default /usr/share/common-licenses).");
 // AutoLRS only.
 ABSL_FLAG(std::string, server, "localhost:50051", "autolrs: host:port of autolrs_server.");

@@ -36,7 +36,7 @@ bool IsParameterFree(const std::string& optimizer) {
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::CreateWithData(
     const TrainerOptions& options, const std::string& data_dir) {
-  if (options.model == "gru") {
+  if (IsTextModel(options.model)) {
     TextCorpusOptions text_options;
     text_options.dir = data_dir;
     absl::StatusOr<FashionMnist> text = LoadTextCorpus(text_options);

@@ -17,8 +17,8 @@
 namespace autolrs::examples {
 
 struct TrainerOptions {
-  // Network, see models.h: "mlp" or "cnn" (Fashion-MNIST images), "gru"
-  // (byte sequences of a text corpus, text_corpus.h).
+  // Network, see models.h: "mlp" or "cnn" (Fashion-MNIST images), "gru" or
+  // "transformer" (byte sequences of a text corpus, text_corpus.h).
   std::string model = "mlp";
   // "sgd" (with `momentum`, no weight decay), "adam" (default betas),
   // "adamw" (default betas, weight decay 0.01), or a parameter-free
@@ -49,7 +49,7 @@ std::vector<std::string> OptimizerNames();
 bool IsParameterFree(const std::string& optimizer);
 
 // Trains one model on Fashion-MNIST (or a text corpus in the same Split
-// layout, with the "gru" model), one minibatch per call, on the CPU.
+// layout, with a text model), one minibatch per call, on the CPU.
 //
 // The training stream: every epoch the training split is shuffled with the
 // trainer's own seeded RNG and cut into full batches of batch_size (the last
@@ -81,7 +81,7 @@ class Trainer {
 
   // Loads the data the model needs and creates a Trainer on it:
   // Fashion-MNIST (`data_dir`, or the Debian package's files when empty) for
-  // "mlp"/"cnn"; for "gru" the text corpus of `data_dir` (default
+  // "mlp"/"cnn"; for "gru"/"transformer" the text corpus of `data_dir` (default
   // kDefaultTextDir) with 32-byte contexts, validated on its whole
   // validation split. The loader's errors, then Create's.
   static absl::StatusOr<std::unique_ptr<Trainer>> CreateWithData(

@@ -184,6 +184,19 @@ TEST(TrainerTest, GruLanguageModelTrainsOnTheLicenseTexts) {
   EXPECT_LE(test.accuracy, 1.0);
 }
 
+TEST(TrainerTest, TransformerLanguageModelTrainsOnTheLicenseTexts) {
+  TrainerOptions options;
+  options.model = "transformer";
+  options.optimizer = "adam";
+  options.learning_rate = 3e-3;
+  options.batch_size = 32;
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::CreateWithData(options, "");
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const std::vector<double> losses = Losses(**trainer, 60);
+  EXPECT_LT(Mean(losses, 50, 60), 0.7 * Mean(losses, 0, 5));
+  EXPECT_LT((*trainer)->TestMetrics().loss, 0.8 * std::log(256.0));
+}
+
 TEST(TrainerTest, SetLearningRateAppliesToTheNextStep) {
   TrainerOptions options;
   options.learning_rate = 0.05;
