@@ -17,7 +17,13 @@ namespace autolrs::bench {
 const char* GroupName(Group g) { return g == Group::kDev ? "dev" : "held-out"; }
 
 // Budgets: with 1 torch thread on the shared 2-core machine an MLP step
-// costs ~2-4 ms, a CNN step ~20-40 ms, a GRU step (32 x 64 bytes) ~15-30 ms.
+// costs ~2-4 ms, a CNN step ~20-40 ms, a GRU step (32 x 32 bytes) ~15-30 ms,
+// a Transformer step (32 x 32 bytes) ~50-75 ms.
+//
+// The dev set holds, besides the three first tasks, one with an LR cliff
+// (tfm-adam: above about 1e-2 Adam collapses it to a high plateau, no NaN)
+// and one with a long budget (mlp-adam-long), so that the rules a cliff or
+// a long budget decides are chosen on dev tasks, not on the held-out ones.
 const std::vector<Task>& Tasks() {
   static const std::vector<Task>* tasks = new std::vector<Task>{
       {"mlp-sgd", "MLP + SGD (momentum 0.9), Fashion-MNIST", Group::kDev, "mlp", "sgd", 3000,
@@ -26,6 +32,11 @@ const std::vector<Task>& Tasks() {
        100, 128, 1e-3, 1.0, 0.1, {"dog", "dadapt-sgd"}, 10},
       {"mlp-adam", "MLP + Adam, Fashion-MNIST", Group::kDev, "mlp", "adam", 3000, 250, 128,
        1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 1},
+      {"tfm-adam", "byte-level Transformer language model + Adam, Debian license texts",
+       Group::kDev, "transformer", "adam", 1000, 100, 32, 1e-4, 1e-1, 1e-3,
+       {"dadapt-adam", "prodigy"}, 16},
+      {"mlp-adam-long", "MLP + Adam, Fashion-MNIST, 4x the budget", Group::kDev, "mlp", "adam",
+       12000, 1000, 128, 1e-4, 1e-1, 1e-3, {"dadapt-adam", "prodigy"}, 1},
       {"mlp-sgd-long", "MLP + SGD (momentum 0.9), Fashion-MNIST, 4x the budget",
        Group::kHeldOut, "mlp", "sgd", 12000, 1000, 128, 1e-3, 1.0, 0.1,
        {"dog", "dadapt-sgd"}, 1},
@@ -77,6 +88,10 @@ const std::vector<Variant>& BuiltinVariants() {
       {"recommended-cooldown-20", "recommended", 10, 0.1, "cooldown_fraction: 0.2",
        "the default preset with the first default's cooldown over the last 20% of S", false,
        false},
+      {"recommended-tolerance-raises", "recommended", 10, 0.1, "tolerance_never_raises: false",
+       "the default preset, its later stages' tolerance free to take an LR above both the "
+       "previous stage's and the best forecast's (the default before the Transformer dev task)",
+       false, false},
       {"recommended-no-first-stage-tolerance", "recommended", 10, 0.1,
        "first_stage_choice_tolerance: 0",
        "the default preset, its first stage taking the largest LR within 5% of the best "
@@ -85,7 +100,8 @@ const std::vector<Variant>& BuiltinVariants() {
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast; the first stage takes the smallest LR within "
        "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
-       "largest LR within 5% of the best forecast; last 50% of S a linear cooldown",
+       "largest LR within 5% of the best forecast but no higher than the previous LR unless "
+       "that LR forecast best; last 50% of S a linear cooldown",
        true, true},
       {"recommended-reuse", "recommended", 10, 0.1, "reuse_best_probe: true",
        "the default preset, continuing from the chosen probe's state (the trainer keeps a "

@@ -17,7 +17,7 @@ bool Has(const RunSpec& r, const std::string& arg) {
   return std::find(r.args.begin(), r.args.end(), arg) != r.args.end();
 }
 
-TEST(TasksTest, SixTasksInTwoGroupsAndTheLongBudgetIsFourTimes) {
+TEST(TasksTest, EightTasksInTwoGroupsAndTheLongBudgetsAreFourTimes) {
   const std::vector<Task>& tasks = Tasks();
   ASSERT_GE(tasks.size(), 6u);
   int dev = 0, held_out = 0;
@@ -29,11 +29,18 @@ TEST(TasksTest, SixTasksInTwoGroupsAndTheLongBudgetIsFourTimes) {
     EXPECT_GT(t.lr_max, t.textbook_lr) << t.name;
     EXPECT_FALSE(t.parameter_free.empty()) << t.name;
   }
-  EXPECT_EQ(dev, 3);
-  EXPECT_GE(held_out, 3);
-  ASSERT_TRUE(by_name.count("mlp-sgd") && by_name.count("mlp-sgd-long"));
-  EXPECT_GE(by_name["mlp-sgd-long"]->steps, 4 * by_name["mlp-sgd"]->steps);
-  EXPECT_GE(by_name["mlp-sgd-long"]->quick_steps, 4 * by_name["mlp-sgd"]->quick_steps);
+  EXPECT_EQ(dev, 5);
+  EXPECT_EQ(held_out, 3);
+  // A dev task with a long budget, so that a long budget's rules are not
+  // chosen on the held-out one.
+  ASSERT_TRUE(by_name.count("mlp-adam-long"));
+  EXPECT_EQ(by_name["mlp-adam-long"]->group, Group::kDev);
+  for (const auto& [base, longer] : {std::pair<std::string, std::string>{"mlp-sgd", "mlp-sgd-long"},
+                                     {"mlp-adam", "mlp-adam-long"}}) {
+    ASSERT_TRUE(by_name.count(base) && by_name.count(longer)) << longer;
+    EXPECT_GE(by_name[longer]->steps, 4 * by_name[base]->steps) << longer;
+    EXPECT_GE(by_name[longer]->quick_steps, 4 * by_name[base]->quick_steps) << longer;
+  }
 }
 
 TEST(PlanTest, RunsEveryMethodOncePerSeedAndAutoLrsPerStageSetting) {
