@@ -249,11 +249,13 @@ bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double facto
 // 3-step probes: LR 0.001 within 10% of the best at 0.26).
 constexpr double kMaxFirstStageStepDown = 0.5;
 
-// The largest (or, with `largest` false, the smallest, at most
-// kMaxFirstStageStepDown decades below the best probe's) LR among `stage`'s
-// probes that did not diverge and whose forecast is within `tolerance`
-// (relative) of the best one; `chosen` when no probe is beyond it.
-double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest) {
+// The largest (at most `cap`) or, with `largest` false, the smallest (at
+// most kMaxFirstStageStepDown decades below the best probe's) LR among
+// `stage`'s probes that did not diverge and whose forecast is within
+// `tolerance` (relative) of the best one; `chosen` when no probe is beyond
+// it.
+double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest,
+                double cap = std::numeric_limits<double>::infinity()) {
   double best = std::numeric_limits<double>::infinity(), best_lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
     if (!p.diverged() && p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
@@ -264,7 +266,7 @@ double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool la
   for (const v1::Probe& p : stage.probes()) {
     if (p.diverged() || p.predicted_loss() > bar) continue;
     if (largest) {
-      lr = std::max(lr, p.lr());
+      if (p.lr() <= cap) lr = std::max(lr, p.lr());
     } else if (p.lr() >= floor) {
       lr = std::min(lr, p.lr());
     }
@@ -276,13 +278,19 @@ double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool la
 // stage, with first_stage_choice_tolerance, takes the smallest LR near the
 // best forecast (short probes from the initialization favour large LRs);
 // otherwise, with choice_tolerance, the largest (greedy stage-wise choice
-// favours small ones).
-double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double chosen) {
+// favours small ones), in a later stage with tolerance_never_raises at most
+// the larger of `chosen` and `current_lr` (the previous stage's LR; 0 for
+// none).
+double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                      double chosen) {
   if (stage.index() == 0 && c.first_stage_choice_tolerance() > 0) {
     return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false);
   }
-  if (c.choice_tolerance() > 0) return NearBest(stage, chosen, c.choice_tolerance(), true);
-  return chosen;
+  if (c.choice_tolerance() <= 0) return chosen;
+  const double cap = c.tolerance_never_raises() && stage.index() > 0 && current_lr > 0
+                         ? std::max(chosen, current_lr)
+                         : std::numeric_limits<double>::infinity();
+  return NearBest(stage, chosen, c.choice_tolerance(), /*largest=*/true, cap);
 }
 
 // With hold_margin, the LR a later stage takes instead of `candidate`: the
@@ -311,7 +319,8 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
   const v1::Probe* best = BestProbe(stage);
   if (best == nullptr) return 0;
-  const double lr = Hold(stage, c, current_lr, TolerantChoice(stage, c, best->lr()));
+  const double lr =
+      Hold(stage, c, current_lr, TolerantChoice(stage, c, current_lr, best->lr()));
   for (int32_t i = 0; i < stage.probes_size(); ++i) {
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }
@@ -922,7 +931,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   ComputeTimer best_timer(ComputeKind::kBayesOpt);
   absl::StatusOr<double> best = optimizer.Best();
   best_timer.Stop();
-  if (best.ok()) *best = TolerantChoice(*stage, config(), *best);
+  if (best.ok()) *best = TolerantChoice(*stage, config(), job().current_lr(), *best);
   if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     // first_stage_confirmation: longer probes check the choice first.

@@ -121,6 +121,7 @@ const std::vector<Default>& Defaults() {
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
       {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},
+      {"tolerance_never_raises", [](auto&, bool r) { return Fixed(1, 0, r); }},
       // The preset's cooldown, when the budget is known and leaves room for it.
       {"cooldown_fraction",
        [](auto& c, bool r) {

@@ -376,17 +376,20 @@ void RunFlatSeriesUntilChosen(Job& job, int stage) {
 
 // The LR `stage`'s tolerance rule should take: the largest (or smallest, at
 // most half a decade below the best probe's LR) of the probes whose forecast
-// is within `tolerance` of the best.
-double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest) {
+// is within `tolerance` of the best; the largest at most max(best probe's
+// LR, `cap`) when `cap` is given.
+double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest,
+                     double cap = std::numeric_limits<double>::infinity()) {
   double best = std::numeric_limits<double>::infinity(), best_lr = 0;
   for (const v1::Probe& p : stage.probes()) {
     if (p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
   }
   double lr = best_lr;
+  cap = std::max(cap, best_lr);
   for (const v1::Probe& p : stage.probes()) {
     if (p.predicted_loss() > best + tolerance * best) continue;
     if (largest) {
-      lr = std::max(lr, p.lr());
+      if (p.lr() <= cap) lr = std::max(lr, p.lr());
     } else if (p.lr() >= best_lr / std::sqrt(10.0)) {
       lr = std::min(lr, p.lr());
     }
@@ -426,6 +429,7 @@ TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTh
     c.set_probes_per_stage(5);
     c.set_forecaster(v1::FORECASTER_LAST_MEAN);
     c.set_choice_tolerance(1.0);  // Off in the first stage while the first-stage rule is on.
+    c.set_tolerance_never_raises(false);
     c.set_first_stage_choice_tolerance(tolerance);
     c.set_exploit_guard(0);  // Flat series make no progress: no rollback here.
     Job job = MustCreate(c);
@@ -450,6 +454,35 @@ TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTh
   EXPECT_GT(chosen[0], chosen[1]);
   EXPECT_GE(chosen[1], chosen[2]);
   EXPECT_GT(chosen[2], smallest_probe);
+}
+
+TEST(JobTest, ToleranceNeverRaisesKeepsALaterStageAtOrBelowThePreviousOrBestLr) {
+  for (const bool never_raises : {false, true}) {
+    SCOPED_TRACE(never_raises);
+    v1::JobConfig c = SmallConfig();
+    c.set_probes_per_stage(5);
+    c.set_forecaster(v1::FORECASTER_LAST_MEAN);
+    // The first stage takes its best forecast (LR 0.01 is the flat series'
+    // best); the later ones any LR within 100% of theirs.
+    c.set_first_stage_choice_tolerance(1e-12);
+    c.set_choice_tolerance(1.0);
+    c.set_tolerance_never_raises(never_raises);
+    c.set_exploit_guard(0);  // Flat series make no progress: no rollback here.
+    Job job = MustCreate(c);
+    RunFlatSeriesUntilChosen(job, 1);
+    const double first = job.state().schedule().stages(0).chosen_lr();
+    const v1::Stage& second = job.state().schedule().stages(1);
+    double top = 0;
+    for (const v1::Probe& p : second.probes()) top = std::max(top, p.lr());
+    ASSERT_GT(top, first) << "the window reaches above the first stage's LR";
+    if (never_raises) {
+      EXPECT_EQ(second.chosen_lr(), NearBestProbe(second, 1.0, /*largest=*/true, first))
+          << second.DebugString();
+      EXPECT_LT(second.chosen_lr(), top);
+    } else {
+      EXPECT_EQ(second.chosen_lr(), top) << second.DebugString();
+    }
+  }
 }
 
 TEST(JobTest, AllProbesDivergedFallsBackToLrMin) {

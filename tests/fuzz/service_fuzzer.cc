@@ -92,6 +92,7 @@ v1::JobConfig FuzzedConfig(FuzzedDataProvider& in) {
   if (in.ConsumeBool()) c.set_search_radius(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_choice_tolerance(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_first_stage_choice_tolerance(FuzzedDouble(in));
+  if (in.ConsumeBool()) c.set_tolerance_never_raises(in.ConsumeBool());
   if (in.ConsumeBool()) c.set_divergence_factor(FuzzedDouble(in));
   if (in.ConsumeBool()) c.set_later_stage_probes(in.ConsumeIntegralInRange<int32_t>(-1, 21));
   if (in.ConsumeBool()) c.set_reuse_best_probe(in.ConsumeBool());
