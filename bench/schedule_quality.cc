@@ -305,7 +305,7 @@ absl::Status Run(const char* argv0) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Schedule-quality benchmark: AutoLRS against grid-tuned and one-run baselines on six "
+      "Schedule-quality benchmark: AutoLRS against grid-tuned and one-run baselines on eight "
       "tasks; writes RESULTS.md and plots. See bench/README.md.");
   absl::ParseCommandLine(argc, argv);
   signal(SIGINT, autolrs::bench::OnSignal);

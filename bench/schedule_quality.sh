@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The schedule-quality benchmark in one command (see bench/README.md):
-#   bench/schedule_quality.sh           full run: 3 seeds, 6 tasks x 2 stage settings,
+#   bench/schedule_quality.sh           full run: 3 seeds, 8 tasks x 2 stage settings,
 #                                       3 families x 3 runs per task and setting;
 #                                       writes bench/RESULTS.md and bench/plots/*.png
 #                                       (several hours on 2 cores)
