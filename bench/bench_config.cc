@@ -97,11 +97,16 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset, its first stage taking the largest LR within 5% of the best "
        "forecast like the later stages",
        false, false},
+      {"recommended-no-overfit-guard", "recommended", 10, 0.1, "overfit_guard: 0",
+       "the default preset without the overfit guard: a stage or cooldown whose validation loss "
+       "rose is kept (the default before the long-budget dev task)",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast; the first stage takes the smallest LR within "
        "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
-       "that LR forecast best; last 50% of S a linear cooldown",
+       "that LR forecast best; a stage whose validation loss rose 1% is rolled back to a lower "
+       "LR; last 50% of S a linear cooldown, undone if its validation loss rose 1%",
        true, true},
       {"recommended-reuse", "recommended", 10, 0.1, "reuse_best_probe: true",
        "the default preset, continuing from the chosen probe's state (the trainer keeps a "

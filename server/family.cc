@@ -111,14 +111,17 @@ v1::FamilyRun SummarizeRun(const JobState& done) {
   run.set_cooldown_lr(schedule.cooldown_steps() > 0 ? schedule.cooldown_lr() : 0);
   const v1::Stage* last =
       schedule.stages_size() > 0 ? &schedule.stages(schedule.stages_size() - 1) : nullptr;
-  if (schedule.cooldown_training_loss().count() > 0) {
+  // The model kept is the cooldown's, unless overfit_guard went back to the
+  // main line's state before it (or before the last stage).
+  const bool cooled = !schedule.cooldown_rolled_back();
+  if (cooled && schedule.cooldown_training_loss().count() > 0) {
     run.set_final_training_loss(schedule.cooldown_training_loss().tail_mean());
   } else if (last != nullptr && last->training_loss().count() > 0) {
     run.set_final_training_loss(last->training_loss().tail_mean());
   }
-  if (schedule.cooldown_validation_loss().count() > 0) {
+  if (cooled && schedule.cooldown_validation_loss().count() > 0) {
     run.set_final_validation_loss(schedule.cooldown_validation_loss().last());
-  } else if (schedule.cooldown_steps() == 0 && last != nullptr &&
+  } else if ((!cooled || schedule.cooldown_steps() == 0) && last != nullptr &&
              last->validation_loss().count() > 0) {
     run.set_final_validation_loss(last->validation_loss().last());
   }

@@ -116,6 +116,23 @@ TEST(FamilyRunTest, SummarizesAFinishedJob) {
   EXPECT_EQ(run.prior_runs(), 0);
 }
 
+TEST(FamilyRunTest, ACooldownTheOverfitGuardUndidDoesNotCountAsTheFinalLoss) {
+  JobState done = RunToDone(FamilyConfig(1), {});
+  v1::Schedule* schedule = done.mutable_schedule();
+  v1::Stage* last = schedule->mutable_stages(schedule->stages_size() - 1);
+  last->mutable_validation_loss()->set_count(1);
+  last->mutable_validation_loss()->set_last(0.5);
+  schedule->mutable_cooldown_validation_loss()->set_count(1);
+  schedule->mutable_cooldown_validation_loss()->set_last(0.9);
+  EXPECT_DOUBLE_EQ(SummarizeRun(done).final_validation_loss(), 0.9);
+  EXPECT_DOUBLE_EQ(SummarizeRun(done).final_training_loss(), FinalLoss(done));
+  // DONE restored the state from before the cooldown: the last stage's.
+  schedule->set_cooldown_rolled_back(true);
+  const v1::FamilyRun run = SummarizeRun(done);
+  EXPECT_DOUBLE_EQ(run.final_validation_loss(), 0.5);
+  EXPECT_DOUBLE_EQ(run.final_training_loss(), last->training_loss().tail_mean());
+}
+
 TEST(FamilyRunTest, AddRunReplacesTheSameJobAndKeepsTheLatestRuns) {
   v1::Family family;
   v1::FamilyRun run;

@@ -482,8 +482,13 @@ int64_t Job::StageStepsLeft() const {
 }
 
 absl::Status Job::EndStages() {
+  // overfit_guard: when the last stage overfit and the budget leaves no steps
+  // to retry it, the job goes back to its checkpoint.
+  const bool undo_last = state_.action().phase() == v1::PHASE_EXPLOIT &&
+                         ExploitOverfit(state_.schedule().stages(job().stage()));
+  if (undo_last) UndoLastExploit();
   if (CooldownSteps(config()) == 0 || RemainingSteps() == 0) {
-    Finish();
+    Finish(/*restore=*/undo_last);
     return absl::OkStatus();
   }
   const v1::JobConfig& c = config();
@@ -497,15 +502,19 @@ absl::Status Job::EndStages() {
   cooldown.set_phase(v1::PHASE_COOLDOWN);
   // The budget can only end inside a search when the search was cut short:
   // go back to the stage checkpoint, the main line.
-  cooldown.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
-                                                                     : v1::CHECKPOINT_OP_NONE);
+  // overfit_guard: save the main line first, so that DONE can go back to it.
+  cooldown.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE || undo_last
+                              ? v1::CHECKPOINT_OP_RESTORE
+                          : c.overfit_guard() > 0 ? v1::CHECKPOINT_OP_SAVE
+                                                  : v1::CHECKPOINT_OP_NONE);
   // The ramp would reach 0 one step after the last: every step trains.
   cooldown.set_lr(from / static_cast<double>(RemainingSteps() + 1));
   cooldown.set_lr_ramp_start(from);
   cooldown.set_steps(RemainingSteps());
   cooldown.set_stage(job().stage());
   const auto& stages = schedule->stages();
-  if (!stages.empty() && stages[stages.size() - 1].objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
+  if ((!stages.empty() && stages[stages.size() - 1].objective() == v1::OBJECTIVE_VALIDATION_LOSS) ||
+      c.overfit_guard() > 0) {
     cooldown.add_eval_steps(cooldown.steps());
   }
   Issue(std::move(cooldown));
@@ -525,14 +534,15 @@ void Job::Issue(v1::Action action) {
   job->clear_reported_ranks();
 }
 
-void Job::Finish() {
+void Job::Finish(bool restore) {
   state_.mutable_job()->set_state(v1::JOB_STATE_DONE);
   v1::Action done;
   done.set_phase(v1::PHASE_DONE);
   // A budget spent by a probe ends on a rolled-back state: the trainer must
   // go back to the stage checkpoint, the main line, and keep that.
-  done.set_checkpoint(state_.action().phase() == v1::PHASE_PROBE ? v1::CHECKPOINT_OP_RESTORE
-                                                                 : v1::CHECKPOINT_OP_NONE);
+  done.set_checkpoint(restore || state_.action().phase() == v1::PHASE_PROBE
+                          ? v1::CHECKPOINT_OP_RESTORE
+                          : v1::CHECKPOINT_OP_NONE);
   done.set_lr(job().current_lr());
   done.set_stage(job().stage());
   Issue(std::move(done));
@@ -639,8 +649,12 @@ absl::Status Job::IssueExploit() {
   const v1::Stage& stage = state_.schedule().stages(state_.schedule().stages_size() - 1);
   v1::Action exploit;
   exploit.set_phase(v1::PHASE_EXPLOIT);
-  exploit.set_checkpoint(stage.search_skipped() ? v1::CHECKPOINT_OP_NONE
-                                                : v1::CHECKPOINT_OP_RESTORE);
+  // A stage without a search has no checkpoint of its own; overfit_guard
+  // saves one, so that it can roll the stage back (and restore it then).
+  exploit.set_checkpoint(!stage.search_skipped() || stage.rolled_back_lrs_size() > 0
+                             ? v1::CHECKPOINT_OP_RESTORE
+                         : config().overfit_guard() > 0 ? v1::CHECKPOINT_OP_SAVE
+                                                        : v1::CHECKPOINT_OP_NONE);
   exploit.set_lr(stage.chosen_lr());
   int64_t steps = stage.tau();
   // A stage searching by a family's prior continues from its last probe when
@@ -668,8 +682,11 @@ absl::Status Job::IssueExploit() {
   }
   exploit.set_steps(std::min(steps, StageStepsLeft()));
   exploit.set_stage(stage.index());
-  // The achieved validation loss is measured once, at the end of the stage.
-  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) exploit.add_eval_steps(exploit.steps());
+  // The achieved validation loss is measured once, at the end of the stage
+  // (for the validation objective, and for overfit_guard's comparison).
+  if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS || config().overfit_guard() > 0) {
+    exploit.add_eval_steps(exploit.steps());
+  }
   Issue(std::move(exploit));
   return absl::OkStatus();
 }
@@ -826,7 +843,13 @@ absl::Status Job::Advance(const RankReport& series) {
       if (series.eval_losses_size() > 0) {
         *schedule->mutable_cooldown_validation_loss() = Summarize(series.eval_losses());
       }
-      Finish();
+      const bool overfit = CooldownOverfit();
+      if (overfit) {
+        // The trainer goes back to the checkpoint saved before the cooldown.
+        schedule->set_cooldown_rolled_back(true);
+        job->set_model_steps(job->model_steps() - action.steps());
+      }
+      Finish(/*restore=*/overfit);
       return absl::OkStatus();
     }
     default:
@@ -1004,11 +1027,55 @@ absl::Status Job::ExploitDone(const RankReport& series) {
 }
 
 bool Job::ExploitFailed(const v1::Stage& stage) const {
-  const double guard = config().exploit_guard();
-  if (guard <= 0 || stage.search_skipped() || stage.rolled_back_lrs_size() >= kMaxRollbacks ||
-      StageStepsLeft() < stage.tau() / 2) {
+  if (stage.rolled_back_lrs_size() >= kMaxRollbacks || StageStepsLeft() < stage.tau() / 2) {
     return false;
   }
+  // A stage without a search has no probe to compare with, only the
+  // validation loss at its checkpoint.
+  return (!stage.search_skipped() && ExploitCollapsed(stage)) || ExploitOverfit(stage);
+}
+
+namespace {
+
+// The validation loss the main line had at the stage checkpoint of stage
+// `index`: the end of the latest earlier stage that measured one; nullopt if
+// none did.
+std::optional<double> ValidationAtCheckpoint(const v1::Schedule& schedule, int index) {
+  for (int i = std::min(index, schedule.stages_size()) - 1; i >= 0; --i) {
+    const v1::LossSummary& v = schedule.stages(i).validation_loss();
+    if (v.count() > 0 && std::isfinite(v.last())) return v.last();
+  }
+  return std::nullopt;
+}
+
+// Whether `after` lies more than `guard` (a fraction) above `before`.
+bool RoseAbove(double before, double after, double guard) {
+  return !std::isfinite(after) || after > before + guard * std::abs(before);
+}
+
+}  // namespace
+
+bool Job::ExploitOverfit(const v1::Stage& stage) const {
+  const double guard = config().overfit_guard();
+  if (guard <= 0 || stage.validation_loss().count() == 0) return false;
+  const std::optional<double> before = ValidationAtCheckpoint(state_.schedule(), stage.index());
+  return before.has_value() && RoseAbove(*before, stage.validation_loss().last(), guard);
+}
+
+bool Job::CooldownOverfit() const {
+  const double guard = config().overfit_guard();
+  const v1::Schedule& schedule = state_.schedule();
+  if (guard <= 0 || schedule.cooldown_validation_loss().count() == 0) return false;
+  // The cooldown started from the last stage's end, or, when the budget ran
+  // out inside that stage's search, from its checkpoint.
+  const std::optional<double> before =
+      ValidationAtCheckpoint(schedule, schedule.stages_size());
+  return before.has_value() && RoseAbove(*before, schedule.cooldown_validation_loss().last(), guard);
+}
+
+bool Job::ExploitCollapsed(const v1::Stage& stage) const {
+  const double guard = config().exploit_guard();
+  if (guard <= 0) return false;
   // The chosen LR's own probe: what tau' steps at it reached (its forecast).
   const v1::Probe* chosen = nullptr;
   for (const v1::Probe& p : stage.probes()) {
@@ -1042,13 +1109,9 @@ bool Job::ExploitFailed(const v1::Stage& stage) const {
   return false;
 }
 
-absl::Status Job::RollBack(v1::Stage* stage) {
+const v1::Probe* Job::LowerChoice(v1::Stage* stage) {
   const double failed = stage->chosen_lr();
   stage->add_rolled_back_lrs(failed);
-  // The failed exploitation (the action just reported) is not on the model's
-  // path.
-  v1::Job* job = state_.mutable_job();
-  job->set_model_steps(job->model_steps() - state_.action().steps());
   stage->set_continued_from_probe(false);
   stage->clear_training_loss();
   stage->clear_validation_loss();
@@ -1058,7 +1121,30 @@ absl::Status Job::RollBack(v1::Stage* stage) {
   stage->set_chosen_predicted_loss(lower != nullptr ? lower->predicted_loss() : 0);
   // Without reuse_best_probe the trainer holds no best-probe state.
   if (lower == nullptr || !config().reuse_best_probe()) state_.set_saved_best_probe(0);
+  return lower;
+}
+
+absl::Status Job::RollBack(v1::Stage* stage) {
+  // The failed exploitation (the action just reported) is not on the model's
+  // path.
+  v1::Job* job = state_.mutable_job();
+  job->set_model_steps(job->model_steps() - state_.action().steps());
+  LowerChoice(stage);
   return IssueExploit();
+}
+
+void Job::UndoLastExploit() {
+  v1::Stage* stage = state_.mutable_schedule()->mutable_stages(job().stage());
+  // ExploitDone counted the exploitation's steps, and the chosen probe's
+  // when the exploitation continued from it.
+  int64_t undone = state_.action().steps();
+  if (stage->continued_from_probe()) {
+    undone += SavedProbe(*stage, state_.saved_best_probe())->training_loss().count();
+  }
+  v1::Job* job = state_.mutable_job();
+  job->set_model_steps(job->model_steps() - undone);
+  LowerChoice(stage);
+  job->set_current_lr(stage->chosen_lr());
 }
 
 }  // namespace autolrs::server

@@ -129,7 +129,9 @@ class Job {
   void IssueProbeAction(const v1::Stage& stage, v1::CheckpointOp checkpoint, double lr,
                         int64_t steps, bool confirmation);
   void Issue(v1::Action action);
-  void Finish();
+  // DONE; `restore`: its checkpoint op is RESTORE (the trainer goes back to
+  // the stage checkpoint), as it always is after a PROBE.
+  void Finish(bool restore = false);
   // When stages have spent their steps: the COOLDOWN action, or DONE.
   absl::Status EndStages();
 
@@ -153,11 +155,26 @@ class Job {
   // Ends the stage's search: chooses its LR and issues the EXPLOIT.
   absl::Status Choose(v1::Stage* stage, const bo::Optimizer& optimizer);
   absl::Status ExploitDone(const RankReport& series);
-  // exploit_guard: whether the stage's exploitation ended more than the
-  // guard above its LR's forecast (then it is rolled back and retried).
+  // Whether the stage's exploitation is rolled back and retried lower:
+  // ExploitCollapsed or ExploitOverfit, while the stage may still roll back.
   bool ExploitFailed(const v1::Stage& stage) const;
+  // exploit_guard: the exploitation ended more than the guard above its LR's
+  // forecast, or the first stage barely below its checkpoint's loss.
+  bool ExploitCollapsed(const v1::Stage& stage) const;
+  // overfit_guard: the exploitation's validation loss ended more than the
+  // guard above the stage checkpoint's (the previous stage's end).
+  bool ExploitOverfit(const v1::Stage& stage) const;
+  // overfit_guard: the reported cooldown's validation loss ended more than
+  // the guard above the validation loss at its start.
+  bool CooldownOverfit() const;
   // Restores the stage checkpoint and exploits again at a lower LR.
   absl::Status RollBack(v1::Stage* stage);
+  // overfit_guard, after the last stage's exploitation: takes it off the
+  // model's path and lowers the LR as RollBack does, without retrying it.
+  void UndoLastExploit();
+  // Records the stage's chosen LR as rolled back and chooses the best probe
+  // below it (returned; null: a decade below it instead).
+  const v1::Probe* LowerChoice(v1::Stage* stage);
 
   v1::Action Wait() const;
 

@@ -141,6 +141,12 @@ const std::vector<Default>& Defaults() {
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
       {"exploit_guard", [](auto&, bool r) { return Fixed(0.25, 0, r); }},
+      // Needs validation losses, which OBJECTIVE_SWITCH_NEVER promises
+      // never to ask for.
+      {"overfit_guard",
+       [](auto& c, bool r) {
+         return c.objective_switch() == v1::OBJECTIVE_SWITCH_NEVER ? 0.0 : Fixed(0.01, 0, r);
+       }},
       // Off: on the dev tasks it never changed stage 0's choice and cost
       // probe steps (server/README.md); it is the opt-in guard for LR cliffs.
       {"first_stage_confirmation", [](auto&, bool) { return 0; }},
@@ -274,6 +280,10 @@ const std::vector<RangeRule>& Ranges() {
        [](auto&) {
          return Bounds{1, 100, false, 0.0};
        }},
+      {"overfit_guard",
+       [](auto&) {
+         return Bounds{0.001, 1, false, 0.0};
+       }},
       {"cooldown_fraction",
        [](auto&) {
          return Bounds{0, 0.5};
@@ -349,6 +359,10 @@ absl::Status CheckCrossFields(const v1::JobConfig& c) {
       return Invalid("family", "needs total_steps (a family's runs are compared by progress, "
                                "steps spent / total_steps)");
     }
+  }
+  if (c.overfit_guard() > 0 && c.objective_switch() == v1::OBJECTIVE_SWITCH_NEVER) {
+    return Invalid("overfit_guard", "needs validation losses, but objective_switch is "
+                                    "OBJECTIVE_SWITCH_NEVER (no evaluation is ever requested)");
   }
   if (c.cooldown_fraction() > 0) {
     if (c.total_steps() == 0) {

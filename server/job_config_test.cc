@@ -52,6 +52,18 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->search_radius(), 0);
   EXPECT_EQ(c->later_stage_probes(), c->probes_per_stage());
   EXPECT_FALSE(c->tolerance_never_raises());
+  EXPECT_EQ(c->overfit_guard(), 0);
+}
+
+TEST(JobConfigTest, OverfitGuardIsOnUnlessNoValidationIsEverRequested) {
+  absl::StatusOr<v1::JobConfig> c = ResolveJobConfig(Valid());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->overfit_guard(), 0.01);
+  v1::JobConfig never = Valid();
+  never.set_objective_switch(v1::OBJECTIVE_SWITCH_NEVER);
+  c = ResolveJobConfig(never);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->overfit_guard(), 0);
 }
 
 TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt) {
@@ -172,6 +184,13 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
        [](v1::JobConfig& c) {
          c.set_total_steps(100), c.set_warmup_steps(50), c.set_warmup_lr(0.1),
              c.set_cooldown_fraction(0.5);
+       }},
+      {"overfit_guard", [](v1::JobConfig& c) { c.set_overfit_guard(0.0005); }},
+      {"overfit_guard", [](v1::JobConfig& c) { c.set_overfit_guard(2); }},
+      {"overfit_guard", [&](v1::JobConfig& c) { c.set_overfit_guard(nan); }},
+      {"overfit_guard",
+       [](v1::JobConfig& c) {
+         c.set_objective_switch(v1::OBJECTIVE_SWITCH_NEVER), c.set_overfit_guard(0.01);
        }},
       {"preset", [](v1::JobConfig& c) { c.set_preset(static_cast<v1::Preset>(42)); }},
       {"forecaster", [](v1::JobConfig& c) { c.set_forecaster(static_cast<v1::Forecaster>(42)); }},

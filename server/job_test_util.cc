@@ -16,6 +16,9 @@ v1::JobConfig SmallConfig() {
   // Tests of the first stage's search see its choice exploited directly;
   // job_confirmation_test covers the confirmations.
   c.set_first_stage_confirmation(0);
+  // Tests of the protocol's shape report no validation losses where the
+  // training loss is the objective; job_overfit_test covers the guard.
+  c.set_overfit_guard(0);
   return c;
 }
 
