@@ -15,6 +15,7 @@
 #include "server/first_stage_confirmation.h"
 #include "server/family_prior.h"
 #include "server/job_config.h"
+#include "server/stage_choice.h"
 
 namespace autolrs::server {
 namespace {
@@ -140,20 +141,6 @@ double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32
   return std::min(ceiling, c.lr_max());
 }
 
-// The stage's non-diverged probe below LR `below` with the lowest forecast
-// (the earliest on ties); nullptr when there is none.
-const v1::Probe* BestProbe(const v1::Stage& stage,
-                           double below = std::numeric_limits<double>::infinity()) {
-  const v1::Probe* best = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && p.lr() < below &&
-        (best == nullptr || p.predicted_loss() < best->predicted_loss())) {
-      best = &p;
-    }
-  }
-  return best;
-}
-
 // The optimizer of the schedule's last stage, holding the stage's probes as
 // observations (diverged probes as NaN, which the optimizer turns into a
 // penalty). `current_lr`: the previous stage's choice (0 for none).
@@ -241,100 +228,6 @@ bool Exploded(const v1::Stage& stage, const v1::LossSummary& probe, double facto
   const double checkpoint_loss = first[first.size() / 2];
   return std::isfinite(checkpoint_loss) && checkpoint_loss > 0 &&
          probe.tail_mean() > factor * checkpoint_loss;
-}
-
-// How far (in decades) below the best probe's LR the first stage's
-// tolerance rule may go: probes of very few steps barely move the loss, so
-// that every forecast can lie within the tolerance of the best (CNN + SGD,
-// 3-step probes: LR 0.001 within 10% of the best at 0.26).
-constexpr double kMaxFirstStageStepDown = 0.5;
-
-// The largest (at most `cap`) or, with `largest` false, the smallest (at
-// most kMaxFirstStageStepDown decades below the best probe's) LR among
-// `stage`'s probes that did not diverge and whose forecast is within
-// `tolerance` (relative) of the best one; `chosen` when no probe is beyond
-// it.
-double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest,
-                double cap = std::numeric_limits<double>::infinity()) {
-  double best = std::numeric_limits<double>::infinity(), best_lr = chosen;
-  for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
-  }
-  const double bar = best + tolerance * std::abs(best);
-  const double floor = best_lr * std::pow(10.0, -kMaxFirstStageStepDown);
-  double lr = chosen;
-  for (const v1::Probe& p : stage.probes()) {
-    if (p.diverged() || p.predicted_loss() > bar) continue;
-    if (largest) {
-      if (p.lr() <= cap) lr = std::max(lr, p.lr());
-    } else if (p.lr() >= floor) {
-      lr = std::min(lr, p.lr());
-    }
-  }
-  return lr;
-}
-
-// The tolerance rules on the LR `chosen` by the stage choice rule: the first
-// stage, with first_stage_choice_tolerance, takes the smallest LR near the
-// best forecast (short probes from the initialization favour large LRs);
-// otherwise, with choice_tolerance, the largest (greedy stage-wise choice
-// favours small ones), in a later stage with tolerance_never_raises at most
-// the larger of `chosen` and `current_lr` (the previous stage's LR; 0 for
-// none).
-double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
-                      double chosen) {
-  if (stage.index() == 0 && c.first_stage_choice_tolerance() > 0) {
-    return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false);
-  }
-  if (c.choice_tolerance() <= 0) return chosen;
-  const double cap = c.tolerance_never_raises() && stage.index() > 0 && current_lr > 0
-                         ? std::max(chosen, current_lr)
-                         : std::numeric_limits<double>::infinity();
-  return NearBest(stage, chosen, c.choice_tolerance(), /*largest=*/true, cap);
-}
-
-// With hold_margin, the LR a later stage takes instead of `candidate`: the
-// previous stage's (`current_lr`) unless the candidate's forecast beats that
-// LR's own probe by more than the margin (relative). Greedy stage-wise
-// choice favours smaller LRs, which look better over one stage (Wu et al.
-// 2018); holding the LR until a change clearly pays leaves the decay to the
-// cooldown.
-double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate) {
-  if (c.hold_margin() <= 0 || stage.index() == 0 || current_lr <= 0) return candidate;
-  const v1::Probe* held = nullptr;
-  const v1::Probe* cand = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (p.diverged()) continue;
-    if (p.lr() == current_lr) held = &p;
-    if (p.lr() == candidate) cand = &p;
-  }
-  if (held == nullptr || cand == nullptr) return candidate;
-  const double bar = held->predicted_loss() - c.hold_margin() * std::abs(held->predicted_loss());
-  return cand->predicted_loss() < bar ? candidate : current_lr;
-}
-
-// The probe the stage would choose now under the lowest-predicted rule,
-// the tolerance rules (TolerantChoice) and hold_margin: 1 + its index, 0 when every probe
-// diverged.
-int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
-  const v1::Probe* best = BestProbe(stage);
-  if (best == nullptr) return 0;
-  const double lr =
-      Hold(stage, c, current_lr, TolerantChoice(stage, c, current_lr, best->lr()));
-  for (int32_t i = 0; i < stage.probes_size(); ++i) {
-    if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
-  }
-  return 0;
-}
-
-// The probe `saved` (1 + its index, counting the stage's confirmations after
-// its probes; JobState.saved_best_probe) of `stage`; nullptr for 0 or out of
-// range.
-const v1::Probe* SavedProbe(const v1::Stage& stage, int32_t saved) {
-  if (saved <= 0) return nullptr;
-  if (saved <= stage.probes_size()) return &stage.probes(saved - 1);
-  const int32_t c = saved - 1 - stage.probes_size();
-  return c < stage.confirmations_size() ? &stage.confirmations(c) : nullptr;
 }
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {

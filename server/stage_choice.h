@@ -1,0 +1,51 @@
+#ifndef AUTOLRS_SERVER_STAGE_CHOICE_H_
+#define AUTOLRS_SERVER_STAGE_CHOICE_H_
+
+#include <cstdint>
+#include <limits>
+
+#include "autolrs/v1/job.pb.h"
+
+// The rules that pick a stage's LR among its probes, on top of the stage
+// choice rule (the lowest forecast): pure functions of the stage and the
+// job's resolved config, for Job. LRs are compared exactly: a returned LR is
+// one of the stage's probes' (or the one passed in).
+
+namespace autolrs::server {
+
+// The stage's non-diverged probe below LR `below` with the lowest forecast
+// (the earliest on ties); nullptr when there is none.
+const v1::Probe* BestProbe(const v1::Stage& stage,
+                           double below = std::numeric_limits<double>::infinity());
+
+// The tolerance rules on the LR `chosen` by the stage choice rule: the first
+// stage, with first_stage_choice_tolerance, takes the smallest LR near the
+// best forecast (short probes from the initialization favour large LRs; at
+// most half a decade below the best probe's); otherwise, with
+// choice_tolerance, the largest (greedy stage-wise choice favours small
+// ones), in a later stage with tolerance_never_raises at most the larger of
+// `chosen` and `current_lr` (the previous stage's LR; 0 for none).
+double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                      double chosen);
+
+// With hold_margin, the LR a later stage takes instead of `candidate`: the
+// previous stage's (`current_lr`) unless the candidate's forecast beats that
+// LR's own probe by more than the margin (relative). Greedy stage-wise
+// choice favours smaller LRs, which look better over one stage (Wu et al.
+// 2018); holding the LR until a change clearly pays leaves the decay to the
+// cooldown.
+double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate);
+
+// The probe the stage would choose now under the lowest-predicted rule, the
+// tolerance rules (TolerantChoice) and hold_margin: 1 + its index, 0 when
+// every probe diverged.
+int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr);
+
+// The probe `saved` (1 + its index, counting the stage's confirmations after
+// its probes; JobState.saved_best_probe) of `stage`; nullptr for 0 or out of
+// range.
+const v1::Probe* SavedProbe(const v1::Stage& stage, int32_t saved);
+
+}  // namespace autolrs::server
+
+#endif  // AUTOLRS_SERVER_STAGE_CHOICE_H_

@@ -1,0 +1,72 @@
+#include "server/stage_choice.h"
+
+#include "gtest/gtest.h"
+
+namespace autolrs::server {
+namespace {
+
+// A stage of index `index` with probes (lr, forecast); a forecast < 0 marks
+// a diverged probe.
+v1::Stage MakeStage(int index, std::initializer_list<std::pair<double, double>> probes) {
+  v1::Stage stage;
+  stage.set_index(index);
+  for (const auto& [lr, forecast] : probes) {
+    v1::Probe* p = stage.add_probes();
+    p->set_lr(lr);
+    p->set_diverged(forecast < 0);
+    p->set_predicted_loss(forecast < 0 ? 1e300 : forecast);
+  }
+  return stage;
+}
+
+TEST(StageChoiceTest, BestProbeSkipsDivergedProbesAndLrsAtOrAboveTheBound) {
+  const v1::Stage stage = MakeStage(1, {{0.1, -1}, {0.05, 1.0}, {0.02, 1.1}, {0.01, 1.0}});
+  ASSERT_NE(BestProbe(stage), nullptr);
+  EXPECT_EQ(BestProbe(stage)->lr(), 0.05);  // The earliest of the tie.
+  EXPECT_EQ(BestProbe(stage, 0.05)->lr(), 0.01);
+  EXPECT_EQ(BestProbe(stage, 0.01), nullptr);
+}
+
+TEST(StageChoiceTest, FirstStageTakesTheSmallestNearTheBestLaterStagesTheLargest) {
+  v1::JobConfig c;
+  c.set_first_stage_choice_tolerance(0.1);
+  c.set_choice_tolerance(0.05);
+  c.set_tolerance_never_raises(true);
+  // Within 10% of 1.0: 0.3, 0.1, 0.05 (0.01 is more than half a decade
+  // below the best probe's 0.1).
+  const v1::Stage first = MakeStage(0, {{0.3, 1.08}, {0.1, 1.0}, {0.05, 1.09}, {0.01, 1.01}});
+  EXPECT_EQ(TolerantChoice(first, c, 0, 0.1), 0.05);
+  // Within 5%: 0.3 and 0.1; the previous stage's LR 0.05 caps a raise.
+  const v1::Stage later = MakeStage(2, {{0.3, 1.04}, {0.1, 1.0}, {0.05, 1.2}});
+  EXPECT_EQ(TolerantChoice(later, c, 0.05, 0.1), 0.1);
+  EXPECT_EQ(TolerantChoice(later, c, 0.3, 0.1), 0.3);
+  c.set_tolerance_never_raises(false);
+  EXPECT_EQ(TolerantChoice(later, c, 0.05, 0.1), 0.3);
+  c.set_choice_tolerance(0);
+  EXPECT_EQ(TolerantChoice(later, c, 0.05, 0.1), 0.1);
+}
+
+TEST(StageChoiceTest, HoldKeepsThePreviousLrUnlessTheCandidateIsClearlyBetter) {
+  v1::JobConfig c;
+  c.set_hold_margin(0.05);
+  const v1::Stage stage = MakeStage(1, {{0.1, 1.0}, {0.05, 0.97}, {0.02, 0.9}});
+  EXPECT_EQ(Hold(stage, c, 0.1, 0.05), 0.1);  // 3% better: held.
+  EXPECT_EQ(Hold(stage, c, 0.1, 0.02), 0.02);  // 10% better: taken.
+  c.set_hold_margin(0);
+  EXPECT_EQ(Hold(stage, c, 0.1, 0.05), 0.05);
+}
+
+TEST(StageChoiceTest, ProbeChoiceAndSavedProbeCountProbesFromOne) {
+  v1::JobConfig c;
+  v1::Stage stage = MakeStage(1, {{0.1, 1.0}, {0.05, 0.9}});
+  EXPECT_EQ(ProbeChoice(stage, c, 0.1), 2);
+  EXPECT_EQ(ProbeChoice(MakeStage(1, {{0.1, -1}}), c, 0.1), 0);
+  stage.add_confirmations()->set_lr(0.07);
+  EXPECT_EQ(SavedProbe(stage, 0), nullptr);
+  EXPECT_EQ(SavedProbe(stage, 2)->lr(), 0.05);
+  EXPECT_EQ(SavedProbe(stage, 3)->lr(), 0.07);  // Confirmations after the probes.
+  EXPECT_EQ(SavedProbe(stage, 4), nullptr);
+}
+
+}  // namespace
+}  // namespace autolrs::server
