@@ -90,6 +90,8 @@ void JobEventReporter::OnJobChanged(const JobMilestones& before, const JobState&
         .Add("steps_spent", after.job().steps_spent())
         .Add("model_steps", after.job().model_steps())
         .Add("lr", after.job().current_lr());
+    // overfit_guard undid the cooldown: the model kept is the one before it.
+    if (after.schedule().cooldown_rolled_back()) line.Add("cooldown_rolled_back", true);
     Count("job_done");
     if (metrics_ != nullptr) metrics_->AddLiveJobs(-1);
   }

@@ -121,6 +121,20 @@ TEST_F(JobEventReporterTest, ARunLogsEveryStateChangeOnce) {
   EXPECT_GT(reports, static_cast<int>(lines_.size()));
 }
 
+TEST_F(JobEventReporterTest, JobDoneSaysWhenTheOverfitGuardUndidTheCooldown) {
+  JobState before;
+  before.mutable_job()->set_job_id("undone");
+  JobState after = before;
+  after.mutable_job()->set_state(v1::JOB_STATE_DONE);
+  reporter_.OnJobChanged(MilestonesOf(before), after);
+  after.mutable_schedule()->set_cooldown_rolled_back(true);
+  reporter_.OnJobChanged(MilestonesOf(before), after);
+  const std::vector<Fields> done = Events("job_done");
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].count("cooldown_rolled_back"), 0u);
+  EXPECT_EQ(done[1].at("cooldown_rolled_back"), "true");
+}
+
 TEST_F(JobEventReporterTest, ARankTimeoutIsOneWarningNamingTheMissingRank) {
   v1::CreateJobRequest create;
   create.set_job_id("ranks");
