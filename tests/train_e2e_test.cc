@@ -129,8 +129,11 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
           last_val = (*rows)[i].val_loss;
         }
       }
-      EXPECT_EQ(evaluated, validation ? val.count() : 0) << what;
-      if (validation && evaluated > 0) {
+      // Probes evaluate only for the validation objective; exploitations
+      // also for overfit_guard (on by default): every evaluation the trainer
+      // made is one the server summarized.
+      EXPECT_EQ(evaluated, val.count()) << what;
+      if (evaluated > 0) {
         EXPECT_TRUE(Near(last_val, val.last(), 1e-6)) << what;
       }
       at += n;
@@ -138,6 +141,7 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
     for (int p = 0; p < stage.probes_size(); ++p) {
       check_series(stage.probes(p).training_loss(), stage.probes(p).validation_loss(),
                    absl::StrCat("stage ", stage.index(), " probe ", p));
+      if (!validation) EXPECT_EQ(stage.probes(p).validation_loss().count(), 0);
     }
     for (int p = 0; p < stage.confirmations_size(); ++p) {
       check_series(stage.confirmations(p).training_loss(), stage.confirmations(p).validation_loss(),
