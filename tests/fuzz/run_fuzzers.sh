@@ -46,7 +46,8 @@ LIBRARY_SOURCES=(
   "$BUILD/gen/server/job_state.pb.cc"
   bo/acquisition.cc bo/gaussian_process.cc bo/optimizer.cc
   forecast/exponential_fit.cc forecast/forecaster.cc forecast/outlier_filter.cc
-  server/job_config.cc server/job.cc server/first_stage_confirmation.cc server/compute_timer.cc
+  server/job_config.cc server/job.cc server/first_stage_confirmation.cc server/stage_choice.cc
+  server/compute_timer.cc
   server/job_observer.cc
   server/scheduler.cc server/memory_job_store.cc server/stored_job_codec.cc
   server/family_records.cc server/family.cc server/family_prior.cc server/family_registry.cc
