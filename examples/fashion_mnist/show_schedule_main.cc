@@ -89,11 +89,15 @@ void PrintSchedule(const v1::Job& job, const v1::Schedule& schedule) {
   if (schedule.cooldown_steps() > 0) {
     std::printf("\nCooldown: the last %ld steps, linear from %s to 0.\n",
                 static_cast<long>(schedule.cooldown_steps()), Lr(schedule.cooldown_lr()).c_str());
+    if (schedule.cooldown_rolled_back()) {
+      std::printf("Its validation loss rose (overfit_guard): the job kept the model from before "
+                  "it.\n");
+    }
   }
   std::printf(
       "\nForecasts predict the stage objective after tau steps. Achieved train loss: mean of "
       "the stage's last 10 training losses; val loss: validation loss at the stage's end "
-      "(validation-objective stages only).\n");
+      "(validation-objective stages, and every stage with overfit_guard).\n");
 }
 
 absl::Status Run() {
