@@ -909,13 +909,10 @@ absl::Status Job::ExploitDone(const RankReport& series) {
     *stage->mutable_validation_loss() = Summarize(series.eval_losses());
   }
   if (ExploitFailed(*stage)) return RollBack(stage);
-  if (stage->continued_from_probe()) {
-    // The chosen probe's steps are part of the model's path.
-    v1::Job* job = state_.mutable_job();
-    job->set_model_steps(job->model_steps() +
-                         SavedProbe(*stage, state_.saved_best_probe())->training_loss().count());
-  }
-  state_.mutable_job()->set_current_lr(stage->chosen_lr());
+  // The chosen probe's steps are part of the model's path.
+  v1::Job* job = state_.mutable_job();
+  job->set_model_steps(job->model_steps() + ContinuedProbeSteps(*stage));
+  job->set_current_lr(stage->chosen_lr());
   return StartStage(stage->index() + 1);
 }
 
@@ -1002,7 +999,12 @@ bool Job::ExploitCollapsed(const v1::Stage& stage) const {
   return false;
 }
 
-const v1::Probe* Job::LowerChoice(v1::Stage* stage) {
+int64_t Job::ContinuedProbeSteps(const v1::Stage& stage) const {
+  if (!stage.continued_from_probe()) return 0;
+  return SavedProbe(stage, state_.saved_best_probe())->training_loss().count();
+}
+
+void Job::LowerChoice(v1::Stage* stage) {
   const double failed = stage->chosen_lr();
   stage->add_rolled_back_lrs(failed);
   stage->set_continued_from_probe(false);
@@ -1014,7 +1016,6 @@ const v1::Probe* Job::LowerChoice(v1::Stage* stage) {
   stage->set_chosen_predicted_loss(lower != nullptr ? lower->predicted_loss() : 0);
   // Without reuse_best_probe the trainer holds no best-probe state.
   if (lower == nullptr || !config().reuse_best_probe()) state_.set_saved_best_probe(0);
-  return lower;
 }
 
 absl::Status Job::RollBack(v1::Stage* stage) {
@@ -1030,12 +1031,9 @@ void Job::UndoLastExploit() {
   v1::Stage* stage = state_.mutable_schedule()->mutable_stages(job().stage());
   // ExploitDone counted the exploitation's steps, and the chosen probe's
   // when the exploitation continued from it.
-  int64_t undone = state_.action().steps();
-  if (stage->continued_from_probe()) {
-    undone += SavedProbe(*stage, state_.saved_best_probe())->training_loss().count();
-  }
   v1::Job* job = state_.mutable_job();
-  job->set_model_steps(job->model_steps() - undone);
+  job->set_model_steps(job->model_steps() - state_.action().steps() -
+                       ContinuedProbeSteps(*stage));
   LowerChoice(stage);
   job->set_current_lr(stage->chosen_lr());
 }

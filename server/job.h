@@ -173,8 +173,11 @@ class Job {
   // model's path and lowers the LR as RollBack does, without retrying it.
   void UndoLastExploit();
   // Records the stage's chosen LR as rolled back and chooses the best probe
-  // below it (returned; null: a decade below it instead).
-  const v1::Probe* LowerChoice(v1::Stage* stage);
+  // below it (none: a decade below it instead).
+  void LowerChoice(v1::Stage* stage);
+  // The steps of the chosen probe the stage's exploitation continued from
+  // (reuse_best_probe), which are on the model's path; 0 if it did not.
+  int64_t ContinuedProbeSteps(const v1::Stage& stage) const;
 
   v1::Action Wait() const;
 

@@ -24,15 +24,6 @@ v1::Action RunUntilStage(Job& job, int32_t stage, const std::function<double(dou
   return action;
 }
 
-// Reports one probe with constant `value`; returns the next action.
-v1::Action Report(Job& job, const v1::Action& action, double value) {
-  v1::ReportLossesRequest r;
-  r.set_action_id(action.action_id());
-  for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(value);
-  bool changed = false;
-  return *job.ReportLosses(r, absl::UnixEpoch(), &changed);
-}
-
 v1::JobConfig HoldConfig(double margin) {
   v1::JobConfig c = SmallConfig();
   c.set_later_stage_probes(3);

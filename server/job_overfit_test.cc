@@ -10,19 +10,6 @@
 namespace autolrs::server {
 namespace {
 
-// Reports `action` with training loss `loss` at every step and validation
-// loss `val` at every evaluation it asks for; returns the next action.
-v1::Action Report(Job& job, const v1::Action& action, double loss, double val) {
-  v1::ReportLossesRequest r;
-  r.set_action_id(action.action_id());
-  for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(loss);
-  for (int i = 0; i < action.eval_steps_size(); ++i) r.add_eval_losses(val);
-  bool changed = false;
-  absl::StatusOr<v1::Action> next = job.ReportLosses(r, absl::UnixEpoch(), &changed);
-  EXPECT_TRUE(next.ok()) << next.status();
-  return next.ok() ? *next : v1::Action();
-}
-
 // Probes report 1.0 (stage 0: decreasing in the LR, so that it picks a large
 // one), until the stage's EXPLOIT, which is returned.
 v1::Action ProbeUntilExploit(Job& job, v1::Action a) {

@@ -37,6 +37,17 @@ v1::Action Step(Job& job, const v1::Action& action, testing::SyntheticTrainer& t
   return next.ok() ? *next : v1::Action();
 }
 
+v1::Action Report(Job& job, const v1::Action& action, double loss, double val) {
+  v1::ReportLossesRequest r;
+  r.set_action_id(action.action_id());
+  for (int64_t i = 0; i < action.steps(); ++i) r.add_losses(loss);
+  for (int i = 0; i < action.eval_steps_size(); ++i) r.add_eval_losses(val);
+  bool changed = false;
+  absl::StatusOr<v1::Action> next = job.ReportLosses(r, absl::UnixEpoch(), &changed);
+  EXPECT_TRUE(next.ok()) << next.status();
+  return next.ok() ? *next : v1::Action();
+}
+
 std::vector<v1::Action> Drive(Job& job, testing::SyntheticTrainer& trainer, int max_actions) {
   std::vector<v1::Action> actions;
   v1::Action action = *job.NextAction(0);

@@ -20,6 +20,11 @@ Job MustCreate(const v1::JobConfig& config, const char* id = "job");
 // fails the test unless the report is applied.
 v1::Action Step(Job& job, const v1::Action& action, testing::SyntheticTrainer& trainer);
 
+// Reports `action` (rank 0) with training loss `loss` at every step and
+// validation loss `val` at every evaluation it asks for; returns the next
+// action (an empty one, and the test fails, if the report is refused).
+v1::Action Report(Job& job, const v1::Action& action, double loss, double val = 0);
+
 // Runs the job until DONE or `max_actions`; returns every action issued.
 std::vector<v1::Action> Drive(Job& job, testing::SyntheticTrainer& trainer, int max_actions);
 
