@@ -92,5 +92,29 @@ TEST(ParseRunTest, AutoLrsMustFollowItsSchedule) {
   EXPECT_FALSE(ParseRun(spec, kFinal, csv, nullptr).ok) << "no schedule";
 }
 
+TEST(ParseRunTest, AnUndoneCooldownEndsAtTheKeptModelsValidationLoss) {
+  v1::Schedule schedule;
+  v1::Stage* stage = schedule.add_stages();
+  stage->set_chosen_lr(0.01);
+  stage->mutable_training_loss()->set_count(2);
+  schedule.set_cooldown_lr(0.01);
+  schedule.set_cooldown_steps(2);
+  const std::string csv =
+      "step,phase,lr,loss,val_loss\n1,exploit,0.01,2.0,\n2,exploit,0.01,1.5,0.5\n"
+      "3,cooldown,0.006666666667,1.2,\n4,cooldown,0.003333333333,1.0,0.6\n";
+  const RunSpec spec = Spec(Kind::kAutoLrs, "autolrs-x", 0, 4);
+  const RunResult kept = ParseRun(spec, kFinal, csv, &schedule);
+  ASSERT_TRUE(kept.ok) << kept.error;
+  EXPECT_DOUBLE_EQ(kept.final_val, 0.6);  // The cooldown's model was kept.
+  // DONE restored the model from before the cooldown; stdout evaluated it.
+  schedule.set_cooldown_rolled_back(true);
+  const RunResult undone = ParseRun(spec, kFinal, csv, &schedule);
+  ASSERT_TRUE(undone.ok) << undone.error;
+  EXPECT_DOUBLE_EQ(undone.final_val, 0.45);
+  ASSERT_EQ(undone.curve.size(), 2u);
+  EXPECT_EQ(undone.curve[1].step, 4);
+  EXPECT_DOUBLE_EQ(undone.curve[1].val_loss, 0.45);
+}
+
 }  // namespace
 }  // namespace autolrs::bench
