@@ -478,7 +478,8 @@ absl::Status Job::StartStage(int32_t index) {
   v1::Stage* stage = state_.mutable_schedule()->add_stages();
   stage->set_index(index);
   stage->set_tau(tau);
-  stage->set_tau_probe(std::max<int64_t>(1, std::llround(tau * c.probe_ratio())));
+  stage->set_tau_probe(std::max<int64_t>(
+      {1, std::llround(tau * c.probe_ratio()), std::min(tau, c.min_probe_steps())}));
   stage->set_objective(objective);
   stage->set_start_steps_spent(job().steps_spent());
   state_.mutable_job()->set_stage(index);
@@ -857,10 +858,13 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
     }
     if (confirm.has_value()) return IssueConfirmation(*confirm);
     stage->set_chosen_lr(*best);
-    // The chosen LR's forecast: its probe's (the reference rule picks a probe).
+    // The chosen LR's forecast: its probe's (the reference rule picks a
+    // probe), or between two probes (first_stage_interpolation) the line's.
+    bool probed = false;
     for (const v1::Probe& p : stage->probes()) {
-      if (p.lr() == *best) stage->set_chosen_predicted_loss(p.predicted_loss());
+      if (p.lr() == *best) stage->set_chosen_predicted_loss(p.predicted_loss()), probed = true;
     }
+    if (!probed) stage->set_chosen_predicted_loss(InterpolatedForecast(*stage, *best).value_or(0));
   } else if (absl::IsNotFound(best.status())) {
     // Every probe diverged: fall back to the smallest LR allowed.
     stage->set_chosen_lr(config().lr_min());
@@ -966,16 +970,14 @@ bool Job::CooldownOverfit() const {
 bool Job::ExploitCollapsed(const v1::Stage& stage) const {
   const double guard = config().exploit_guard();
   if (guard <= 0) return false;
-  // The chosen LR's own probe: what tau' steps at it reached (its forecast).
-  const v1::Probe* chosen = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
-  }
+  // The chosen LR's own probe: what tau' steps at it reached (its forecast);
+  // between two probes (first_stage_interpolation) the line joining theirs.
+  std::optional<double> promised = InterpolatedForecast(stage, stage.chosen_lr());
   // A confirmation at the LR ran longer: its forecast is the better promise.
   for (const v1::Probe& p : stage.confirmations()) {
-    if (!p.diverged() && p.lr() == stage.chosen_lr()) chosen = &p;
+    if (!p.diverged() && p.lr() == stage.chosen_lr()) promised = p.predicted_loss();
   }
-  if (chosen == nullptr) return false;
+  if (!promised.has_value()) return false;
   // The exploitation's losses, as ExploitDone summarized them.
   double achieved;
   if (stage.objective() == v1::OBJECTIVE_VALIDATION_LOSS) {
@@ -984,7 +986,7 @@ bool Job::ExploitCollapsed(const v1::Stage& stage) const {
   } else {
     achieved = stage.training_loss().tail_mean();
   }
-  const double bar = chosen->predicted_loss() + guard * std::abs(chosen->predicted_loss());
+  const double bar = *promised + guard * std::abs(*promised);
   // tau steps at the LR ended well above what tau' steps at it forecast:
   // the main line collapsed or stalled (an LR past the training cliff).
   if (!std::isfinite(achieved) || achieved > bar) return true;

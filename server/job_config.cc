@@ -95,6 +95,7 @@ const std::vector<Default>& Defaults() {
       {"tau_max", [](auto&, bool) { return 8000; }},
       {"probe_ratio", [](auto&, bool) { return 0.1; }},
       {"probes_per_stage", [](auto&, bool) { return 10; }},
+      {"min_probe_steps", [](auto&, bool r) { return Fixed(7, 0, r); }},
       {"objective_switch", [](auto&, bool) { return v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX; }},
       {"eval_points_per_probe", [](auto&, bool) { return 16; }},
       {"num_workers", [](auto&, bool) { return 1; }},
@@ -121,6 +122,9 @@ const std::vector<Default>& Defaults() {
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
       {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},
+      // Off: on MLP + SGD (dev) the lower first-stage LRs cost 0.006-0.009
+      // in every run (server/README.md).
+      {"first_stage_interpolation", [](auto&, bool) { return 0; }},
       {"tolerance_never_raises", [](auto&, bool r) { return Fixed(1, 0, r); }},
       // The preset's cooldown, when the budget is known and leaves room for it.
       {"cooldown_fraction",
@@ -211,6 +215,10 @@ const std::vector<RangeRule>& Ranges() {
       {"probes_per_stage",
        [](auto&) {
          return Bounds{kMinProbes, kMaxProbes};
+       }},
+      {"min_probe_steps",
+       [](auto&) {
+         return Bounds{0, kMaxActionSteps};
        }},
       {"eval_points_per_probe",
        [](auto&) {

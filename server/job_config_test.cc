@@ -52,6 +52,8 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->search_radius(), 0);
   EXPECT_EQ(c->later_stage_probes(), c->probes_per_stage());
   EXPECT_FALSE(c->tolerance_never_raises());
+  EXPECT_FALSE(c->first_stage_interpolation());
+  EXPECT_EQ(c->min_probe_steps(), 0);
   EXPECT_EQ(c->overfit_guard(), 0);
 }
 
@@ -75,6 +77,8 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_EQ(c->later_stage_probes(), 4);
   EXPECT_EQ(c->choice_tolerance(), 0.05);
   EXPECT_EQ(c->first_stage_choice_tolerance(), 0.1);
+  EXPECT_FALSE(c->first_stage_interpolation());
+  EXPECT_EQ(c->min_probe_steps(), 7);
   EXPECT_TRUE(c->tolerance_never_raises());
   EXPECT_EQ(c->cooldown_fraction(), 0);  // No total_steps.
   in.set_total_steps(10000);

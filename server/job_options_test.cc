@@ -2,10 +2,13 @@
 // hand-made loss series.
 #include <cmath>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/job.h"
 #include "server/job_test_util.h"
+#include "server/stage_choice.h"
 
 namespace autolrs::server {
 namespace {
@@ -22,6 +25,25 @@ v1::Action RunUntilStage(Job& job, int32_t stage, const std::function<double(dou
     action = *job.ReportLosses(r, absl::UnixEpoch(), &changed);
   }
   return action;
+}
+
+TEST(JobOptionsTest, MinProbeStepsLengthensShortProbesUpToTheStage) {
+  for (const auto& [min_steps, expected] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {7, 7}, {1000, 30}}) {
+    SCOPED_TRACE(min_steps);
+    v1::JobConfig c = SmallConfig();
+    c.set_tau_initial(30);  // tau' = 3 at probe_ratio 0.1.
+    c.set_min_probe_steps(min_steps);
+    Job job = MustCreate(c);
+    const v1::Action first = *job.NextAction(0);
+    ASSERT_EQ(first.phase(), v1::PHASE_PROBE);
+    EXPECT_EQ(first.steps(), expected);
+    EXPECT_EQ(job.state().schedule().stages(0).tau_probe(), expected);
+  }
+  // The recommended preset's minimum.
+  v1::JobConfig c = SmallConfig();
+  c.set_tau_initial(30);
+  EXPECT_EQ(MustCreate(c).NextAction(0)->steps(), 7);
 }
 
 v1::JobConfig HoldConfig(double margin) {
@@ -180,6 +202,28 @@ TEST(JobOptionsTest, ExploitGuardRollsBackAFirstStageThatMadeNoProgress) {
   // Progress of more than 5% is kept.
   const v1::Action next = Report(job, retry, 1.9);
   EXPECT_EQ(next.stage(), 1);
+}
+
+TEST(JobOptionsTest, AnInterpolatedFirstStageChoiceCarriesTheLinesForecastToTheGuard) {
+  v1::JobConfig c = GuardConfig(0.1);
+  c.set_first_stage_interpolation(true);
+  Job job = MustCreate(c);
+  const v1::Action exploit = ExploitOfStageZero(job);
+  ASSERT_EQ(exploit.phase(), v1::PHASE_EXPLOIT);
+  const v1::Stage& stage = job.state().schedule().stages(0);
+  // The forecasts lie on one line over log10 LR that reaches the 10%
+  // tolerance far below: the choice is half a decade below the best probe,
+  // between two probes, and its forecast is the line's.
+  const v1::Probe* best = BestProbe(stage);
+  ASSERT_NE(best, nullptr);
+  EXPECT_NEAR(exploit.lr(), best->lr() / std::sqrt(10.0), 1e-12);
+  for (const v1::Probe& p : stage.probes()) EXPECT_NE(p.lr(), exploit.lr());
+  EXPECT_NEAR(stage.chosen_predicted_loss(), 2.0 - 0.1 * std::log10(exploit.lr()), 1e-9);
+  // The exploit guard compares with that forecast.
+  const v1::Action retry = Report(job, exploit, 5.0);
+  ASSERT_EQ(retry.phase(), v1::PHASE_EXPLOIT);
+  EXPECT_LT(retry.lr(), exploit.lr());
+  EXPECT_EQ(job.state().schedule().stages(0).rolled_back_lrs_size(), 1);
 }
 
 TEST(JobOptionsTest, ExploitGuardRollsBackAtMostTwicePerStage) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace autolrs::server {
 namespace {
@@ -17,9 +18,12 @@ constexpr double kMaxFirstStageStepDown = 0.5;
 // most kMaxFirstStageStepDown decades below the best probe's) LR among
 // `stage`'s probes that did not diverge and whose forecast is within
 // `tolerance` (relative) of the best one; `chosen` when no probe is beyond
-// it.
+// it. With `interpolate` (only for the smallest) the forecasts between
+// probes lie on the straight lines joining them over log10 LR, and the LR
+// may be one where that line crosses the tolerance.
 double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest,
-                double cap = std::numeric_limits<double>::infinity()) {
+                double cap = std::numeric_limits<double>::infinity(),
+                bool interpolate = false) {
   double best = std::numeric_limits<double>::infinity(), best_lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
     if (!p.diverged() && p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
@@ -35,7 +39,24 @@ double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool la
       lr = std::min(lr, p.lr());
     }
   }
-  return lr;
+  if (largest || !interpolate) return lr;
+  // The line from the nearest probe below `lr` to `lr`'s own probe.
+  const v1::Probe* at = nullptr;
+  const v1::Probe* below = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.diverged()) continue;
+    if (p.lr() == lr && at == nullptr) at = &p;
+    if (p.lr() < lr && (below == nullptr || p.lr() > below->lr())) below = &p;
+  }
+  if (at == nullptr || below == nullptr) return lr;
+  // Within the tolerance all the way down to the probe below (which lies
+  // under the floor, or it would have been taken): as far as the floor.
+  if (below->predicted_loss() <= bar) return std::max(floor, below->lr());
+  const double fraction =
+      (below->predicted_loss() - bar) / (below->predicted_loss() - at->predicted_loss());
+  const double log_lr =
+      std::log10(below->lr()) + fraction * (std::log10(lr) - std::log10(below->lr()));
+  return std::min(lr, std::max(floor, std::pow(10.0, log_lr)));
 }
 
 }  // namespace
@@ -54,7 +75,8 @@ const v1::Probe* BestProbe(const v1::Stage& stage, double below) {
 double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
                       double chosen) {
   if (stage.index() == 0 && c.first_stage_choice_tolerance() > 0) {
-    return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false);
+    return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false,
+                    std::numeric_limits<double>::infinity(), c.first_stage_interpolation());
   }
   if (c.choice_tolerance() <= 0) return chosen;
   const double cap = c.tolerance_never_raises() && stage.index() > 0 && current_lr > 0
@@ -86,6 +108,21 @@ int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double curre
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }
   return 0;
+}
+
+std::optional<double> InterpolatedForecast(const v1::Stage& stage, double lr) {
+  const v1::Probe* below = nullptr;
+  const v1::Probe* above = nullptr;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.diverged()) continue;
+    if (p.lr() == lr) return p.predicted_loss();
+    if (p.lr() < lr && (below == nullptr || p.lr() > below->lr())) below = &p;
+    if (p.lr() > lr && (above == nullptr || p.lr() < above->lr())) above = &p;
+  }
+  if (below == nullptr || above == nullptr) return std::nullopt;
+  const double fraction = (std::log10(lr) - std::log10(below->lr())) /
+                          (std::log10(above->lr()) - std::log10(below->lr()));
+  return below->predicted_loss() + fraction * (above->predicted_loss() - below->predicted_loss());
 }
 
 const v1::Probe* SavedProbe(const v1::Stage& stage, int32_t saved) {

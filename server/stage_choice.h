@@ -3,13 +3,15 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "autolrs/v1/job.pb.h"
 
 // The rules that pick a stage's LR among its probes, on top of the stage
 // choice rule (the lowest forecast): pure functions of the stage and the
 // job's resolved config, for Job. LRs are compared exactly: a returned LR is
-// one of the stage's probes' (or the one passed in).
+// one of the stage's probes' (or the one passed in), except the first
+// stage's with first_stage_interpolation, which may lie between two probes.
 
 namespace autolrs::server {
 
@@ -21,7 +23,9 @@ const v1::Probe* BestProbe(const v1::Stage& stage,
 // The tolerance rules on the LR `chosen` by the stage choice rule: the first
 // stage, with first_stage_choice_tolerance, takes the smallest LR near the
 // best forecast (short probes from the initialization favour large LRs; at
-// most half a decade below the best probe's); otherwise, with
+// most half a decade below the best probe's; with first_stage_interpolation
+// possibly between two probes, where the line joining their forecasts over
+// log10 LR crosses the tolerance); otherwise, with
 // choice_tolerance, the largest (greedy stage-wise choice favours small
 // ones), in a later stage with tolerance_never_raises at most the larger of
 // `chosen` and `current_lr` (the previous stage's LR; 0 for none).
@@ -40,6 +44,11 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 // tolerance rules (TolerantChoice) and hold_margin: 1 + its index, 0 when
 // every probe diverged.
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr);
+
+// The forecast at `lr` on the straight lines joining the stage's
+// non-diverged probes' forecasts over log10 LR: a probe's own forecast at
+// its LR (the first such probe's); nullopt outside the probed range.
+std::optional<double> InterpolatedForecast(const v1::Stage& stage, double lr);
 
 // The probe `saved` (1 + its index, counting the stage's confirmations after
 // its probes; JobState.saved_best_probe) of `stage`; nullptr for 0 or out of

@@ -1,5 +1,7 @@
 #include "server/stage_choice.h"
 
+#include <cmath>
+
 #include "gtest/gtest.h"
 
 namespace autolrs::server {
@@ -44,6 +46,42 @@ TEST(StageChoiceTest, FirstStageTakesTheSmallestNearTheBestLaterStagesTheLargest
   EXPECT_EQ(TolerantChoice(later, c, 0.05, 0.1), 0.3);
   c.set_choice_tolerance(0);
   EXPECT_EQ(TolerantChoice(later, c, 0.05, 0.1), 0.1);
+}
+
+TEST(StageChoiceTest, FirstStageInterpolationTakesWhereTheLineCrossesTheTolerance) {
+  v1::JobConfig c;
+  c.set_first_stage_choice_tolerance(0.1);
+  c.set_first_stage_interpolation(true);
+  // Bar 1.1. The smallest probe within it is 0.1; the line from the probe
+  // at 0.01 (1.3) to it (1.0) crosses 1.1 two thirds of the decade up.
+  const v1::Stage gap = MakeStage(0, {{0.01, 1.3}, {0.1, 1.0}, {0.2, 1.05}});
+  EXPECT_NEAR(TolerantChoice(gap, c, 0, 0.1), std::pow(10.0, -2 + 2.0 / 3), 1e-12);
+  ASSERT_TRUE(InterpolatedForecast(gap, TolerantChoice(gap, c, 0, 0.1)).has_value());
+  EXPECT_NEAR(*InterpolatedForecast(gap, TolerantChoice(gap, c, 0, 0.1)), 1.1, 1e-12);
+  // Never more than half a decade below the best probe's LR.
+  const v1::Stage steep = MakeStage(0, {{0.001, 1.2}, {0.1, 1.0}});
+  EXPECT_NEAR(TolerantChoice(steep, c, 0, 0.1), std::pow(10.0, -1.5), 1e-12);
+  // A probe below within the tolerance but under the floor: the floor.
+  const v1::Stage flat = MakeStage(0, {{0.01, 1.05}, {0.1, 1.0}});
+  EXPECT_NEAR(TolerantChoice(flat, c, 0, 0.1), std::pow(10.0, -1.5), 1e-12);
+  // Nothing probed below (a diverged probe does not count): the probe's LR.
+  EXPECT_EQ(TolerantChoice(MakeStage(0, {{0.01, -1}, {0.1, 1.0}}), c, 0, 0.1), 0.1);
+  // Off: only probed LRs.
+  c.set_first_stage_interpolation(false);
+  EXPECT_EQ(TolerantChoice(gap, c, 0, 0.1), 0.1);
+  // Later stages never interpolate.
+  c.set_first_stage_interpolation(true);
+  c.set_choice_tolerance(0.05);
+  EXPECT_EQ(TolerantChoice(MakeStage(1, {{0.01, 1.3}, {0.1, 1.0}}), c, 0.1, 0.1), 0.1);
+}
+
+TEST(StageChoiceTest, InterpolatedForecastJoinsProbesOverLog10Lr) {
+  const v1::Stage stage = MakeStage(0, {{0.001, 2.0}, {0.1, 1.0}, {0.01, -1}});
+  EXPECT_EQ(*InterpolatedForecast(stage, 0.1), 1.0);
+  EXPECT_NEAR(*InterpolatedForecast(stage, 0.01), 1.5, 1e-12);  // Past the diverged probe.
+  EXPECT_FALSE(InterpolatedForecast(stage, 0.0005).has_value());
+  EXPECT_FALSE(InterpolatedForecast(stage, 0.2).has_value());
+  EXPECT_FALSE(InterpolatedForecast(MakeStage(0, {}), 0.1).has_value());
 }
 
 TEST(StageChoiceTest, HoldKeepsThePreviousLrUnlessTheCandidateIsClearlyBetter) {
