@@ -101,8 +101,13 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset without the overfit guard: a stage or cooldown whose validation loss "
        "rose is kept (the default before the long-budget dev task)",
        false, false},
+      {"recommended-no-min-probe-steps", "recommended", 10, 0.1, "min_probe_steps: 0",
+       "the default preset with probes of tau/10 however short (3 steps at tau = 33: the "
+       "default before the Transformer's stage-0 collapse at S/30)",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
-       "the default preset: last-10-mean forecast; the first stage takes the smallest LR within "
+       "the default preset: last-10-mean forecast, probes of at least 7 steps; the first stage "
+       "takes the smallest LR within "
        "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
        "that LR forecast best; a stage whose validation loss rose 1% is rolled back to a lower "
@@ -112,6 +117,10 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset, continuing from the chosen probe's state (the trainer keeps a "
        "second checkpoint)",
        true, true},
+      {"recommended-interpolation", "recommended", 10, 0.1, "first_stage_interpolation: true",
+       "the default preset, its first stage free to take an LR between two probes, where the "
+       "line joining their forecasts crosses the 10% tolerance",
+       false, false},
       {"recommended-early-stop", "recommended", 10, 0.1, "min_probes_per_stage: 3",
        "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)",
        false, false},
