@@ -164,6 +164,7 @@ v1::JobConfig TestConfig() {
   // ExpectRunMatchesSchedule derives the checkpoint operations from the
   // searches alone; the Python client's test runs the guard's SAVEs.
   config.set_overfit_guard(0);
+  config.set_min_probe_steps(0);  // Probes of tau * 0.2 steps, as above.
   return config;
 }
 

@@ -184,13 +184,18 @@ absl::StatusOr<std::vector<ExpectedStep>> ExpectedSteps(const v1::JobConfig& con
       ++*actions;
     }
     const int64_t want = std::min(stage.tau(), total - static_cast<int64_t>(steps.size()));
-    if (stage.training_loss().count() != want || want == 0) {
+    // overfit_guard undid a last stage that left no budget to retry: the
+    // cooldown starts from the stage's checkpoint at the lower LR.
+    const bool undone = want == 0 && stage.rolled_back_lrs_size() > 0;
+    if (stage.training_loss().count() != want || (want == 0 && !undone)) {
       return absl::InternalError(absl::StrCat(
           where, "exploitation has ", stage.training_loss().count(), " losses, expected ", want));
     }
     if (!(stage.chosen_lr() > 0)) return absl::InternalError(absl::StrCat(where, "no chosen LR"));
-    steps.insert(steps.end(), want, ExpectedStep{"exploit", stage.chosen_lr(), stage.index()});
-    ++*actions;
+    if (!undone) {
+      steps.insert(steps.end(), want, ExpectedStep{"exploit", stage.chosen_lr(), stage.index()});
+      ++*actions;
+    }
   }
   if (static_cast<int64_t>(steps.size()) != total) {
     return absl::InternalError(absl::StrCat("the stages cover ", steps.size(),

@@ -16,7 +16,8 @@ from synthetic import Slot, SyntheticTrainer
 # confirmations, validation-loss stages (after tau_max), a cooldown, DONE.
 EVERY_PHASE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 50, "tau_max": 100,
                "probes_per_stage": 3, "total_steps": 800, "warmup_steps": 20,
-               "warmup_lr": 0.05, "seed": 3, "first_stage_confirmation": 4}
+               "warmup_lr": 0.05, "seed": 3, "first_stage_confirmation": 4,
+               "min_probe_steps": 0}  # Probes of tau / 10 steps: 5, then 10.
 # The budget ends inside the first stage's search and there is no cooldown:
 # DONE answers a PROBE's report.
 ENDS_IN_A_PROBE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 1000, "probes_per_stage": 10,
