@@ -14,6 +14,25 @@ namespace {
 // 3-step probes: LR 0.001 within 10% of the best at 0.26).
 constexpr double kMaxFirstStageStepDown = 0.5;
 
+// The stage's non-diverged probes nearest `lr`: the first one at it, and
+// the closest below and above it (null where there is none).
+struct Neighbours {
+  const v1::Probe* at = nullptr;
+  const v1::Probe* below = nullptr;
+  const v1::Probe* above = nullptr;
+};
+
+Neighbours ProbesAround(const v1::Stage& stage, double lr) {
+  Neighbours n;
+  for (const v1::Probe& p : stage.probes()) {
+    if (p.diverged()) continue;
+    if (p.lr() == lr && n.at == nullptr) n.at = &p;
+    if (p.lr() < lr && (n.below == nullptr || p.lr() > n.below->lr())) n.below = &p;
+    if (p.lr() > lr && (n.above == nullptr || p.lr() < n.above->lr())) n.above = &p;
+  }
+  return n;
+}
+
 // The largest (at most `cap`) or, with `largest` false, the smallest (at
 // most kMaxFirstStageStepDown decades below the best probe's) LR among
 // `stage`'s probes that did not diverge and whose forecast is within
@@ -41,13 +60,7 @@ double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool la
   }
   if (largest || !interpolate) return lr;
   // The line from the nearest probe below `lr` to `lr`'s own probe.
-  const v1::Probe* at = nullptr;
-  const v1::Probe* below = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (p.diverged()) continue;
-    if (p.lr() == lr && at == nullptr) at = &p;
-    if (p.lr() < lr && (below == nullptr || p.lr() > below->lr())) below = &p;
-  }
+  const auto [at, below, above] = ProbesAround(stage, lr);
   if (at == nullptr || below == nullptr) return lr;
   // Within the tolerance all the way down to the probe below (which lies
   // under the floor, or it would have been taken): as far as the floor.
@@ -111,14 +124,8 @@ int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double curre
 }
 
 std::optional<double> InterpolatedForecast(const v1::Stage& stage, double lr) {
-  const v1::Probe* below = nullptr;
-  const v1::Probe* above = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (p.diverged()) continue;
-    if (p.lr() == lr) return p.predicted_loss();
-    if (p.lr() < lr && (below == nullptr || p.lr() > below->lr())) below = &p;
-    if (p.lr() > lr && (above == nullptr || p.lr() < above->lr())) above = &p;
-  }
+  const auto [at, below, above] = ProbesAround(stage, lr);
+  if (at != nullptr) return at->predicted_loss();
   if (below == nullptr || above == nullptr) return std::nullopt;
   const double fraction = (std::log10(lr) - std::log10(below->lr())) /
                           (std::log10(above->lr()) - std::log10(below->lr()));
