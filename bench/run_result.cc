@@ -137,14 +137,13 @@ RunResult ParseRun(const RunSpec& spec, const std::string& stdout_text, const st
       (result.curve.empty() || result.curve.back().step != spec.steps)) {
     result.curve.push_back({spec.steps, number("val_loss")});
   }
-  // overfit_guard undid the cooldown: DONE restored the model saved before
-  // it, so the CSV's last evaluation is of a model the run did not keep.
-  // The kept model's validation loss is on stdout.
-  if (schedule != nullptr && schedule->cooldown_rolled_back() && !result.curve.empty() &&
-      result.curve.back().step == spec.steps) {
-    result.curve.back().val_loss = number("val_loss");
-  }
   if (!result.curve.empty() && result.curve.back().step == spec.steps) {
+    // overfit_guard undid the cooldown: DONE restored the model saved before
+    // it, so the CSV's last evaluation is of a model the run did not keep.
+    // The kept model's validation loss is on stdout.
+    if (schedule != nullptr && schedule->cooldown_rolled_back()) {
+      result.curve.back().val_loss = number("val_loss");
+    }
     result.final_val = result.curve.back().val_loss;
   }
   const bool first_lr_is_spec_lr =
