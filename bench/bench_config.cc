@@ -105,12 +105,17 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset with probes of tau/10 however short (3 steps at tau = 33: the "
        "default before the Transformer's stage-0 collapse at S/30)",
        false, false},
+      {"recommended-no-raise-margin", "recommended", 10, 0.1, "raise_margin: 0",
+       "the default preset, its later stages free to raise the LR whenever a higher LR "
+       "forecasts best, by however little (the default before raise_margin)",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast, probes of at least 7 steps; the first stage "
        "takes the smallest LR within "
        "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
-       "that LR forecast best; a stage whose validation loss rose 1% is rolled back to a lower "
+       "a higher LR forecast best and 2% below the previous LR; a stage whose validation loss "
+       "rose 1% is rolled back to a lower "
        "LR; last 50% of S a linear cooldown, undone if its validation loss rose 1%",
        true, true},
       {"recommended-reuse", "recommended", 10, 0.1, "reuse_best_probe: true",

@@ -849,6 +849,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   absl::StatusOr<double> best = optimizer.Best();
   best_timer.Stop();
   if (best.ok()) *best = TolerantChoice(*stage, config(), job().current_lr(), *best);
+  if (best.ok()) *best = GuardRaise(*stage, config(), job().current_lr(), *best);
   if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     // first_stage_confirmation: longer probes check the choice first.

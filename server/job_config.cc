@@ -144,6 +144,8 @@ const std::vector<Default>& Defaults() {
       {"early_stop_gain", [](auto&, bool) { return 0.01; }},
       {"widen_at_edge", [](auto&, bool) { return 0; }},
       {"hold_margin", [](auto&, bool) { return 0; }},
+      // A later stage's raise must forecast 2% below the previous LR's.
+      {"raise_margin", [](auto&, bool r) { return Fixed(0.02, 0, r); }},
       {"exploit_guard", [](auto&, bool r) { return Fixed(0.25, 0, r); }},
       // Needs validation losses, which OBJECTIVE_SWITCH_NEVER promises
       // never to ask for.
@@ -277,6 +279,10 @@ const std::vector<RangeRule>& Ranges() {
          return Bounds{0, 1};
        }},
       {"hold_margin",
+       [](auto&) {
+         return Bounds{0, 1};
+       }},
+      {"raise_margin",
        [](auto&) {
          return Bounds{0, 1};
        }},

@@ -52,6 +52,7 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->search_radius(), 0);
   EXPECT_EQ(c->later_stage_probes(), c->probes_per_stage());
   EXPECT_FALSE(c->tolerance_never_raises());
+  EXPECT_EQ(c->raise_margin(), 0);
   EXPECT_FALSE(c->first_stage_interpolation());
   EXPECT_EQ(c->min_probe_steps(), 0);
   EXPECT_EQ(c->overfit_guard(), 0);
@@ -80,6 +81,7 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_FALSE(c->first_stage_interpolation());
   EXPECT_EQ(c->min_probe_steps(), 7);
   EXPECT_TRUE(c->tolerance_never_raises());
+  EXPECT_EQ(c->raise_margin(), 0.02);
   EXPECT_EQ(c->cooldown_fraction(), 0);  // No total_steps.
   in.set_total_steps(10000);
   c = ResolveJobConfig(in);

@@ -1,5 +1,5 @@
-// Search options beyond the reference: hold_margin and widen_at_edge, on
-// hand-made loss series.
+// Search options beyond the reference: hold_margin, raise_margin and
+// widen_at_edge, on hand-made loss series.
 #include <cmath>
 #include <functional>
 #include <utility>
@@ -80,6 +80,30 @@ TEST(JobOptionsTest, WithoutHoldMarginTheBestForecastWins) {
   a = Report(job, a, 0.97);
   a = Report(job, a, 0.99);
   EXPECT_EQ(a.lr(), other);
+}
+
+TEST(JobOptionsTest, RaiseMarginRaisesTheLrOnlyWhenTheHigherOneIsClearlyBetter) {
+  for (const double raised : {0.99, 0.95}) {
+    SCOPED_TRACE(raised);
+    v1::JobConfig c = HoldConfig(0);
+    c.set_raise_margin(0.02);
+    Job job = MustCreate(c);
+    v1::Action a = RunUntilStage(job, 1, [](double lr) { return 1.0 + lr; });
+    const double held = job.job().current_lr();
+    ASSERT_EQ(a.lr(), held);  // warm_start: the previous LR first.
+    // Every higher LR forecasts `raised`, every lower one 1.05; the first
+    // higher probe wins the tie.
+    double higher = 0;
+    while (a.phase() == v1::PHASE_PROBE) {
+      if (a.lr() > held && higher == 0) higher = a.lr();
+      a = Report(job, a, a.lr() == held ? 1.0 : a.lr() > held ? raised : 1.05);
+    }
+    ASSERT_GT(higher, 0) << "no probe above the previous LR";
+    ASSERT_EQ(a.phase(), v1::PHASE_EXPLOIT);
+    // 1% better is within the 2% margin: held. 5% better: raised.
+    EXPECT_EQ(a.lr(), raised == 0.99 ? held : higher);
+    EXPECT_EQ(job.state().schedule().stages(1).chosen_lr(), a.lr());
+  }
 }
 
 TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {

@@ -430,6 +430,7 @@ TEST(JobTest, FirstStageChoiceToleranceTakesTheSmallestLrNearTheBestForecastInTh
     c.set_forecaster(v1::FORECASTER_LAST_MEAN);
     c.set_choice_tolerance(1.0);  // Off in the first stage while the first-stage rule is on.
     c.set_tolerance_never_raises(false);
+    c.set_raise_margin(0);  // The tolerance alone chooses.
     c.set_first_stage_choice_tolerance(tolerance);
     c.set_exploit_guard(0);  // Flat series make no progress: no rollback here.
     Job job = MustCreate(c);
@@ -467,6 +468,7 @@ TEST(JobTest, ToleranceNeverRaisesKeepsALaterStageAtOrBelowThePreviousOrBestLr) 
     c.set_first_stage_choice_tolerance(1e-12);
     c.set_choice_tolerance(1.0);
     c.set_tolerance_never_raises(never_raises);
+    c.set_raise_margin(0);  // The tolerance alone chooses.
     c.set_exploit_guard(0);  // Flat series make no progress: no rollback here.
     Job job = MustCreate(c);
     RunFlatSeriesUntilChosen(job, 1);

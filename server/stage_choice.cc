@@ -98,6 +98,21 @@ double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double cur
   return NearBest(stage, chosen, c.choice_tolerance(), /*largest=*/true, cap);
 }
 
+double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                  double candidate) {
+  if (c.raise_margin() <= 0 || stage.index() == 0 || current_lr <= 0 || candidate <= current_lr) {
+    return candidate;
+  }
+  const v1::Probe* held = ProbesAround(stage, current_lr).at;
+  const v1::Probe* raised = ProbesAround(stage, candidate).at;
+  if (held == nullptr || raised == nullptr) return candidate;
+  const double bar = held->predicted_loss() - c.raise_margin() * std::abs(held->predicted_loss());
+  if (raised->predicted_loss() < bar) return candidate;
+  // `held` is a candidate below the bound, so there is a best one.
+  const v1::Probe* best = BestProbe(stage, std::nextafter(current_lr, HUGE_VAL));
+  return std::min(current_lr, TolerantChoice(stage, c, current_lr, best->lr()));
+}
+
 double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate) {
   if (c.hold_margin() <= 0 || stage.index() == 0 || current_lr <= 0) return candidate;
   const v1::Probe* held = nullptr;
@@ -115,8 +130,9 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
   const v1::Probe* best = BestProbe(stage);
   if (best == nullptr) return 0;
-  const double lr =
-      Hold(stage, c, current_lr, TolerantChoice(stage, c, current_lr, best->lr()));
+  const double lr = Hold(
+      stage, c, current_lr,
+      GuardRaise(stage, c, current_lr, TolerantChoice(stage, c, current_lr, best->lr())));
   for (int32_t i = 0; i < stage.probes_size(); ++i) {
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }

@@ -40,8 +40,19 @@ double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double cur
 // cooldown.
 double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate);
 
+// With raise_margin, the LR a later stage takes instead of `candidate`
+// when it lies above the previous stage's (`current_lr`): `candidate` if its
+// forecast is more than the margin (relative) below that LR's own probe's,
+// else the choice among the probes at or below `current_lr` (the lowest
+// forecast there, then TolerantChoice, at most `current_lr`). `candidate`
+// unchanged when it is not above `current_lr` or either LR has no
+// non-diverged probe.
+double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                  double candidate);
+
 // The probe the stage would choose now under the lowest-predicted rule, the
-// tolerance rules (TolerantChoice) and hold_margin: 1 + its index, 0 when
+// tolerance rules (TolerantChoice), raise_margin (GuardRaise) and
+// hold_margin: 1 + its index, 0 when
 // every probe diverged.
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr);
 

@@ -94,6 +94,34 @@ TEST(StageChoiceTest, HoldKeepsThePreviousLrUnlessTheCandidateIsClearlyBetter) {
   EXPECT_EQ(Hold(stage, c, 0.1, 0.05), 0.05);
 }
 
+TEST(StageChoiceTest, GuardRaiseNeedsTheHigherLrToBeatThePreviousOneByTheMargin) {
+  v1::JobConfig c;
+  c.set_raise_margin(0.02);
+  c.set_choice_tolerance(0.05);
+  c.set_tolerance_never_raises(true);
+  // The GRU's stage: 0.04 forecasts best, 1.2% below the previous LR 0.02.
+  const v1::Stage noise = MakeStage(1, {{0.02, 2.15}, {0.01, 2.13}, {0.04, 2.125}, {0.015, 2.14}});
+  // Among 0.02 and below, 0.01 is best and 0.02 within 5% of it: held.
+  EXPECT_EQ(GuardRaise(noise, c, 0.02, 0.04), 0.02);
+  // Without the tolerance the best at or below the previous LR.
+  c.set_choice_tolerance(0);
+  EXPECT_EQ(GuardRaise(noise, c, 0.02, 0.04), 0.01);
+  // A raise 5% below the previous LR's forecast clears the margin.
+  const v1::Stage clear = MakeStage(1, {{0.02, 2.0}, {0.01, 2.1}, {0.04, 1.9}});
+  EXPECT_EQ(GuardRaise(clear, c, 0.02, 0.04), 0.04);
+  // Not a raise, the first stage, off, or no probe at the previous LR
+  // (or it diverged): unchanged.
+  EXPECT_EQ(GuardRaise(noise, c, 0.02, 0.01), 0.01);
+  EXPECT_EQ(GuardRaise(MakeStage(0, {{0.02, 2.15}, {0.04, 2.14}}), c, 0.02, 0.04), 0.04);
+  EXPECT_EQ(GuardRaise(MakeStage(1, {{0.03, 2.15}, {0.04, 2.14}}), c, 0.02, 0.04), 0.04);
+  EXPECT_EQ(GuardRaise(MakeStage(1, {{0.02, -1}, {0.04, 2.14}}), c, 0.02, 0.04), 0.04);
+  c.set_raise_margin(0);
+  EXPECT_EQ(GuardRaise(noise, c, 0.02, 0.04), 0.04);
+  // ProbeChoice applies it: the probe at 0.01 (the second).
+  c.set_raise_margin(0.02);
+  EXPECT_EQ(ProbeChoice(noise, c, 0.02), 2);
+}
+
 TEST(StageChoiceTest, ProbeChoiceAndSavedProbeCountProbesFromOne) {
   v1::JobConfig c;
   v1::Stage stage = MakeStage(1, {{0.1, 1.0}, {0.05, 0.9}});
