@@ -52,8 +52,7 @@ double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current
 
 // The probe the stage would choose now under the lowest-predicted rule, the
 // tolerance rules (TolerantChoice), raise_margin (GuardRaise) and
-// hold_margin: 1 + its index, 0 when
-// every probe diverged.
+// hold_margin: 1 + its index, 0 when every probe diverged.
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr);
 
 // The forecast at `lr` on the straight lines joining the stage's
