@@ -43,10 +43,11 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 // With raise_margin, the LR a later stage takes instead of `candidate`
 // when it lies above the previous stage's (`current_lr`): `candidate` if its
 // forecast is more than the margin (relative) below that LR's own probe's,
-// else the choice among the probes at or below `current_lr` (the lowest
-// forecast there, then TolerantChoice, at most `current_lr`). `candidate`
-// unchanged when it is not above `current_lr` or either LR has no
-// non-diverged probe.
+// else the choice among the probes at or below `current_lr`: the lowest
+// forecast there, then TolerantChoice (whose tolerance still counts from
+// the stage's best forecast, the rejected raise's included), at most
+// `current_lr`. `candidate` unchanged when it is not above `current_lr` or
+// either LR has no non-diverged probe.
 double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
                   double candidate);
 
