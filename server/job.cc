@@ -848,9 +848,7 @@ absl::Status Job::Choose(v1::Stage* stage, const bo::Optimizer& optimizer) {
   ComputeTimer best_timer(ComputeKind::kBayesOpt);
   absl::StatusOr<double> best = optimizer.Best();
   best_timer.Stop();
-  if (best.ok()) *best = TolerantChoice(*stage, config(), job().current_lr(), *best);
-  if (best.ok()) *best = GuardRaise(*stage, config(), job().current_lr(), *best);
-  if (best.ok()) *best = Hold(*stage, config(), job().current_lr(), *best);
+  if (best.ok()) *best = RuledChoice(*stage, config(), job().current_lr(), *best);
   if (best.ok()) {
     // first_stage_confirmation: longer probes check the choice first.
     std::optional<double> confirm;

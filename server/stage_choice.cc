@@ -127,12 +127,16 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
   return cand->predicted_loss() < bar ? candidate : current_lr;
 }
 
+double RuledChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                   double chosen) {
+  const double tolerant = TolerantChoice(stage, c, current_lr, chosen);
+  return Hold(stage, c, current_lr, GuardRaise(stage, c, current_lr, tolerant));
+}
+
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr) {
   const v1::Probe* best = BestProbe(stage);
   if (best == nullptr) return 0;
-  const double lr = Hold(
-      stage, c, current_lr,
-      GuardRaise(stage, c, current_lr, TolerantChoice(stage, c, current_lr, best->lr())));
+  const double lr = RuledChoice(stage, c, current_lr, best->lr());
   for (int32_t i = 0; i < stage.probes_size(); ++i) {
     if (!stage.probes(i).diverged() && stage.probes(i).lr() == lr) return i + 1;
   }

@@ -51,9 +51,14 @@ double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, d
 double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
                   double candidate);
 
-// The probe the stage would choose now under the lowest-predicted rule, the
-// tolerance rules (TolerantChoice), raise_margin (GuardRaise) and
-// hold_margin: 1 + its index, 0 when every probe diverged.
+// The LR the stage takes when the stage choice rule picked `chosen`: the
+// tolerance rules (TolerantChoice), then raise_margin (GuardRaise), then
+// hold_margin (Hold), in that order.
+double RuledChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr,
+                   double chosen);
+
+// The probe the stage would choose now under the lowest-predicted rule and
+// RuledChoice: 1 + its index, 0 when every probe diverged.
 int32_t ProbeChoice(const v1::Stage& stage, const v1::JobConfig& c, double current_lr);
 
 // The forecast at `lr` on the straight lines joining the stage's
