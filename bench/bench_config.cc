@@ -204,6 +204,12 @@ absl::StatusOr<std::vector<Variant>> SelectVariants(absl::string_view names,
 
 const std::vector<std::string>& GridSchedules() {
   static const std::vector<std::string>* s =
+      new std::vector<std::string>{"constant", "step", "cosine", "wsd"};
+  return *s;
+}
+
+const std::vector<std::string>& DefaultGridSchedules() {
+  static const std::vector<std::string>* s =
       new std::vector<std::string>{"constant", "step", "cosine"};
   return *s;
 }
@@ -300,8 +306,9 @@ std::vector<RunSpec> Plan(const PlanOptions& options) {
         }
       };
       for (const std::string& schedule : GridSchedules()) {
-        const auto& only = options.grid_schedules;
-        if (!only.empty() && std::find(only.begin(), only.end(), schedule) == only.end()) continue;
+        const auto& only =
+            options.grid_schedules.empty() ? DefaultGridSchedules() : options.grid_schedules;
+        if (std::find(only.begin(), only.end(), schedule) == only.end()) continue;
         add_grid(schedule, schedule, 0);
       }
       // With families: the cosine grid at 1.1 x S (see kLongCosine).

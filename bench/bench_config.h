@@ -71,8 +71,13 @@ absl::StatusOr<std::vector<Variant>> ParseVariants(absl::string_view spec);
 absl::StatusOr<std::vector<Variant>> SelectVariants(absl::string_view names,
                                                     const std::vector<Variant>& extra);
 
-// The grid-tuned baseline schedules.
-const std::vector<std::string>& GridSchedules();  // constant, step, cosine
+// The grid-tuned baseline schedules the harness knows: constant, step,
+// cosine and wsd (AutoLRS's default shape, a constant LR and a linear
+// cooldown over the last half, without probes: what a perfect choice of one
+// LR would reach).
+const std::vector<std::string>& GridSchedules();
+// The ones a plan runs when it names none: constant, step, cosine.
+const std::vector<std::string>& DefaultGridSchedules();
 
 // With families (issue 16's "worth >= 1.1x of the grid-tuned cosine"): the
 // cosine grid over kLongCosineFactor x S steps. A run whose final validation
@@ -140,7 +145,7 @@ struct PlanOptions {
   int family_runs = 3;
   Variant family_variant;
   // The grid-tuned schedules to run (a subset of GridSchedules(), cosine
-  // included: every worth is against it); empty: all.
+  // included: every worth is against it); empty: DefaultGridSchedules().
   std::vector<std::string> grid_schedules;
 };
 

@@ -194,6 +194,31 @@ TEST(PlanTest, FamiliesRunInOrderWithDistinctSeedsAndThePlaceholderName) {
   EXPECT_NE(FamilySeed(1, 1), FamilySeed(0, 1));
 }
 
+TEST(PlanTest, WsdGridOnlyWhenAskedFor) {
+  PlanOptions options;
+  options.seeds = 1;
+  options.grid_size = 3;
+  options.tasks = {0};
+  std::set<std::string> methods;
+  for (const RunSpec& r : Plan(options)) {
+    if (r.kind == Kind::kGrid) methods.insert(r.method);
+  }
+  EXPECT_EQ(methods, (std::set<std::string>{"constant", "step", "cosine"}));
+
+  options.grid_schedules = {"cosine", "wsd"};
+  int wsd_runs = 0;
+  methods.clear();
+  for (const RunSpec& r : Plan(options)) {
+    if (r.kind != Kind::kGrid) continue;
+    methods.insert(r.method);
+    if (r.method != "wsd") continue;
+    ++wsd_runs;
+    EXPECT_TRUE(Has(r, "--schedule=wsd")) << r.id;
+  }
+  EXPECT_EQ(methods, (std::set<std::string>{"cosine", "wsd"}));
+  EXPECT_EQ(wsd_runs, 3);
+}
+
 TEST(PlanTest, NoFamiliesByDefault) {
   PlanOptions options;
   options.seeds = 1;

@@ -317,7 +317,11 @@ void DetailTable(std::string& md, const TaskReport& r) {
 void GridTable(std::string& md, const TaskReport& r) {
   absl::StrAppend(&md,
                   "<details><summary>LR grid: mean final validation loss</summary>\n\n"
-                  "| peak LR | constant | step | cosine |\n|---:|---:|---:|---:|\n");
+                  "| peak LR |");
+  for (const std::string& s : GridSchedules()) absl::StrAppend(&md, " ", s, " |");
+  absl::StrAppend(&md, "\n|---:|");
+  for (size_t i = 0; i < GridSchedules().size(); ++i) absl::StrAppend(&md, "---:|");
+  absl::StrAppend(&md, "\n");
   for (const auto& [lr, by_schedule] : r.grid_val) {
     absl::StrAppend(&md, "| ", Lr(lr), " |");
     for (const std::string& s : GridSchedules()) {

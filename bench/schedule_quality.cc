@@ -55,8 +55,9 @@ ABSL_FLAG(int, seeds, 0, "Seeds per configuration (1..N). Default 3, 1 with --qu
 ABSL_FLAG(int, grid_size, 0, "Peak LRs per grid-tuned schedule (>= 2). Default 8, 3 with --quick.");
 ABSL_FLAG(int, parallel, 2, "Train processes at a time (each with 1 torch thread).");
 ABSL_FLAG(std::string, grid_schedules, "",
-          "Comma-separated grid-tuned schedules to run, cosine included (default: constant, "
-          "step, cosine).");
+          "Comma-separated grid-tuned schedules to run, cosine included: constant, step, "
+          "cosine, wsd (AutoLRS's shape at one LR, no probes). Default: constant, step, "
+          "cosine.");
 ABSL_FLAG(std::string, tasks, "", "Comma-separated task names to run (default: all).");
 ABSL_FLAG(std::string, variants, "",
           "Comma-separated built-in AutoLRS variants to run (default: reference, recommended, "
@@ -151,7 +152,8 @@ absl::Status Run(const char* argv0) {
     for (const std::string& s : plan.grid_schedules) {
       if (std::find(GridSchedules().begin(), GridSchedules().end(), s) == GridSchedules().end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--grid_schedules: unknown schedule '", s, "' (constant, step, cosine)"));
+            absl::StrCat("--grid_schedules: unknown schedule '", s, "' (",
+                         absl::StrJoin(GridSchedules(), ", "), ")"));
       }
     }
     if (std::find(plan.grid_schedules.begin(), plan.grid_schedules.end(), "cosine") ==

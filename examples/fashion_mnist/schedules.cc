@@ -12,8 +12,9 @@ absl::StatusOr<BaselineSchedule> ParseBaselineSchedule(const std::string& name) 
   if (name == "constant") return BaselineSchedule::kConstant;
   if (name == "step") return BaselineSchedule::kStep;
   if (name == "cosine") return BaselineSchedule::kCosine;
+  if (name == "wsd") return BaselineSchedule::kWsd;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown schedule '", name, "'; expected constant, step or cosine"));
+      absl::StrCat("unknown schedule '", name, "'; expected constant, step, cosine or wsd"));
 }
 
 double BaselineLearningRate(BaselineSchedule schedule, double peak_lr, int64_t t,
@@ -32,6 +33,14 @@ double BaselineLearningRate(BaselineSchedule schedule, double peak_lr, int64_t t
     case BaselineSchedule::kCosine:
       return 0.5 * peak_lr *
              (1.0 + std::cos(M_PI * static_cast<double>(t) / static_cast<double>(total_steps)));
+    case BaselineSchedule::kWsd: {
+      // Step k of the C-step cooldown at peak * (C - k) / (C + 1), as the
+      // client's ramp runs the COOLDOWN action server/job.cc issues.
+      const int64_t cooldown = total_steps - total_steps / 2;
+      const int64_t into = t - total_steps / 2;
+      if (into < 0) return peak_lr;
+      return peak_lr * static_cast<double>(cooldown - into) / static_cast<double>(cooldown + 1);
+    }
   }
   return peak_lr;
 }

@@ -16,9 +16,16 @@ enum class BaselineSchedule {
   kStep,
   // 0.5 * peak_lr * (1 + cos(pi * t / S)): peak_lr at t = 0, towards 0 at S.
   kCosine,
+  // Warmup-free "warmup-stable-decay": peak_lr for the first S - C steps,
+  // then the linear cooldown of an AutoLRS job (JobConfig.cooldown_fraction
+  // 0.5): over the last C = S - floor(S/2) steps the LR falls linearly
+  // toward 0, which it would reach one step after the last. AutoLRS's shape
+  // at one constant LR without probes: what its default schedule could reach
+  // with a perfect choice.
+  kWsd,
 };
 
-// "constant", "step" or "cosine"; INVALID_ARGUMENT for anything else.
+// "constant", "step", "cosine" or "wsd"; INVALID_ARGUMENT for anything else.
 absl::StatusOr<BaselineSchedule> ParseBaselineSchedule(const std::string& name);
 
 // The learning rate (plain units, not log10) of step `t` (0-based, in

@@ -11,6 +11,7 @@ TEST(ParseBaselineScheduleTest, KnownAndUnknownNames) {
   EXPECT_EQ(*ParseBaselineSchedule("constant"), BaselineSchedule::kConstant);
   EXPECT_EQ(*ParseBaselineSchedule("step"), BaselineSchedule::kStep);
   EXPECT_EQ(*ParseBaselineSchedule("cosine"), BaselineSchedule::kCosine);
+  EXPECT_EQ(*ParseBaselineSchedule("wsd"), BaselineSchedule::kWsd);
   EXPECT_EQ(ParseBaselineSchedule("autolrs").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseBaselineSchedule("").status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -39,6 +40,22 @@ TEST(BaselineLearningRateTest, StepWithOddTotalUsesFloors) {
   EXPECT_DOUBLE_EQ(BaselineLearningRate(BaselineSchedule::kStep, 1.0, 3, 7), 0.1);
   EXPECT_DOUBLE_EQ(BaselineLearningRate(BaselineSchedule::kStep, 1.0, 4, 7), 0.1);
   EXPECT_NEAR(BaselineLearningRate(BaselineSchedule::kStep, 1.0, 5, 7), 0.01, 1e-15);
+}
+
+TEST(BaselineLearningRateTest, WsdHoldsThePeakThenCoolsDownLinearlyOverTheSecondHalf) {
+  const auto lr = [](int64_t t, int64_t s) {
+    return BaselineLearningRate(BaselineSchedule::kWsd, 0.3, t, s);
+  };
+  // S = 10: the peak for steps 0-4, then 0.3 * 5/6, 4/6, ..., 1/6.
+  for (int64_t t = 0; t < 5; ++t) EXPECT_EQ(lr(t, 10), 0.3) << t;
+  for (int64_t k = 0; k < 5; ++k) EXPECT_NEAR(lr(5 + k, 10), 0.3 * (5 - k) / 6.0, 1e-15) << k;
+  // S = 7: 3 steps at the peak, a 4-step cooldown (round(0.5 * 7), as the
+  // server counts it).
+  EXPECT_EQ(lr(2, 7), 0.3);
+  EXPECT_NEAR(lr(3, 7), 0.3 * 4 / 5.0, 1e-15);
+  EXPECT_NEAR(lr(6, 7), 0.3 / 5.0, 1e-15);
+  // No step trains at LR 0; t past the end is clamped.
+  EXPECT_NEAR(lr(99, 7), 0.3 / 5.0, 1e-15);
 }
 
 TEST(BaselineLearningRateTest, CosineFollowsTheFormula) {

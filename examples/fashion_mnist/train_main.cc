@@ -68,9 +68,11 @@ ABSL_FLAG(std::string, optimizer, "sgd",
           "iterate average), dadapt-sgd, dadapt-adam, prodigy.");
 ABSL_FLAG(std::string, schedule, "autolrs",
           "LR schedule: autolrs (asks --server), constant, step (x0.1 at 50% "
-          "and 75% of --total_steps), cosine, or range-cosine (an LR range test "
-          "of at most --range_fraction of the steps, then a restart from the "
-          "initial weights with a cosine from the suggested peak LR).");
+          "and 75% of --total_steps), cosine, wsd (constant, then a linear "
+          "cooldown over the last half, as AutoLRS's default ends), or "
+          "range-cosine (an LR range test of at most --range_fraction of the "
+          "steps, then a restart from the initial weights with a cosine from "
+          "the suggested peak LR).");
 ABSL_FLAG(double, range_fraction, 0.03,
           "range-cosine: the sweep's largest share of --total_steps (its steps count).");
 ABSL_FLAG(double, range_lr_min, 1e-5, "range-cosine: the sweep's first LR.");
@@ -465,7 +467,7 @@ absl::Status Run() {
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--schedule: unknown '", schedule_name,
-                       "'; expected autolrs, constant, step, cosine or range-cosine"));
+                       "'; expected autolrs, constant, step, cosine, wsd or range-cosine"));
     }
     baseline = *parsed;
   } else if (absl::Status s = ParsePreset(absl::GetFlag(FLAGS_preset)).status(); !s.ok()) {
