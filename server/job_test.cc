@@ -158,7 +158,9 @@ TEST(JobTest, DivergedProbesArePenalizedAndNeverChosen) {
   for (const v1::Probe& p : stage.probes()) {
     EXPECT_EQ(p.diverged(), p.lr() > 0.05) << p.lr();
     diverged += p.diverged();
-    if (p.diverged()) EXPECT_TRUE(p.training_loss().non_finite());
+    if (p.diverged()) {
+      EXPECT_TRUE(p.training_loss().non_finite());
+    }
   }
   EXPECT_GT(diverged, 0);
   EXPECT_LE(stage.chosen_lr(), 0.05);

@@ -115,13 +115,9 @@ double GuardRaise(const v1::Stage& stage, const v1::JobConfig& c, double current
 
 double Hold(const v1::Stage& stage, const v1::JobConfig& c, double current_lr, double candidate) {
   if (c.hold_margin() <= 0 || stage.index() == 0 || current_lr <= 0) return candidate;
-  const v1::Probe* held = nullptr;
-  const v1::Probe* cand = nullptr;
-  for (const v1::Probe& p : stage.probes()) {
-    if (p.diverged()) continue;
-    if (p.lr() == current_lr) held = &p;
-    if (p.lr() == candidate) cand = &p;
-  }
+  // The same probe lookup as GuardRaise's: the first probe at each LR.
+  const v1::Probe* held = ProbesAround(stage, current_lr).at;
+  const v1::Probe* cand = ProbesAround(stage, candidate).at;
   if (held == nullptr || cand == nullptr) return candidate;
   const double bar = held->predicted_loss() - c.hold_margin() * std::abs(held->predicted_loss());
   return cand->predicted_loss() < bar ? candidate : current_lr;

@@ -47,6 +47,7 @@ LIBRARY_SOURCES=(
   bo/acquisition.cc bo/gaussian_process.cc bo/optimizer.cc
   forecast/exponential_fit.cc forecast/forecaster.cc forecast/outlier_filter.cc
   server/job_config.cc server/job.cc server/first_stage_confirmation.cc server/stage_choice.cc
+  server/stage_search.cc
   server/compute_timer.cc
   server/job_observer.cc
   server/scheduler.cc server/memory_job_store.cc server/stored_job_codec.cc
