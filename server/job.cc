@@ -322,6 +322,7 @@ absl::Status Job::StartStage(int32_t index) {
   }
   v1::Objective objective = v1::OBJECTIVE_TRAINING_LOSS;
   if (c.objective_switch() == v1::OBJECTIVE_SWITCH_ALWAYS_VALIDATION ||
+      (c.objective_switch() == v1::OBJECTIVE_SWITCH_AFTER_FIRST_STAGE && index > 0) ||
       (c.objective_switch() == v1::OBJECTIVE_SWITCH_AFTER_TAU_MAX && reached_tau_max)) {
     objective = v1::OBJECTIVE_VALIDATION_LOSS;
   }

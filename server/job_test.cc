@@ -63,6 +63,36 @@ TEST(JobTest, ReferenceDefaultsGiveDoublingStagesAndSwitchToValidationAfterTauMa
   EXPECT_EQ(job.job().steps_spent(), 2 * (1000 + 2000 + 4000 + 8000 + 8000));
 }
 
+TEST(JobTest, AfterFirstStageSwitchJudgesLaterStagesByValidationLoss) {
+  v1::JobConfig c = SmallConfig();
+  c.set_objective_switch(v1::OBJECTIVE_SWITCH_AFTER_FIRST_STAGE);
+  c.set_eval_points_per_probe(4);
+  Job job = MustCreate(c);
+  SyntheticTrainer trainer(3);
+  // Stage 0: 4 probes and an exploitation; stage 1: 4 probes.
+  const std::vector<v1::Action> actions = Drive(job, trainer, 9);
+  ASSERT_EQ(actions.size(), 9u);
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_EQ(actions[p].stage(), 0);
+    EXPECT_EQ(actions[p].eval_steps_size(), 0) << p;
+  }
+  for (int p = 5; p < 9; ++p) {
+    ASSERT_EQ(actions[p].phase(), v1::PHASE_PROBE);
+    EXPECT_EQ(actions[p].stage(), 1);
+    // Every tau'/4 steps of the 20-step probes of stage 1 (tau 200).
+    EXPECT_EQ(std::vector<int64_t>(actions[p].eval_steps().begin(), actions[p].eval_steps().end()),
+              (std::vector<int64_t>{5, 10, 15, 20}))
+        << p;
+  }
+  const v1::Schedule& schedule = job.state().schedule();
+  EXPECT_EQ(schedule.stages(0).objective(), v1::OBJECTIVE_TRAINING_LOSS);
+  EXPECT_EQ(schedule.stages(1).objective(), v1::OBJECTIVE_VALIDATION_LOSS);
+  // Stage 1's probes are forecast from their validation losses.
+  for (const v1::Probe& p : schedule.stages(1).probes()) {
+    EXPECT_EQ(p.validation_loss().count(), 4) << p.lr();
+  }
+}
+
 TEST(JobTest, EveryProbeStatesItsLrAndStageChoosesTheLowestPrediction) {
   Job job = MustCreate(SmallConfig());
   SyntheticTrainer trainer(2);
