@@ -129,6 +129,11 @@ const std::vector<Variant>& BuiltinVariants() {
       {"recommended-early-stop", "recommended", 10, 0.1, "min_probes_per_stage: 3",
        "the default preset; a stage's search may stop after 3 probes (early_stop_gain 0.01)",
        false, false},
+      {"recommended-validation-later-stages", "recommended", 10, 0.1,
+       "objective_switch: OBJECTIVE_SWITCH_AFTER_FIRST_STAGE",
+       "the default preset, its later stages choosing by validation loss (16 evaluations per "
+       "probe, not counted in S)",
+       false, false},
   };
   return *variants;
 }
