@@ -262,7 +262,7 @@ const std::vector<RangeRule>& Ranges() {
        }},
       {"later_stage_probes",
        [](auto& c) {
-         return Bounds{kMinProbes, double(c.probes_per_stage())};
+         return Bounds{kMinProbes, double(c.probes_per_stage()), false, 0.0};
        },
        " (hi: probes_per_stage)"},
       {"search_radius",

@@ -106,6 +106,29 @@ TEST(JobOptionsTest, RaiseMarginRaisesTheLrOnlyWhenTheHigherOneIsClearlyBetter) 
   }
 }
 
+TEST(JobOptionsTest, NoLaterStageProbesTrainsEveryLaterStageAtTheFirstChoice) {
+  v1::JobConfig c = SmallConfig();
+  c.set_later_stage_probes(0);
+  c.set_total_steps(2000);
+  Job job = MustCreate(c);
+  v1::Action a =
+      RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+  const double first_choice = job.state().schedule().stages(0).chosen_lr();
+  // Every later stage is one exploitation at the first stage's LR, then the
+  // cooldown from it.
+  while (a.phase() == v1::PHASE_EXPLOIT) {
+    EXPECT_EQ(a.lr(), first_choice);
+    EXPECT_TRUE(job.state().schedule().stages(a.stage()).search_skipped()) << a.stage();
+    a = Report(job, a, 1.0);
+  }
+  ASSERT_EQ(a.phase(), v1::PHASE_COOLDOWN);
+  EXPECT_EQ(a.lr_ramp_start(), first_choice);
+  EXPECT_GE(job.state().schedule().stages_size(), 3);
+  for (const v1::Stage& s : job.state().schedule().stages()) {
+    if (s.index() > 0) EXPECT_EQ(s.probes_size(), 0) << s.index();
+  }
+}
+
 TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
   for (const bool widen : {false, true}) {
     SCOPED_TRACE(widen);
