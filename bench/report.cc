@@ -470,7 +470,10 @@ std::string Markdown(const std::vector<TaskReport>& reports, const std::vector<V
       meta.grid_size,
       " peak LRs log-spaced over the task's interval; the tuned peak LR is the one with the "
       "lowest mean final **validation** loss over the seeds (test numbers never choose). Their "
-      "compute is the whole grid.\n",
+      "compute is the whole grid. Where the tables show *wsd*, it was tuned the same way: the "
+      "LR constant for the first half of S, then the linear cooldown that ends an AutoLRS run "
+      "of the default preset, over the second half; AutoLRS's own shape at the best single LR, "
+      "without probe steps.\n",
       "- One-run baselines (S steps each): *textbook* = cosine from the optimizer's textbook LR "
       "(0.1 for SGD, 1e-3 for Adam/AdamW); *range-cosine* = an LR range test (exponential sweep "
       "1e-5 to 10 over at most 3% of S, stopped at divergence; peak = the LR at the minimum "
