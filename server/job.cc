@@ -341,9 +341,8 @@ absl::Status Job::StartStage(int32_t index) {
   // at least half a stage to exploit the choice, and (without a family's
   // prior) later_stage_probes is not 0; else it keeps the last LR.
   PlanFamilyStage(state_, *stage);
-  const bool no_later_search = ProbesFor(c, *stage) == 0;
-  if (index > 0 &&
-      (no_later_search || StageStepsLeft() < stage->tau_probe() * ProbesFor(c, *stage) + tau / 2)) {
+  const int32_t probes = ProbesFor(c, *stage);
+  if (index > 0 && (probes == 0 || StageStepsLeft() < stage->tau_probe() * probes + tau / 2)) {
     stage->set_search_skipped(true);
     // A family's prior still says where to train.
     stage->set_chosen_lr(SearchesByPrior(*stage) ? stage->family_lr() : job().current_lr());
