@@ -109,10 +109,16 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset, its later stages free to raise the LR whenever a higher LR "
        "forecasts best, by however little (the default before raise_margin)",
        false, false},
+      {"recommended-no-clamp", "recommended", 10, 0.1, "first_stage_clamp_to_limit: false",
+       "the default preset, its first stage taking the smallest probe above the half-decade "
+       "limit even when a probe below the limit is within the 10% tolerance (the default "
+       "before first_stage_clamp_to_limit)",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast, probes of at least 7 steps; the first stage "
        "takes the smallest LR within "
-       "10% of the best forecast; later stages k=4 within 0.3 decade of the previous LR, "
+       "10% of the best forecast, at most half a decade below it; later stages k=4 within "
+       "0.3 decade of the previous LR, "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
        "a higher LR forecast best and 2% below the previous LR; a stage whose validation loss "
        "rose 1% is rolled back to a lower "

@@ -54,6 +54,7 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_FALSE(c->tolerance_never_raises());
   EXPECT_EQ(c->raise_margin(), 0);
   EXPECT_FALSE(c->first_stage_interpolation());
+  EXPECT_FALSE(c->first_stage_clamp_to_limit());
   EXPECT_EQ(c->min_probe_steps(), 0);
   EXPECT_EQ(c->overfit_guard(), 0);
 }
@@ -79,6 +80,7 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_EQ(c->choice_tolerance(), 0.05);
   EXPECT_EQ(c->first_stage_choice_tolerance(), 0.1);
   EXPECT_FALSE(c->first_stage_interpolation());
+  EXPECT_TRUE(c->first_stage_clamp_to_limit());
   EXPECT_EQ(c->min_probe_steps(), 7);
   EXPECT_TRUE(c->tolerance_never_raises());
   EXPECT_EQ(c->raise_margin(), 0.02);

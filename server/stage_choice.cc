@@ -33,16 +33,23 @@ Neighbours ProbesAround(const v1::Stage& stage, double lr) {
   return n;
 }
 
+// How the first stage's smallest-LR rule treats LRs between its probes.
+struct StepDown {
+  // The forecasts between probes lie on the straight lines joining them over
+  // log10 LR, and the LR may be one where that line crosses the tolerance.
+  bool interpolate = false;
+  // A probe within the tolerance below the limit makes the limit the LR.
+  bool clamp_to_limit = false;
+};
+
 // The largest (at most `cap`) or, with `largest` false, the smallest (at
 // most kMaxFirstStageStepDown decades below the best probe's) LR among
 // `stage`'s probes that did not diverge and whose forecast is within
 // `tolerance` (relative) of the best one; `chosen` when no probe is beyond
-// it. With `interpolate` (only for the smallest) the forecasts between
-// probes lie on the straight lines joining them over log10 LR, and the LR
-// may be one where that line crosses the tolerance.
+// it. `step_down` applies to the smallest only.
 double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool largest,
                 double cap = std::numeric_limits<double>::infinity(),
-                bool interpolate = false) {
+                StepDown step_down = {}) {
   double best = std::numeric_limits<double>::infinity(), best_lr = chosen;
   for (const v1::Probe& p : stage.probes()) {
     if (!p.diverged() && p.predicted_loss() < best) best = p.predicted_loss(), best_lr = p.lr();
@@ -50,15 +57,19 @@ double NearBest(const v1::Stage& stage, double chosen, double tolerance, bool la
   const double bar = best + tolerance * std::abs(best);
   const double floor = best_lr * std::pow(10.0, -kMaxFirstStageStepDown);
   double lr = chosen;
+  bool beyond_floor = false;
   for (const v1::Probe& p : stage.probes()) {
     if (p.diverged() || p.predicted_loss() > bar) continue;
     if (largest) {
       if (p.lr() <= cap) lr = std::max(lr, p.lr());
     } else if (p.lr() >= floor) {
       lr = std::min(lr, p.lr());
+    } else {
+      beyond_floor = true;
     }
   }
-  if (largest || !interpolate) return lr;
+  if (largest) return lr;
+  if (!step_down.interpolate) return step_down.clamp_to_limit && beyond_floor ? floor : lr;
   // The line from the nearest probe below `lr` to `lr`'s own probe.
   const auto [at, below, above] = ProbesAround(stage, lr);
   if (at == nullptr || below == nullptr) return lr;
@@ -89,7 +100,8 @@ double TolerantChoice(const v1::Stage& stage, const v1::JobConfig& c, double cur
                       double chosen) {
   if (stage.index() == 0 && c.first_stage_choice_tolerance() > 0) {
     return NearBest(stage, chosen, c.first_stage_choice_tolerance(), /*largest=*/false,
-                    std::numeric_limits<double>::infinity(), c.first_stage_interpolation());
+                    std::numeric_limits<double>::infinity(),
+                    {c.first_stage_interpolation(), c.first_stage_clamp_to_limit()});
   }
   if (c.choice_tolerance() <= 0) return chosen;
   const double cap = c.tolerance_never_raises() && stage.index() > 0 && current_lr > 0

@@ -11,7 +11,8 @@
 // choice rule (the lowest forecast): pure functions of the stage and the
 // job's resolved config, for Job. LRs are compared exactly: a returned LR is
 // one of the stage's probes' (or the one passed in), except the first
-// stage's with first_stage_interpolation, which may lie between two probes.
+// stage's with first_stage_interpolation or first_stage_clamp_to_limit,
+// which may lie between two probes.
 
 namespace autolrs::server {
 
@@ -25,7 +26,9 @@ const v1::Probe* BestProbe(const v1::Stage& stage,
 // best forecast (short probes from the initialization favour large LRs; at
 // most half a decade below the best probe's; with first_stage_interpolation
 // possibly between two probes, where the line joining their forecasts over
-// log10 LR crosses the tolerance); otherwise, with
+// log10 LR crosses the tolerance; else with first_stage_clamp_to_limit the
+// half-decade limit itself when a probe below it is within the tolerance);
+// otherwise, with
 // choice_tolerance, the largest (greedy stage-wise choice favours small
 // ones), in a later stage with tolerance_never_raises at most the larger of
 // `chosen` and `current_lr` (the previous stage's LR; 0 for none).

@@ -75,6 +75,46 @@ TEST(StageChoiceTest, FirstStageInterpolationTakesWhereTheLineCrossesTheToleranc
   EXPECT_EQ(TolerantChoice(MakeStage(1, {{0.01, 1.3}, {0.1, 1.0}}), c, 0.1, 0.1), 0.1);
 }
 
+TEST(StageChoiceTest, FirstStageClampToLimitTakesTheLimitWhenAProbeBelowItIsWithinTheTolerance) {
+  v1::JobConfig c;
+  c.set_first_stage_choice_tolerance(0.1);
+  c.set_first_stage_clamp_to_limit(true);
+  // The Transformer's stage 0 with 8 probes (dev task, seed 2): bar 4.247;
+  // 0.007254 (4.1705) is within it but below the limit 0.02471 / 10^0.5.
+  const v1::Stage cliff = MakeStage(0, {{0.031, 4.1187},
+                                        {0.0001, 5.7018},
+                                        {0.02471, 3.8607},
+                                        {0.007254, 4.1705},
+                                        {0.1, 4.8645},
+                                        {0.001415, 5.0884},
+                                        {0.01516, 3.9820},
+                                        {0.01902, 3.9300}});
+  const double limit = 0.02471 * std::pow(10.0, -0.5);
+  EXPECT_NEAR(TolerantChoice(cliff, c, 0, 0.02471), limit, 1e-15);
+  // Its forecast lies on the line between the probes around it.
+  ASSERT_TRUE(InterpolatedForecast(cliff, limit).has_value());
+  EXPECT_GT(*InterpolatedForecast(cliff, limit), 3.9820);
+  EXPECT_LT(*InterpolatedForecast(cliff, limit), 4.1705);
+  // ProbeChoice: no probe at the limit, so none to continue from.
+  EXPECT_EQ(ProbeChoice(cliff, c, 0), 0);
+  // Off: the smallest probe above the limit.
+  c.set_first_stage_clamp_to_limit(false);
+  EXPECT_EQ(TolerantChoice(cliff, c, 0, 0.02471), 0.01516);
+  c.set_first_stage_clamp_to_limit(true);
+  // A probe below the limit outside the tolerance, or a diverged one: the
+  // smallest probe within it, as without the option.
+  const v1::Stage steep = MakeStage(0, {{0.007, 4.3}, {0.01516, 3.98}, {0.02471, 3.86}});
+  EXPECT_EQ(TolerantChoice(steep, c, 0, 0.02471), 0.01516);
+  const v1::Stage diverged = MakeStage(0, {{0.007, -1}, {0.01516, 3.98}, {0.02471, 3.86}});
+  EXPECT_EQ(TolerantChoice(diverged, c, 0, 0.02471), 0.01516);
+  // Later stages and first_stage_interpolation (which has its own rule at
+  // the limit) are not affected.
+  c.set_choice_tolerance(0.05);
+  EXPECT_EQ(TolerantChoice(MakeStage(1, {{0.01, 1.01}, {0.1, 1.0}}), c, 0.1, 0.1), 0.1);
+  c.set_first_stage_interpolation(true);
+  EXPECT_NEAR(TolerantChoice(cliff, c, 0, 0.02471), limit, 1e-15);
+}
+
 TEST(StageChoiceTest, InterpolatedForecastJoinsProbesOverLog10Lr) {
   const v1::Stage stage = MakeStage(0, {{0.001, 2.0}, {0.1, 1.0}, {0.01, -1}});
   EXPECT_EQ(*InterpolatedForecast(stage, 0.1), 1.0);
