@@ -332,6 +332,9 @@ TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
     c.set_reuse_best_probe(true);
     c.set_choice_tolerance(0.05);
     c.set_first_stage_choice_tolerance(first_stage_rule ? 0.05 : 0);
+    // A probe below the half-decade limit may lie within the tolerance: the
+    // clamp would choose the limit, which no probe holds (next test).
+    c.set_first_stage_clamp_to_limit(false);
     c.set_min_probes_per_stage(4);
     Job job = MustCreate(c);
     // Forecasts (last-10 means) 1.00, 1.02, 0.99, 1.01: the best is probe 2,
@@ -359,6 +362,39 @@ TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
     EXPECT_EQ(action.checkpoint(), v1::CHECKPOINT_OP_RESTORE_BEST);
     EXPECT_TRUE(stage.continued_from_probe());
   }
+}
+
+TEST(JobRobustnessTest, ReuseBestProbeRestoresTheStageCheckpointWhenTheClampChoosesTheLimit) {
+  v1::JobConfig c = SmallConfig();
+  c.set_reuse_best_probe(true);
+  c.set_first_stage_choice_tolerance(0.05);
+  c.set_first_stage_clamp_to_limit(true);
+  c.set_min_probes_per_stage(4);
+  Job job = MustCreate(c);
+  // Every forecast within 5% of the best (probe 3's): whatever LRs the
+  // search probed, one below the half-decade limit is within the tolerance
+  // exactly when the clamp takes the limit.
+  const double losses[] = {1.00, 1.02, 0.99, 1.01};
+  v1::Action action = *job.NextAction(0);
+  for (double loss : losses) {
+    ASSERT_EQ(action.phase(), v1::PHASE_PROBE);
+    bool changed = false;
+    action = *job.ReportLosses(Constant(action, loss), absl::UnixEpoch(), &changed);
+  }
+  ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
+  const v1::Stage& stage = job.state().schedule().stages(0);
+  const double limit = stage.probes(2).lr() / std::sqrt(10.0);
+  bool below_limit = false;
+  for (const v1::Probe& p : stage.probes()) below_limit |= p.lr() < limit;
+  ASSERT_TRUE(below_limit) << stage.DebugString();
+  EXPECT_NEAR(stage.chosen_lr(), limit, 1e-12 * limit);
+  EXPECT_EQ(action.lr(), stage.chosen_lr());
+  // No probe ran at the limit: the exploitation starts from the stage
+  // checkpoint, and the forecast is the line joining the probes' around it.
+  EXPECT_EQ(action.checkpoint(), v1::CHECKPOINT_OP_RESTORE);
+  EXPECT_FALSE(stage.continued_from_probe());
+  EXPECT_GE(stage.chosen_predicted_loss(), 0.99);
+  EXPECT_LE(stage.chosen_predicted_loss(), 1.02);
 }
 
 }  // namespace

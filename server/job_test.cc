@@ -409,7 +409,9 @@ void RunFlatSeriesUntilChosen(Job& job, int stage) {
 // The LR `stage`'s tolerance rule should take: the largest (or smallest, at
 // most half a decade below the best probe's LR) of the probes whose forecast
 // is within `tolerance` of the best; the largest at most max(best probe's
-// LR, `cap`) when `cap` is given.
+// LR, `cap`) when `cap` is given. The smallest as the recommended preset's
+// first_stage_clamp_to_limit takes it: a probe within the tolerance below
+// the half-decade limit makes the limit the LR.
 double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest,
                      double cap = std::numeric_limits<double>::infinity()) {
   double best = std::numeric_limits<double>::infinity(), best_lr = 0;
@@ -424,6 +426,8 @@ double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest,
       if (p.lr() <= cap) lr = std::max(lr, p.lr());
     } else if (p.lr() >= best_lr / std::sqrt(10.0)) {
       lr = std::min(lr, p.lr());
+    } else {
+      return best_lr * std::pow(10.0, -0.5);  // As the server computes it.
     }
   }
   return lr;
