@@ -91,7 +91,9 @@ TEST(AutoLrsV1Test, EveryMessageRoundTripsThroughTheWireFormat) {
     Fill(original.get(), 3);
     std::string wire;
     ASSERT_TRUE(original->SerializeToString(&wire));
-    if (d->field_count() > 0) EXPECT_FALSE(wire.empty());
+    if (d->field_count() > 0) {
+      EXPECT_FALSE(wire.empty());
+    }
     std::unique_ptr<Message> parsed(factory.GetPrototype(d)->New());
     ASSERT_TRUE(parsed->ParseFromString(wire));
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*original, *parsed))

@@ -125,6 +125,8 @@ const std::vector<Default>& Defaults() {
       // Off: on MLP + SGD (dev) the lower first-stage LRs cost 0.006-0.009
       // in every run (server/README.md).
       {"first_stage_interpolation", [](auto&, bool) { return 0; }},
+      // On: no dev run at k = 10 changed; with 8 probes it kept the
+      // Transformer dev task off its LR cliff (server/README.md).
       {"first_stage_clamp_to_limit", [](auto&, bool r) { return Fixed(1, 0, r); }},
       {"tolerance_never_raises", [](auto&, bool r) { return Fixed(1, 0, r); }},
       // The preset's cooldown, when the budget is known and leaves room for it.

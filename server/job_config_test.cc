@@ -228,7 +228,9 @@ TEST(JobConfigTest, EveryOptionalFieldHasADefault) {
   const auto* d = v1::JobConfig::descriptor();
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);
-    if (f->has_presence()) EXPECT_TRUE(c->GetReflection()->HasField(*c, f)) << f->name();
+    if (f->has_presence()) {
+      EXPECT_TRUE(c->GetReflection()->HasField(*c, f)) << f->name();
+    }
   }
 }
 

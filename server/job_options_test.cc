@@ -125,7 +125,9 @@ TEST(JobOptionsTest, NoLaterStageProbesTrainsEveryLaterStageAtTheFirstChoice) {
   EXPECT_EQ(a.lr_ramp_start(), first_choice);
   EXPECT_GE(job.state().schedule().stages_size(), 3);
   for (const v1::Stage& s : job.state().schedule().stages()) {
-    if (s.index() > 0) EXPECT_EQ(s.probes_size(), 0) << s.index();
+    if (s.index() > 0) {
+      EXPECT_EQ(s.probes_size(), 0) << s.index();
+    }
   }
 }
 

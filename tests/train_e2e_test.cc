@@ -145,7 +145,9 @@ TEST(TrainE2eTest, AutoLrsRunFollowsTheServersSchedule) {
     for (int p = 0; p < stage.probes_size(); ++p) {
       check_series(stage.probes(p).training_loss(), stage.probes(p).validation_loss(),
                    absl::StrCat("stage ", stage.index(), " probe ", p));
-      if (!validation) EXPECT_EQ(stage.probes(p).validation_loss().count(), 0);
+      if (!validation) {
+        EXPECT_EQ(stage.probes(p).validation_loss().count(), 0);
+      }
     }
     for (int p = 0; p < stage.confirmations_size(); ++p) {
       check_series(stage.confirmations(p).training_loss(), stage.confirmations(p).validation_loss(),
