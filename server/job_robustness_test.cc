@@ -371,9 +371,9 @@ TEST(JobRobustnessTest, ReuseBestProbeRestoresTheStageCheckpointWhenTheClampChoo
   c.set_first_stage_clamp_to_limit(true);
   c.set_min_probes_per_stage(4);
   Job job = MustCreate(c);
-  // Every forecast within 5% of the best (probe 3's): whatever LRs the
-  // search probed, one below the half-decade limit is within the tolerance
-  // exactly when the clamp takes the limit.
+  // Every forecast is within 5% of the best (probe 3's), so a probe below
+  // the half-decade limit is within the tolerance; the search (its seed
+  // fixed) probes one there.
   const double losses[] = {1.00, 1.02, 0.99, 1.01};
   v1::Action action = *job.NextAction(0);
   for (double loss : losses) {
@@ -390,7 +390,8 @@ TEST(JobRobustnessTest, ReuseBestProbeRestoresTheStageCheckpointWhenTheClampChoo
   EXPECT_NEAR(stage.chosen_lr(), limit, 1e-12 * limit);
   EXPECT_EQ(action.lr(), stage.chosen_lr());
   // No probe ran at the limit: the exploitation starts from the stage
-  // checkpoint, and the forecast is the line joining the probes' around it.
+  // checkpoint, and the forecast lies on the line joining the forecasts of
+  // the probes around it.
   EXPECT_EQ(action.checkpoint(), v1::CHECKPOINT_OP_RESTORE);
   EXPECT_FALSE(stage.continued_from_probe());
   EXPECT_GE(stage.chosen_predicted_loss(), 0.99);
