@@ -1,6 +1,7 @@
 // Job under faults and odd inputs: all-or-nothing reports, configs that must
 // run to their end, rank timeouts, and the schedule defects of issue 11.
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -323,6 +324,17 @@ TEST(JobRobustnessTest, ALaterStageSearchesOnlyIfHalfAStageIsLeftToExploit) {
   EXPECT_EQ(actions[actions.size() - 2].steps(), 170);
 }
 
+// Starts `job` and reports its first probes, one per level (every step of
+// a probe at its level); `*next` is the action after the last of them.
+void ReportProbes(Job& job, std::initializer_list<double> levels, v1::Action* next) {
+  *next = *job.NextAction(0);
+  for (const double loss : levels) {
+    ASSERT_EQ(next->phase(), v1::PHASE_PROBE);
+    bool changed = false;
+    *next = *job.ReportLosses(Constant(*next, loss), absl::UnixEpoch(), &changed);
+  }
+}
+
 TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
   // The first stage's tolerance rule (the smallest LR near the best) and,
   // with it off, choice_tolerance's (the largest).
@@ -340,13 +352,8 @@ TEST(JobRobustnessTest, ReuseBestProbeSavesTheProbeTheToleranceWillChoose) {
     // Forecasts (last-10 means) 1.00, 1.02, 0.99, 1.01: the best is probe 2,
     // and the largest (smallest) LR within 5% of it is the one the stage
     // chooses.
-    const double losses[] = {1.00, 1.02, 0.99, 1.01};
-    v1::Action action = *job.NextAction(0);
-    for (double loss : losses) {
-      ASSERT_EQ(action.phase(), v1::PHASE_PROBE);
-      bool changed = false;
-      action = *job.ReportLosses(Constant(action, loss), absl::UnixEpoch(), &changed);
-    }
+    v1::Action action;
+    ASSERT_NO_FATAL_FAILURE(ReportProbes(job, {1.00, 1.02, 0.99, 1.01}, &action));
     ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
     const v1::Stage& stage = job.state().schedule().stages(0);
     // The smallest goes at most half a decade below the best probe's LR.
@@ -371,16 +378,11 @@ TEST(JobRobustnessTest, ReuseBestProbeRestoresTheStageCheckpointWhenTheClampChoo
   c.set_first_stage_clamp_to_limit(true);
   c.set_min_probes_per_stage(4);
   Job job = MustCreate(c);
-  // Every forecast is within 5% of the best (probe 3's), so a probe below
+  // Every forecast is within 5% of the best (probe 2's), so a probe below
   // the half-decade limit is within the tolerance; the search (its seed
   // fixed) probes one there.
-  const double losses[] = {1.00, 1.02, 0.99, 1.01};
-  v1::Action action = *job.NextAction(0);
-  for (double loss : losses) {
-    ASSERT_EQ(action.phase(), v1::PHASE_PROBE);
-    bool changed = false;
-    action = *job.ReportLosses(Constant(action, loss), absl::UnixEpoch(), &changed);
-  }
+  v1::Action action;
+  ASSERT_NO_FATAL_FAILURE(ReportProbes(job, {1.00, 1.02, 0.99, 1.01}, &action));
   ASSERT_EQ(action.phase(), v1::PHASE_EXPLOIT);
   const v1::Stage& stage = job.state().schedule().stages(0);
   const double limit = stage.probes(2).lr() / std::sqrt(10.0);

@@ -420,14 +420,15 @@ double NearBestProbe(const v1::Stage& stage, double tolerance, bool largest,
   }
   double lr = best_lr;
   cap = std::max(cap, best_lr);
+  const double limit = best_lr * std::pow(10.0, -0.5);  // As the server computes it.
   for (const v1::Probe& p : stage.probes()) {
     if (p.predicted_loss() > best + tolerance * best) continue;
     if (largest) {
       if (p.lr() <= cap) lr = std::max(lr, p.lr());
-    } else if (p.lr() >= best_lr / std::sqrt(10.0)) {
+    } else if (p.lr() >= limit) {
       lr = std::min(lr, p.lr());
     } else {
-      return best_lr * std::pow(10.0, -0.5);  // As the server computes it.
+      return limit;
     }
   }
   return lr;
