@@ -119,6 +119,8 @@ const std::vector<Default>& Defaults() {
        [](auto& c, bool r) {
          return Fixed(std::min(4, c.probes_per_stage()), c.probes_per_stage(), r);
        }},
+      // 20: the last-10 mean forecaster's window in the probe's second half.
+      {"later_stage_min_probe_steps", [](auto&, bool r) { return Fixed(20, 0, r); }},
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
       {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},
@@ -268,6 +270,10 @@ const std::vector<RangeRule>& Ranges() {
          return Bounds{kMinProbes, double(c.probes_per_stage()), false, 0.0};
        },
        " (hi: probes_per_stage)"},
+      {"later_stage_min_probe_steps",
+       [](auto&) {
+         return Bounds{0, kMaxActionSteps};
+       }},
       {"search_radius",
        [](auto&) {
          return Bounds{0.05, 10, false, 0.0};

@@ -51,6 +51,7 @@ TEST(JobConfigTest, ReferencePresetReproducesThePaper) {
   EXPECT_EQ(c->cooldown_fraction(), 0);
   EXPECT_EQ(c->search_radius(), 0);
   EXPECT_EQ(c->later_stage_probes(), c->probes_per_stage());
+  EXPECT_EQ(c->later_stage_min_probe_steps(), 0);
   EXPECT_FALSE(c->tolerance_never_raises());
   EXPECT_EQ(c->raise_margin(), 0);
   EXPECT_FALSE(c->first_stage_interpolation());
@@ -77,6 +78,7 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_EQ(c->forecaster(), v1::FORECASTER_LAST_MEAN);
   EXPECT_EQ(c->search_radius(), 0.3);
   EXPECT_EQ(c->later_stage_probes(), 4);
+  EXPECT_EQ(c->later_stage_min_probe_steps(), 20);
   EXPECT_EQ(c->choice_tolerance(), 0.05);
   EXPECT_EQ(c->first_stage_choice_tolerance(), 0.1);
   EXPECT_FALSE(c->first_stage_interpolation());
@@ -178,6 +180,10 @@ TEST(JobConfigTest, RejectsBadValuesNamingTheField) {
       {"divergence_factor", [&](v1::JobConfig& c) { c.set_divergence_factor(inf); }},
       {"later_stage_probes", [](v1::JobConfig& c) { c.set_later_stage_probes(1); }},
       {"later_stage_probes", [](v1::JobConfig& c) { c.set_later_stage_probes(11); }},
+      {"later_stage_min_probe_steps",
+       [](v1::JobConfig& c) { c.set_later_stage_min_probe_steps(-1); }},
+      {"later_stage_min_probe_steps",
+       [](v1::JobConfig& c) { c.set_later_stage_min_probe_steps(500001); }},
       {"search_radius", [](v1::JobConfig& c) { c.set_search_radius(0.01); }},
       {"search_radius", [&](v1::JobConfig& c) { c.set_search_radius(nan); }},
       {"search_radius", [](v1::JobConfig& c) { c.set_search_radius(-1); }},

@@ -131,6 +131,36 @@ TEST(JobOptionsTest, NoLaterStageProbesTrainsEveryLaterStageAtTheFirstChoice) {
   }
 }
 
+TEST(JobOptionsTest, LaterStagesWithProbesBelowTheMinimumTrainWithoutASearch) {
+  for (const int64_t min_steps : {0, 20}) {
+    SCOPED_TRACE(min_steps);
+    v1::JobConfig c = SmallConfig();
+    c.set_tau_initial(50);  // tau' 7 (min_probe_steps), then 10, then 20.
+    c.set_later_stage_min_probe_steps(min_steps);
+    Job job = MustCreate(c);
+    v1::Action a =
+        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    const double first_choice = job.state().schedule().stages(0).chosen_lr();
+    // Stage 1 (tau' 10) searches only without the minimum; else it trains at
+    // stage 0's choice.
+    if (min_steps == 0) {
+      EXPECT_EQ(a.phase(), v1::PHASE_PROBE);
+    } else {
+      EXPECT_EQ(a.phase(), v1::PHASE_EXPLOIT);
+      EXPECT_EQ(a.lr(), first_choice);
+      EXPECT_EQ(a.steps(), 100);
+    }
+    a = RunUntilStage(job, 2, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    const v1::Stage& stage1 = job.state().schedule().stages(1);
+    EXPECT_EQ(stage1.tau_probe(), 10);
+    EXPECT_EQ(stage1.search_skipped(), min_steps > 0);
+    EXPECT_EQ(stage1.probes_size(), min_steps > 0 ? 0 : 4);
+    // Stage 2's probes are 20 steps: it searches either way.
+    EXPECT_EQ(job.state().schedule().stages(2).tau_probe(), 20);
+    EXPECT_EQ(a.phase(), v1::PHASE_PROBE);
+  }
+}
+
 TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
   for (const bool widen : {false, true}) {
     SCOPED_TRACE(widen);

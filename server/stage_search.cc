@@ -52,8 +52,10 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
 
 int32_t ProbesFor(const v1::JobConfig& c, const v1::Stage& stage) {
   if (SearchesByPrior(stage)) return PriorProbes(c, stage);
-  return stage.index() == 0 || !c.has_later_stage_probes() ? c.probes_per_stage()
-                                                           : c.later_stage_probes();
+  if (stage.index() == 0) return c.probes_per_stage();
+  // Probes too short to rank the window's LRs: no search.
+  if (stage.tau_probe() < c.later_stage_min_probe_steps()) return 0;
+  return c.has_later_stage_probes() ? c.later_stage_probes() : c.probes_per_stage();
 }
 
 double SearchCeiling(const v1::JobConfig& c, const v1::Schedule& schedule, int32_t stage) {

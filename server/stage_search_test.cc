@@ -35,13 +35,34 @@ v1::Stage* AddStage(v1::Schedule& schedule, std::initializer_list<std::pair<doub
 
 TEST(StageSearchTest, ProbesForTheFirstAndLaterStages) {
   v1::Schedule schedule;
-  const v1::Stage* first = AddStage(schedule, {});
-  const v1::Stage* later = AddStage(schedule, {});
+  v1::Stage* first = AddStage(schedule, {});
+  v1::Stage* later = AddStage(schedule, {});
+  first->set_tau_probe(10);
+  later->set_tau_probe(20);
   v1::JobConfig c = Config();
   EXPECT_EQ(ProbesFor(c, *first), 6);
   EXPECT_EQ(ProbesFor(c, *later), 4);  // min(4, k)
   c.clear_later_stage_probes();        // a config stored before the field
   EXPECT_EQ(ProbesFor(c, *later), 6);
+}
+
+TEST(StageSearchTest, ALaterStageWithProbesBelowTheMinimumDoesNotSearch) {
+  v1::Schedule schedule;
+  v1::Stage* first = AddStage(schedule, {});
+  v1::Stage* later = AddStage(schedule, {});
+  v1::JobConfig c = Config();
+  ASSERT_EQ(c.later_stage_min_probe_steps(), 20);
+  // The first stage always searches, however short its probes.
+  first->set_tau_probe(7);
+  EXPECT_EQ(ProbesFor(c, *first), 6);
+  later->set_tau_probe(19);
+  EXPECT_EQ(ProbesFor(c, *later), 0);
+  later->set_tau_probe(20);
+  EXPECT_EQ(ProbesFor(c, *later), 4);
+  // 0: every later stage searches; a config stored before the field reads 0.
+  later->set_tau_probe(1);
+  c.clear_later_stage_min_probe_steps();
+  EXPECT_EQ(ProbesFor(c, *later), 4);
 }
 
 TEST(StageSearchTest, CeilingBetweenTheLargestSafeLrAndTheSmallestThatFailed) {
