@@ -119,11 +119,17 @@ const std::vector<Variant>& BuiltinVariants() {
        "the default preset, its later stages searching however short their probes (7-13 steps "
        "on the 1,000-step tasks; the default before later_stage_min_probe_steps)",
        false, false},
+      {"recommended-half-stage-search", "recommended", 10, 0.1,
+       "search_needs_whole_stage: false",
+       "the default preset, a later stage searching when half of its tau fits after its "
+       "probes (the default before search_needs_whole_stage)",
+       false, false},
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast, probes of at least 7 steps; the first stage "
        "takes the smallest LR within "
        "10% of the best forecast, at most half a decade below it; later stages k=4 within "
-       "0.3 decade of the previous LR (none where their probes would be under 20 steps), "
+       "0.3 decade of the previous LR (none where their probes would be under 20 steps or "
+       "the whole stage would not fit), "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
        "a higher LR forecast best and 2% below the previous LR; a stage whose validation loss "
        "rose 1% is rolled back to a lower "

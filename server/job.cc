@@ -338,11 +338,13 @@ absl::Status Job::StartStage(int32_t index) {
   state_.mutable_job()->set_stage(index);
 
   // A later stage searches only if the budget pays for its probes and leaves
-  // at least half a stage to exploit the choice, and (without a family's
-  // prior) later_stage_probes is not 0; else it keeps the last LR.
+  // at least half a stage (with search_needs_whole_stage: all tau steps) to
+  // exploit the choice, and ProbesFor is not 0; else it keeps the last LR.
   PlanFamilyStage(state_, *stage);
   const int32_t probes = ProbesFor(c, *stage);
-  if (index > 0 && (probes == 0 || StageStepsLeft() < stage->tau_probe() * probes + tau / 2)) {
+  const int64_t exploit_needed = c.search_needs_whole_stage() ? tau : tau / 2;
+  if (index > 0 &&
+      (probes == 0 || StageStepsLeft() < stage->tau_probe() * probes + exploit_needed)) {
     stage->set_search_skipped(true);
     // A family's prior still says where to train.
     stage->set_chosen_lr(SearchesByPrior(*stage) ? stage->family_lr() : job().current_lr());

@@ -121,6 +121,7 @@ const std::vector<Default>& Defaults() {
        }},
       // 20: the last-10 mean forecaster's window in the probe's second half.
       {"later_stage_min_probe_steps", [](auto&, bool r) { return Fixed(20, 0, r); }},
+      {"search_needs_whole_stage", [](auto&, bool r) { return Fixed(1, 0, r); }},
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
       {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},

@@ -161,6 +161,33 @@ TEST(JobOptionsTest, LaterStagesWithProbesBelowTheMinimumTrainWithoutASearch) {
   }
 }
 
+TEST(JobOptionsTest, SearchNeedsWholeStageSkipsASearchWhoseStageWouldBeCutShort) {
+  for (const bool whole : {false, true}) {
+    SCOPED_TRACE(whole);
+    v1::JobConfig c = SmallConfig();
+    // 390 steps before the cooldown: stage 0 spends 4 x 10 + 100, which
+    // leaves 250 for stage 1 (tau 200, probes 4 x 20): enough for its probes
+    // and half its tau, not for all of it.
+    c.set_total_steps(780);
+    c.set_search_needs_whole_stage(whole);
+    Job job = MustCreate(c);
+    ASSERT_EQ(job.job().config().cooldown_fraction(), 0.5);
+    const v1::Action a =
+        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    const v1::Stage& stage1 = job.state().schedule().stages(1);
+    EXPECT_EQ(stage1.tau(), 200);
+    EXPECT_EQ(stage1.search_skipped(), whole);
+    if (whole) {
+      EXPECT_EQ(a.phase(), v1::PHASE_EXPLOIT);
+      EXPECT_EQ(a.lr(), job.state().schedule().stages(0).chosen_lr());
+      EXPECT_EQ(a.steps(), 200);
+    } else {
+      EXPECT_EQ(a.phase(), v1::PHASE_PROBE);
+      EXPECT_EQ(a.steps(), 20);
+    }
+  }
+}
+
 TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
   for (const bool widen : {false, true}) {
     SCOPED_TRACE(widen);
