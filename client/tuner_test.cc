@@ -165,6 +165,8 @@ v1::JobConfig TestConfig() {
   // searches alone; the Python client's test runs the guard's SAVEs.
   config.set_overfit_guard(0);
   config.set_min_probe_steps(0);  // Probes of tau * 0.2 steps, as above.
+  // Later stages search with probes that short: the protocol, not the policy.
+  config.set_later_stage_min_probe_steps(0);
   return config;
 }
 

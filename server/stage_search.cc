@@ -51,10 +51,11 @@ bo::OptimizerOptions OptimizerOptionsFor(const v1::JobConfig& c, int32_t stage) 
 }  // namespace
 
 int32_t ProbesFor(const v1::JobConfig& c, const v1::Stage& stage) {
+  // A later stage's probes too short to rank its window's LRs: no search
+  // (with a family's prior, the stage trains at the family's LR).
+  if (stage.index() > 0 && stage.tau_probe() < c.later_stage_min_probe_steps()) return 0;
   if (SearchesByPrior(stage)) return PriorProbes(c, stage);
   if (stage.index() == 0) return c.probes_per_stage();
-  // Probes too short to rank the window's LRs: no search.
-  if (stage.tau_probe() < c.later_stage_min_probe_steps()) return 0;
   return c.has_later_stage_probes() ? c.later_stage_probes() : c.probes_per_stage();
 }
 

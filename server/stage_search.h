@@ -16,11 +16,11 @@
 
 namespace autolrs::server {
 
-// k of `stage`: with a family's prior, PriorProbes; else probes_per_stage for
-// the first stage, later_stage_probes after (unset in configs stored before
-// that field existed: probes_per_stage), and 0 for a later stage whose
-// tau_probe is below later_stage_min_probe_steps. 0 for a later stage: no
-// search.
+// k of `stage`: 0 for a later stage whose tau_probe is below
+// later_stage_min_probe_steps; else with a family's prior, PriorProbes; else
+// probes_per_stage for the first stage, later_stage_probes after (unset in
+// configs stored before that field existed: probes_per_stage). 0 for a later
+// stage: no search.
 int32_t ProbesFor(const v1::JobConfig& c, const v1::Stage& stage);
 
 // The upper end (an LR, linear units) of stage `stage`'s search interval:

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "server/family_prior.h"
 #include "server/job_config.h"
 
 namespace autolrs::server {
@@ -59,6 +60,15 @@ TEST(StageSearchTest, ALaterStageWithProbesBelowTheMinimumDoesNotSearch) {
   EXPECT_EQ(ProbesFor(c, *later), 0);
   later->set_tau_probe(20);
   EXPECT_EQ(ProbesFor(c, *later), 4);
+  // A family's prior does not lift the minimum: the stage trains at the
+  // family's LR (Job::StartStage); a first stage searches by the prior.
+  later->set_family_lr(0.05);
+  EXPECT_EQ(ProbesFor(c, *later), PriorProbes(c, *later));
+  later->set_tau_probe(19);
+  EXPECT_EQ(ProbesFor(c, *later), 0);
+  first->set_family_lr(0.05);
+  EXPECT_EQ(ProbesFor(c, *first), PriorProbes(c, *first));
+  later->clear_family_lr();
   // 0: every later stage searches; a config stored before the field reads 0.
   later->set_tau_probe(1);
   c.clear_later_stage_min_probe_steps();

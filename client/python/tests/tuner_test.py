@@ -17,7 +17,9 @@ from synthetic import Slot, SyntheticTrainer
 EVERY_PHASE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 50, "tau_max": 100,
                "probes_per_stage": 3, "total_steps": 800, "warmup_steps": 20,
                "warmup_lr": 0.05, "seed": 3, "first_stage_confirmation": 4,
-               "min_probe_steps": 0}  # Probes of tau / 10 steps: 5, then 10.
+               # Probes of tau / 10 steps: 5, then 10, and later stages search
+               # with them (the protocol, not the policy).
+               "min_probe_steps": 0, "later_stage_min_probe_steps": 0}
 # The budget ends inside the first stage's search and there is no cooldown:
 # DONE answers a PROBE's report.
 ENDS_IN_A_PROBE = {"lr_min": 1e-3, "lr_max": 1.0, "tau_initial": 1000, "probes_per_stage": 10,
