@@ -114,22 +114,17 @@ const std::vector<Variant>& BuiltinVariants() {
        "limit even when a probe below the limit is within the 10% tolerance (the default "
        "before first_stage_clamp_to_limit)",
        false, false},
-      {"recommended-short-later-probes", "recommended", 10, 0.1,
-       "later_stage_min_probe_steps: 0",
-       "the default preset, its later stages searching however short their probes (7-13 steps "
-       "on the 1,000-step tasks; the default before later_stage_min_probe_steps)",
-       false, false},
-      {"recommended-half-stage-search", "recommended", 10, 0.1,
-       "search_needs_whole_stage: false",
-       "the default preset, a later stage searching when half of its tau fits after its "
-       "probes (the default before search_needs_whole_stage)",
+      {"recommended-skip-short-later-searches", "recommended", 10, 0.1,
+       "later_stage_min_probe_steps: 20 search_needs_whole_stage: true",
+       "the default preset, its later stages not searching where their probes would be under "
+       "20 steps or their whole tau would not fit after the probes (on the 1,000-step tasks: "
+       "no later search)",
        false, false},
       {"recommended", "recommended", 10, 0.1, "",
        "the default preset: last-10-mean forecast, probes of at least 7 steps; the first stage "
        "takes the smallest LR within "
        "10% of the best forecast, at most half a decade below it; later stages k=4 within "
-       "0.3 decade of the previous LR (none where their probes would be under 20 steps or "
-       "the whole stage would not fit), "
+       "0.3 decade of the previous LR, "
        "largest LR within 5% of the best forecast but no higher than the previous LR unless "
        "a higher LR forecast best and 2% below the previous LR; a stage whose validation loss "
        "rose 1% is rolled back to a lower "

@@ -119,9 +119,10 @@ const std::vector<Default>& Defaults() {
        [](auto& c, bool r) {
          return Fixed(std::min(4, c.probes_per_stage()), c.probes_per_stage(), r);
        }},
-      // 20: the last-10 mean forecaster's window in the probe's second half.
-      {"later_stage_min_probe_steps", [](auto&, bool r) { return Fixed(20, 0, r); }},
-      {"search_needs_whole_stage", [](auto&, bool r) { return Fixed(1, 0, r); }},
+      // Off: with both on, a guard roll-back on CNN + SGD (dev) lowered
+      // the LR 10x for the rest of the run (server/README.md).
+      {"later_stage_min_probe_steps", [](auto&, bool) { return 0; }},
+      {"search_needs_whole_stage", [](auto&, bool) { return 0; }},
       {"search_radius", [](auto&, bool r) { return Fixed(0.3, 0, r); }},
       {"choice_tolerance", [](auto&, bool r) { return Fixed(0.05, 0, r); }},
       {"first_stage_choice_tolerance", [](auto&, bool r) { return Fixed(0.1, 0, r); }},

@@ -79,8 +79,8 @@ TEST(JobConfigTest, RecommendedPresetCoolsDownOnlyWithABudgetThatLeavesRoomForIt
   EXPECT_EQ(c->forecaster(), v1::FORECASTER_LAST_MEAN);
   EXPECT_EQ(c->search_radius(), 0.3);
   EXPECT_EQ(c->later_stage_probes(), 4);
-  EXPECT_EQ(c->later_stage_min_probe_steps(), 20);
-  EXPECT_TRUE(c->search_needs_whole_stage());
+  EXPECT_EQ(c->later_stage_min_probe_steps(), 0);
+  EXPECT_FALSE(c->search_needs_whole_stage());
   EXPECT_EQ(c->choice_tolerance(), 0.05);
   EXPECT_EQ(c->first_stage_choice_tolerance(), 0.1);
   EXPECT_FALSE(c->first_stage_interpolation());

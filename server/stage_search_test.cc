@@ -51,8 +51,7 @@ TEST(StageSearchTest, ALaterStageWithProbesBelowTheMinimumDoesNotSearch) {
   v1::Schedule schedule;
   v1::Stage* first = AddStage(schedule, {});
   v1::Stage* later = AddStage(schedule, {});
-  v1::JobConfig c = Config();
-  ASSERT_EQ(c.later_stage_min_probe_steps(), 20);
+  v1::JobConfig c = Config([](v1::JobConfig& c) { c.set_later_stage_min_probe_steps(20); });
   // The first stage always searches, however short its probes.
   first->set_tau_probe(7);
   EXPECT_EQ(ProbesFor(c, *first), 6);
@@ -69,7 +68,8 @@ TEST(StageSearchTest, ALaterStageWithProbesBelowTheMinimumDoesNotSearch) {
   first->set_family_lr(0.05);
   EXPECT_EQ(ProbesFor(c, *first), PriorProbes(c, *first));
   later->clear_family_lr();
-  // 0: every later stage searches; a config stored before the field reads 0.
+  // 0 (the default): every later stage searches; so does a config stored
+  // before the field.
   later->set_tau_probe(1);
   c.clear_later_stage_min_probe_steps();
   EXPECT_EQ(ProbesFor(c, *later), 4);
