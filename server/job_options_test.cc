@@ -27,6 +27,9 @@ v1::Action RunUntilStage(Job& job, int32_t stage, const std::function<double(dou
   return action;
 }
 
+// A loss with its valley at LR 0.1 (one decade from it: 2.0).
+double ValleyAtATenth(double lr) { return 1.0 + std::abs(std::log10(lr) + 1); }
+
 TEST(JobOptionsTest, MinProbeStepsLengthensShortProbesUpToTheStage) {
   for (const auto& [min_steps, expected] :
        std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {7, 7}, {1000, 30}}) {
@@ -111,8 +114,7 @@ TEST(JobOptionsTest, NoLaterStageProbesTrainsEveryLaterStageAtTheFirstChoice) {
   c.set_later_stage_probes(0);
   c.set_total_steps(2000);
   Job job = MustCreate(c);
-  v1::Action a =
-      RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+  v1::Action a = RunUntilStage(job, 1, ValleyAtATenth);
   const double first_choice = job.state().schedule().stages(0).chosen_lr();
   // Every later stage is one exploitation at the first stage's LR, then the
   // cooldown from it.
@@ -138,8 +140,7 @@ TEST(JobOptionsTest, LaterStagesWithProbesBelowTheMinimumTrainWithoutASearch) {
     c.set_tau_initial(50);  // tau' 7 (min_probe_steps), then 10, then 20.
     c.set_later_stage_min_probe_steps(min_steps);
     Job job = MustCreate(c);
-    v1::Action a =
-        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    v1::Action a = RunUntilStage(job, 1, ValleyAtATenth);
     const double first_choice = job.state().schedule().stages(0).chosen_lr();
     // Stage 1 (tau' 10) searches only without the minimum; else it trains at
     // stage 0's choice.
@@ -150,7 +151,7 @@ TEST(JobOptionsTest, LaterStagesWithProbesBelowTheMinimumTrainWithoutASearch) {
       EXPECT_EQ(a.lr(), first_choice);
       EXPECT_EQ(a.steps(), 100);
     }
-    a = RunUntilStage(job, 2, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    a = RunUntilStage(job, 2, ValleyAtATenth);
     const v1::Stage& stage1 = job.state().schedule().stages(1);
     EXPECT_EQ(stage1.tau_probe(), 10);
     EXPECT_EQ(stage1.search_skipped(), min_steps > 0);
@@ -172,8 +173,7 @@ TEST(JobOptionsTest, SearchNeedsWholeStageSkipsASearchWhoseStageWouldBeCutShort)
     c.set_search_needs_whole_stage(whole);
     Job job = MustCreate(c);
     ASSERT_EQ(job.job().config().cooldown_fraction(), 0.5);
-    const v1::Action a =
-        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    const v1::Action a = RunUntilStage(job, 1, ValleyAtATenth);
     const v1::Stage& stage1 = job.state().schedule().stages(1);
     EXPECT_EQ(stage1.tau(), 200);
     EXPECT_EQ(stage1.search_skipped(), whole);
@@ -199,8 +199,7 @@ TEST(JobOptionsTest, WidenAtEdgeWalksPastTheWindow) {
     Job job = MustCreate(c);
     // Stage 0 settles near 0.1; then smaller is better everywhere, so the
     // best probe sits at the lower edge.
-    v1::Action a =
-        RunUntilStage(job, 1, [](double lr) { return 1.0 + std::abs(std::log10(lr) + 1); });
+    v1::Action a = RunUntilStage(job, 1, ValleyAtATenth);
     const auto loss = [](double lr) { return 4.0 + std::log10(lr); };
     const double center = job.job().current_lr();
     double lowest = center;
